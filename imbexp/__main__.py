@@ -1,0 +1,3 @@
+from imbexp.app import main
+
+main()

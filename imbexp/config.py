@@ -1,0 +1,78 @@
+"""The one place where the top-level config is checked before any work starts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig
+
+from imbexp.errors import ConfigError
+from imbexp.metrics import LOWER_IS_BETTER, OBJECTIVE_METRICS
+
+DIRECTIONS = ("maximize", "minimize")
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What a run returns to a sweeper: ``valid_<metric>`` (the CV mean under ``split=cv``)."""
+
+    metrics: tuple[str, ...]
+    directions: tuple[str, ...]
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(f"valid_{m}" for m in self.metrics)
+
+    @property
+    def is_multi(self) -> bool:
+        return len(self.metrics) > 1
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple | ListConfig) else [value]
+
+
+def parse_objective(cfg: DictConfig) -> Objective:
+    """``objective.metric`` (one name or a list) and ``objective.direction`` (``auto`` picks
+    minimize for losses and calibration errors, maximize otherwise)."""
+    objective = cfg.get("objective") or {}
+    metrics = _as_list(objective.get("metric", "pr_auc"))
+    for metric in metrics:
+        if metric not in OBJECTIVE_METRICS:
+            raise ConfigError(f"objective.metric={metric!r} is not a known metric; use one of "
+                              f"{', '.join(OBJECTIVE_METRICS)}.")
+    direction = objective.get("direction", "auto")
+    directions = _as_list(direction)
+    if len(directions) == 1 and len(metrics) > 1:
+        directions = directions * len(metrics)
+    if len(directions) != len(metrics):
+        raise ConfigError(f"objective.direction={list(directions)} has {len(directions)} entries "
+                          f"for {len(metrics)} objective metrics; give one direction per metric.")
+    resolved = []
+    for metric, item in zip(metrics, directions, strict=True):
+        if item == "auto":
+            item = "minimize" if metric in LOWER_IS_BETTER or metric == "abs_prediction_bias" else "maximize"
+        if item not in DIRECTIONS:
+            raise ConfigError(f"objective.direction={item!r} is not allowed; use maximize, "
+                              "minimize or auto.")
+        resolved.append(item)
+    return Objective(tuple(metrics), tuple(resolved))
+
+
+def validate(cfg: DictConfig) -> Objective:
+    """Check the keys every run needs; return the parsed objective."""
+    for group in ("dataset", "strategy", "model", "split", "tracking"):
+        if not isinstance(cfg.get(group), DictConfig):
+            raise ConfigError(f"{group} is not configured; pick one with {group}=NAME.")
+    seed = cfg.get("seed")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"seed={seed!r} is not allowed; use an integer >= 0.")
+    uri = cfg.tracking.get("uri")
+    if not uri or not isinstance(uri, str):
+        raise ConfigError(f"tracking.uri={uri!r} is not allowed; use e.g. sqlite:///runs/mlflow.db "
+                          "or http://host:5000.")
+    bins = cfg.get("metrics", {}).get("ece_bins", 15)
+    if not isinstance(bins, int) or isinstance(bins, bool) or bins < 2:
+        raise ConfigError(f"metrics.ece_bins={bins!r} is not allowed; use an integer >= 2.")
+    return parse_objective(cfg)

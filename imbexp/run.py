@@ -1,0 +1,193 @@
+"""One experiment, read top to bottom as the data flows:
+
+config -> dataset -> stratified split -> strategy on the training part -> model.fit
+-> scores on valid and test -> metrics (+ threshold tuned on valid) -> MLflow -> objective.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from imbexp import metrics as M
+from imbexp import models, plots, tracking
+from imbexp.config import Objective, validate
+from imbexp.datasets import Dataset, load_dataset
+from imbexp.errors import ConfigError, ImbexpError
+from imbexp.splits import make_split, validate_split
+from imbexp.strategies import Strategy
+
+log = logging.getLogger("imbexp")
+
+
+@dataclass
+class Result:
+    """Everything one run measured."""
+
+    run_id: str
+    objective: Objective
+    metrics: dict[str, float]
+    test_scores: np.ndarray = field(repr=False)
+
+    @property
+    def value(self) -> float | list[float]:
+        values = [self.metrics[key] for key in self.objective.keys]
+        return values if self.objective.is_multi else values[0]
+
+
+def build_strategy(spec: DictConfig) -> Strategy:
+    """Instantiate ``strategy._target_``; its constructor validates the factors."""
+    from hydra.utils import get_class
+
+    params = OmegaConf.to_container(spec, resolve=True)
+    target = params.pop("_target_", None)
+    if not target:
+        raise ConfigError("strategy._target_ is missing; pick a strategy with strategy=NAME.")
+    try:
+        cls = get_class(target)
+    except Exception as exc:
+        raise ConfigError(f"strategy._target_={target!r} cannot be imported ({exc}).") from exc
+    accepted = set(inspect.signature(cls).parameters)
+    unknown = sorted(set(params) - accepted)
+    if unknown:
+        raise ConfigError(f"strategy.{unknown[0]} is not a parameter of strategy {cls.name!r}; "
+                          f"its parameters: {', '.join(sorted(accepted)) or 'none'}.")
+    return cls(**params)
+
+
+def run_experiment(cfg: DictConfig) -> float | list[float]:
+    """Run one experiment and return ``objective.metric`` on valid (the CV mean under cv)."""
+    return experiment(cfg).value
+
+
+def experiment(cfg: DictConfig) -> Result:
+    """Run one experiment; see the module docstring for the steps."""
+    objective = validate(cfg)
+    seed = int(cfg.seed)
+    strategy = build_strategy(cfg.strategy)
+    model_name = str(cfg.model.get("name") or cfg.model.estimator._target_.rsplit(".", 1)[-1])
+    models.build_model(cfg.model, seed)  # fail on a bad model before loading data
+    validate_split(cfg.split)
+    n_bins = int(cfg.get("metrics", {}).get("ece_bins", 15))
+
+    dataset = load_dataset(cfg.dataset)
+    split = make_split(dataset.y, cfg.split, seed)
+
+    run_name = f"{strategy.label()} · {model_name}"
+    tags = {"strategy": strategy.name, "model": model_name, "dataset": dataset.name,
+            "degree": dataset.degree, "split": split.kind}
+    with tracking.start_run(cfg, run_name, tags) as run:
+        tracking.log_params(tracking.run_params(cfg))
+        import mlflow
+
+        mlflow.log_text(tracking.config_yaml(cfg), "config.yaml")
+        mlflow.log_metrics({k: float(v) for k, v in dataset.summary().items() if k != "dataset_degree"})
+
+        values = _fit_and_score(cfg, dataset, split, strategy, seed, n_bins)
+        test_scores = values.pop("_test_scores")
+        model = values.pop("_model")
+        mlflow.log_metrics(values)
+
+        y_test = dataset.y[split.test]
+        with tracking.artifact_dir() as out:
+            (out / "predictions").mkdir()
+            frame = pd.DataFrame({"y_true": y_test.astype(np.int8), "y_score": test_scores})
+            p_true = dataset.p_true[split.test] if dataset.p_true is not None else None
+            if p_true is not None:
+                frame["p_true"] = p_true
+            frame.to_parquet(out / "predictions" / "test.parquet", index=False)
+            (out / "plots").mkdir()
+            plots.reliability(y_test, test_scores, out / "plots" / "reliability.png", n_bins,
+                              values["test_ece"], p_true)
+            plots.pr_curve(y_test, test_scores, out / "plots" / "pr_curve.png")
+            plots.roc_curve(y_test, test_scores, out / "plots" / "roc_curve.png")
+            plots.confusion_matrix(y_test, test_scores, values["threshold_tuned"],
+                                   out / "plots" / "confusion_matrix.png")
+        if cfg.tracking.get("log_model"):
+            mlflow.sklearn.log_model(model, name="model")
+        result = Result(run.info.run_id, objective, values, test_scores)
+        for key in objective.keys:
+            if not np.isfinite(values[key]):
+                raise ImbexpError(f"objective {key} is {values[key]} for this run; it cannot be optimised.")
+    _print_summary(cfg, dataset, strategy, model_name, result)
+    return result
+
+
+def _fit_and_score(cfg: DictConfig, dataset: Dataset, split, strategy: Strategy, seed: int,
+                   n_bins: int) -> dict[str, Any]:
+    """Fit on each fold's rebalanced training rows; score valid per fold and test once."""
+    X, y = dataset.X, dataset.y
+    fold_metrics, thresholds = [], []
+    for number, fold in enumerate(split.folds):
+        model, training, fit_seconds = _fit_one(cfg, X, y, fold.train, strategy, seed)
+        p_valid = strategy.correct_probabilities(models.predict_positive(model, X.iloc[fold.valid]))
+        threshold = M.tune_threshold(y[fold.valid], p_valid)
+        thresholds.append(threshold)
+        fold_metrics.append(M.evaluate(y[fold.valid], p_valid, threshold, n_bins))
+        if split.kind == "cv":
+            log.info("fold %d/%d: valid %s", number + 1, len(split.folds),
+                     ", ".join(f"{k}={fold_metrics[-1][k]:.4f}" for k in ("pr_auc", "roc_auc", "ece")))
+
+    values: dict[str, Any] = {}
+    for name in fold_metrics[0]:
+        column = np.array([m[name] for m in fold_metrics])
+        values[f"valid_{name}"] = float(np.mean(column))
+        if split.kind == "cv":
+            values[f"valid_{name}_std"] = float(np.std(column, ddof=1))
+    # One fold: its threshold. Several: the median, robust to a fold with few positives.
+    threshold = float(np.median(thresholds))
+
+    if split.kind == "cv":  # the test model is fitted on the whole training part
+        model, training, fit_seconds = _fit_one(cfg, X, y, split.train_all, strategy, seed)
+        values["cv_folds"] = len(split.folds)
+    test_scores = strategy.correct_probabilities(models.predict_positive(model, X.iloc[split.test]))
+    test_values = M.evaluate(y[split.test], test_scores, threshold, n_bins)
+    values.update({f"test_{name}": value for name, value in test_values.items()})
+    values.update({
+        "threshold_tuned": threshold,
+        "train_rows": training.n_rows,
+        "train_minority_fraction": training.minority_fraction,
+        "train_weight_total": float(np.sum(training.sample_weight)),
+        "fit_seconds": fit_seconds,
+    })
+    if dataset.p_true is not None:
+        values["test_mean_abs_error_vs_p_true"] = float(np.mean(np.abs(test_scores - dataset.p_true[split.test])))
+    values["_test_scores"] = test_scores
+    values["_model"] = model
+    return values
+
+
+def _fit_one(cfg: DictConfig, X: pd.DataFrame, y: np.ndarray, rows: np.ndarray, strategy: Strategy,
+             seed: int):
+    """Rebalance ``rows`` with the strategy and fit a fresh model on them."""
+    training = strategy.fit_resample(X.iloc[rows], y[rows], random_state=seed)
+    model = models.build_model(cfg.model, seed)
+    start = time.perf_counter()
+    models.fit(model, training.X, training.y, training.sample_weight)
+    return model, training, time.perf_counter() - start
+
+
+def _print_summary(cfg: DictConfig, dataset: Dataset, strategy: Strategy, model_name: str, result: Result) -> None:
+    m = result.metrics
+    lines = [
+        f"imbexp · {strategy.label()} · {model_name} · {dataset.name} "
+        f"({dataset.n_rows:,} rows, {100 * dataset.minority_fraction:.2f}% minority, {dataset.degree})",
+        f"  {'metric':<18}{'valid':>10}{'test':>10}",
+    ]
+    for name in ("pr_auc", "roc_auc", "f1", "f1_tuned", "precision_tuned", "recall_tuned", "kappa",
+                 "mcc", "log_loss", "brier", "ece", "prediction_bias"):
+        lines.append(f"  {name:<18}{m[f'valid_{name}']:>10.4f}{m[f'test_{name}']:>10.4f}")
+    lines.append(f"  threshold tuned on valid: {m['threshold_tuned']:.4f}; trained on "
+                 f"{int(m['train_rows']):,} rows ({100 * m['train_minority_fraction']:.2f}% minority) "
+                 f"in {m['fit_seconds']:.2f} s")
+    objective = ", ".join(f"{key} = {m[key]:.4f}" for key in result.objective.keys)
+    lines.append(f"  objective: {objective}")
+    lines.append(f"  MLflow run {result.run_id} · {tracking.ui_hint(str(cfg.tracking.uri))}")
+    print("\n".join(lines), flush=True)

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from imbexp.errors import ConfigError
+
+
+@dataclass
+class TrainingSet:
+    """What a strategy hands to the model: rows, labels and one weight per row.
+
+    ``indices`` are the positions of the kept input rows when the strategy only selects
+    rows (downsampling); ``None`` when it synthesises new ones.
+    """
+
+    X: pd.DataFrame
+    y: np.ndarray
+    sample_weight: np.ndarray
+    indices: np.ndarray | None = None
+
+    @property
+    def n_rows(self) -> int:
+        return int(len(self.y))
+
+    @property
+    def minority_fraction(self) -> float:
+        share = float(np.mean(self.y))
+        return min(share, 1.0 - share)
+
+
+class Strategy(ABC):
+    """A rebalancing strategy. Subclasses validate their parameters in ``__init__``."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def fit_resample(
+        self,
+        X: pd.DataFrame,
+        y: np.ndarray,
+        sample_weight: np.ndarray | None = None,
+        *,
+        random_state: int = 0,
+    ) -> TrainingSet:
+        """Rebalance the training part (never valid or test)."""
+
+    def correct_probabilities(self, p: np.ndarray) -> np.ndarray:
+        """Map scores of a model fitted on the rebalanced data back to the true prior."""
+        return p
+
+    def label(self) -> str:
+        """Short text for run names, e.g. ``downsample_upweight f=20``."""
+        return self.name
+
+    def params(self) -> dict[str, Any]:
+        """The strategy's parameters as they were given."""
+        return {}
+
+
+def weights_or_ones(sample_weight: np.ndarray | None, n: int) -> np.ndarray:
+    if sample_weight is None:
+        return np.ones(n, dtype=np.float64)
+    return np.asarray(sample_weight, dtype=np.float64)
+
+
+def check_number(key: str, value: Any, *, low: float, low_inclusive: bool, allowed: str) -> float:
+    """One sentence naming the key, the bad value and what is allowed."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value)
+    if ok:
+        ok = value >= low if low_inclusive else value > low
+    if not ok:
+        raise ConfigError(f"strategy.{key}={value!r} is not allowed; use {allowed}.")
+    return float(value)
+
+
+def per_class(key: str, value: Any, y: np.ndarray, *, low: float, low_inclusive: bool,
+              allowed: str) -> dict[int, float]:
+    """A factor for each class: a number applies to the majority class, a mapping to the
+    classes it names (the shape that multi-class rebalancing will use)."""
+    classes, counts = np.unique(y, return_counts=True)
+    if isinstance(value, Mapping):
+        factors = {int(c): 1.0 for c in classes}
+        for label, factor in value.items():
+            if int(label) not in factors:
+                raise ConfigError(f"strategy.{key} names class {label!r}, which is not in the "
+                                  f"training labels {sorted(factors)}.")
+            factors[int(label)] = check_number(f"{key}.{label}", factor, low=low,
+                                               low_inclusive=low_inclusive, allowed=allowed)
+        return factors
+    majority = int(classes[np.argmax(counts)])
+    return {int(c): (float(value) if int(c) == majority else 1.0) for c in classes}

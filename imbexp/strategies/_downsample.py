@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from imbexp.errors import ConfigError, DataError
+from imbexp.strategies._base import (
+    Strategy,
+    TrainingSet,
+    check_number,
+    per_class,
+    weights_or_ones,
+)
+
+_FACTOR_ALLOWED = "a number >= 1 (1 keeps every row)"
+
+
+def _check_factor(key: str, value: Any, low: float, low_inclusive: bool, allowed: str) -> Any:
+    if isinstance(value, Mapping):
+        for label, factor in value.items():
+            check_number(f"{key}.{label}", factor, low=low, low_inclusive=low_inclusive,
+                         allowed=allowed)
+        return dict(value)
+    return check_number(key, value, low=low, low_inclusive=low_inclusive, allowed=allowed)
+
+
+def downsample_indices(y: np.ndarray, factors: dict[int, float], rng: np.random.Generator,
+                       key: str = "downsample_factor") -> np.ndarray:
+    """Sorted positions of the kept rows: round(n_c / f_c) rows of each class c, drawn
+    without replacement."""
+    kept = []
+    for label, factor in factors.items():
+        rows = np.flatnonzero(y == label)
+        if factor == 1.0:
+            kept.append(rows)
+            continue
+        n_keep = int(round(len(rows) / factor))
+        if n_keep == 0:
+            raise DataError(
+                f"strategy.{key}={factor:g} would keep 0 of the {len(rows)} training rows of "
+                f"class {label}; use a factor <= {len(rows)}."
+            )
+        kept.append(rng.choice(rows, size=n_keep, replace=False))
+    return np.sort(np.concatenate(kept))
+
+
+class _DownsampleBase(Strategy):
+    def __init__(self, downsample_factor: Any = 10.0) -> None:
+        self.downsample_factor = _check_factor("downsample_factor", downsample_factor, 1.0, True,
+                                               _FACTOR_ALLOWED)
+        self._keep_fraction: dict[int, float] = {}
+
+    def _select(self, X: pd.DataFrame, y: np.ndarray, random_state: int) -> np.ndarray:
+        factors = per_class("downsample_factor", self.downsample_factor, y, low=1.0,
+                            low_inclusive=True, allowed=_FACTOR_ALLOWED)
+        self._keep_fraction = {c: 1.0 / f for c, f in factors.items()}
+        return downsample_indices(y, factors, np.random.default_rng(random_state))
+
+    def _factor_text(self) -> str:
+        f = self.downsample_factor
+        return f"f={f:g}" if not isinstance(f, dict) else "f=" + ",".join(
+            f"{k}:{v:g}" for k, v in f.items())
+
+
+class DownsampleUpweight(_DownsampleBase):
+    """Keep 1/f of the majority class and weight each kept row by ``upweight_factor`` (= f
+    unless set), so the weighted class totals, hence the probabilities, stay as in the data."""
+
+    name = "downsample_upweight"
+
+    def __init__(self, downsample_factor: Any = 10.0, upweight_factor: Any = None) -> None:
+        super().__init__(downsample_factor)
+        if upweight_factor is not None:
+            upweight_factor = _check_factor("upweight_factor", upweight_factor, 0.0, False,
+                                            "a number > 0, or null to use the downsample factor")
+        self.upweight_factor = upweight_factor
+
+    def fit_resample(self, X, y, sample_weight=None, *, random_state=0) -> TrainingSet:
+        kept = self._select(X, y, random_state)
+        weight_of = per_class(
+            "upweight_factor",
+            self.downsample_factor if self.upweight_factor is None else self.upweight_factor,
+            y, low=0.0, low_inclusive=False, allowed="a number > 0")
+        y_kept = y[kept]
+        class_weight = np.ones(len(kept))
+        for label, factor in weight_of.items():
+            class_weight[y_kept == label] = factor
+        weights = weights_or_ones(sample_weight, len(y))[kept] * class_weight
+        return TrainingSet(X=X.iloc[kept], y=y_kept, sample_weight=weights, indices=kept)
+
+    def label(self) -> str:
+        text = f"{self.name} {self._factor_text()}"
+        if self.upweight_factor is not None and self.upweight_factor != self.downsample_factor:
+            text += f" w={self.upweight_factor:g}" if not isinstance(self.upweight_factor, dict) \
+                else f" w={self.upweight_factor}"
+        return text
+
+    def params(self) -> dict[str, Any]:
+        return {"downsample_factor": self.downsample_factor,
+                "upweight_factor": self.upweight_factor or self.downsample_factor}
+
+
+class Downsample(_DownsampleBase):
+    """Keep 1/f of the majority class, no weights. This shifts the learned prior;
+    ``prior_correction`` undoes it analytically on the predicted probabilities
+    (Dal Pozzolo et al. 2015): with beta = 1/f, p = beta p_s / (beta p_s - p_s + 1)."""
+
+    name = "downsample"
+
+    def __init__(self, downsample_factor: Any = 10.0, prior_correction: bool = False) -> None:
+        super().__init__(downsample_factor)
+        if not isinstance(prior_correction, bool):
+            raise ConfigError(f"strategy.prior_correction={prior_correction!r} is not allowed; "
+                              "use true or false.")
+        self.prior_correction = prior_correction
+
+    def fit_resample(self, X, y, sample_weight=None, *, random_state=0) -> TrainingSet:
+        kept = self._select(X, y, random_state)
+        weights = weights_or_ones(sample_weight, len(y))[kept]
+        return TrainingSet(X=X.iloc[kept], y=y[kept], sample_weight=weights, indices=kept)
+
+    def correct_probabilities(self, p: np.ndarray) -> np.ndarray:
+        if not self.prior_correction:
+            return p
+        # Odds form of the correction, valid whichever class was downsampled:
+        # odds_true = odds_sampled * keep(negative) / keep(positive).
+        ratio = self._keep_fraction.get(0, 1.0) / self._keep_fraction.get(1, 1.0)
+        p = np.asarray(p, dtype=np.float64)
+        return ratio * p / (ratio * p - p + 1.0)
+
+    def label(self) -> str:
+        return f"{self.name} {self._factor_text()}" + (" +prior" if self.prior_correction else "")
+
+    def params(self) -> dict[str, Any]:
+        return {"downsample_factor": self.downsample_factor,
+                "prior_correction": self.prior_correction}

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from imbexp.errors import ConfigError
+from imbexp.strategies._base import Strategy, TrainingSet, check_number, weights_or_ones
+
+
+class NoRebalancing(Strategy):
+    """Train on the true distribution: the baseline every strategy is compared with."""
+
+    name = "none"
+
+    def fit_resample(self, X, y, sample_weight=None, *, random_state=0) -> TrainingSet:
+        return TrainingSet(X=X, y=y, sample_weight=weights_or_ones(sample_weight, len(y)),
+                           indices=np.arange(len(y)))
+
+
+class ClassWeight(Strategy):
+    """Keep every row; weight the minority class by ``minority_weight``.
+
+    ``balanced`` gives the minority the weight n_majority / n_minority, so both classes carry
+    the same total weight; the majority keeps weight 1.
+    """
+
+    name = "class_weight"
+
+    def __init__(self, minority_weight: Any = "balanced") -> None:
+        if minority_weight != "balanced":
+            if isinstance(minority_weight, str):
+                raise ConfigError(f"strategy.minority_weight={minority_weight!r} is not allowed; "
+                                  "use 'balanced' or a number > 0.")
+            check_number("minority_weight", minority_weight, low=0.0, low_inclusive=False,
+                         allowed="'balanced' or a number > 0")
+        self.minority_weight = minority_weight
+
+    def fit_resample(self, X, y, sample_weight=None, *, random_state=0) -> TrainingSet:
+        classes, counts = np.unique(y, return_counts=True)
+        minority = classes[np.argmin(counts)]
+        weight = (counts.max() / counts.min() if self.minority_weight == "balanced"
+                  else float(self.minority_weight))
+        weights = weights_or_ones(sample_weight, len(y)).copy()
+        weights[y == minority] *= weight
+        return TrainingSet(X=X, y=y, sample_weight=weights, indices=np.arange(len(y)))
+
+    def label(self) -> str:
+        w = self.minority_weight
+        return f"{self.name} w={w if isinstance(w, str) else format(w, 'g')}"
+
+    def params(self) -> dict[str, Any]:
+        return {"minority_weight": self.minority_weight}

@@ -1,0 +1,150 @@
+"""MLflow: where runs go, what each run logs, and how sweeps group their runs."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+PARAM_GROUPS = ("dataset", "strategy", "model", "split", "seed", "calibration", "threshold")
+MAX_PARAM_VALUE = 6000
+MAX_PARAMS_PER_BATCH = 100
+#: set by a sweep for the runs it launches in the same process
+PARENT_RUN_ENV = "IMBEXP_PARENT_RUN_ID"
+
+_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<secret>[^@/\s]+)@")
+_QUERY_SECRET = re.compile(r"(?i)([?&](?:password|passwd|pwd|token|secret|access_key)=)[^&\s]+")
+
+
+def redact(text: str) -> str:
+    """Hide passwords in URLs (``scheme://user:***@host``) and in ``?password=`` queries."""
+    text = _CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
+    return _QUERY_SECRET.sub(r"\1***", text)
+
+
+def redact_tree(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {k: redact_tree(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_tree(v) for v in value]
+    return value
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists stay values."""
+    if isinstance(value, Mapping):
+        flat: dict[str, Any] = {}
+        for key, item in value.items():
+            flat.update(flatten(item, f"{prefix}{key}."))
+        return flat
+    return {prefix[:-1]: value}
+
+
+def run_params(cfg: DictConfig) -> dict[str, str]:
+    """The flattened dataset / strategy / model / split / seed config, redacted, as MLflow params."""
+    tree = OmegaConf.to_container(cfg, resolve=True)
+    chosen = {key: tree[key] for key in PARAM_GROUPS if key in tree}
+    params = {}
+    for key, value in flatten(chosen).items():
+        text = redact("null" if value is None else str(value))
+        params[key] = text[:MAX_PARAM_VALUE]
+    return params
+
+
+def config_yaml(cfg: DictConfig) -> str:
+    """The whole resolved config, credentials redacted."""
+    tree = OmegaConf.to_container(cfg, resolve=True)
+    return OmegaConf.to_yaml(OmegaConf.create(redact_tree(tree)))
+
+
+def default_experiment(cfg: DictConfig) -> str:
+    """``tracking.experiment``, or the dataset's name when it is not set."""
+    name = cfg.tracking.get("experiment")
+    if name:
+        return str(name)
+    dataset = cfg.dataset
+    return str(dataset.get("name") or Path(str(dataset.get("path") or "dataset")).stem)
+
+
+def connect(uri: str, experiment: str) -> str:
+    """Point MLflow at ``uri`` (creating a SQLite file's folder) and return the experiment id."""
+    import mlflow
+
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is not None:
+        return found.experiment_id
+    try:
+        return mlflow.create_experiment(experiment)
+    except Exception:  # another worker created it first
+        found = mlflow.get_experiment_by_name(experiment)
+        if found is None:
+            raise
+        return found.experiment_id
+
+
+@contextlib.contextmanager
+def start_run(cfg: DictConfig, run_name: str, tags: dict[str, str]) -> Iterator[Any]:
+    """Open the run of one experiment.
+
+    ``tracking.run_id`` continues a run a sweeper created for this trial; otherwise a new run
+    is made, nested under ``tracking.parent_run_id`` (or the sweep's parent run) if there is one.
+    The run ends FAILED if the body raises, so what was logged before the error stays.
+    """
+    import mlflow
+
+    experiment_id = connect(str(cfg.tracking.uri), default_experiment(cfg))
+    run_id = cfg.tracking.get("run_id")
+    all_tags = {**tags, **{str(k): str(v) for k, v in (cfg.tracking.get("tags") or {}).items()}}
+    if run_id:
+        run = mlflow.start_run(run_id=str(run_id))
+        mlflow.set_tag("mlflow.runName", run_name)
+    else:
+        parent = cfg.tracking.get("parent_run_id") or os.environ.get(PARENT_RUN_ENV)
+        if parent:
+            all_tags["mlflow.parentRunId"] = str(parent)
+        run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name)
+    with run:
+        mlflow.set_tags(all_tags)
+        yield run
+
+
+def log_params(params: dict[str, str]) -> None:
+    import mlflow
+
+    items = list(params.items())
+    for start in range(0, len(items), MAX_PARAMS_PER_BATCH):
+        mlflow.log_params(dict(items[start:start + MAX_PARAMS_PER_BATCH]))
+
+
+@contextlib.contextmanager
+def artifact_dir() -> Iterator[Path]:
+    """A scratch folder whose files are logged as artifacts (keeping sub-folders) on exit."""
+    import mlflow
+
+    with tempfile.TemporaryDirectory(prefix="imbexp-") as tmp:
+        root = Path(tmp)
+        yield root
+        mlflow.log_artifacts(str(root))
+
+
+def ui_hint(uri: str) -> str:
+    """How to open the MLflow UI on this store."""
+    if uri.startswith("sqlite:///"):
+        path = Path(uri.removeprefix("sqlite:///"))
+        with contextlib.suppress(ValueError):
+            path = path.relative_to(Path.cwd())
+        return f"mlflow ui --backend-store-uri sqlite:///{path.as_posix()}"
+    if uri.startswith(("http://", "https://")):
+        return f"open {redact(uri)}"
+    return f"mlflow ui --backend-store-uri {redact(uri)}"
