@@ -63,7 +63,7 @@ def build_model(model_cfg: Any, random_state: int) -> BaseEstimator:
     params = final.get_params(deep=False)
     if "random_state" in params:
         updates["random_state"] = random_state
-    if "n_jobs" in params and params["n_jobs"] in (None, -1):
+    if params.get("n_jobs") == -1:
         updates["n_jobs"] = threads()
     if updates:
         final.set_params(**updates)

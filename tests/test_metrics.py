@@ -1,0 +1,54 @@
+"""Metric definitions of the tracking contract, checked against scikit-learn and by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from imbexp import metrics as M
+
+
+def test_ece_by_hand() -> None:
+    # two bins used out of 15: [0, 1/15] holds 0.05 twice, (14/15, 1] holds 0.95 twice
+    y = np.array([0, 1, 1, 1])
+    p = np.array([0.05, 0.05, 0.95, 0.95])
+    expected = 0.5 * abs(0.05 - 0.5) + 0.5 * abs(0.95 - 1.0)
+    assert M.expected_calibration_error(y, p, 15) == pytest.approx(expected)
+
+
+def test_ece_of_perfectly_calibrated_scores_is_small() -> None:
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0, 1, 200_000)
+    y = (rng.random(p.size) < p).astype(int)
+    assert M.expected_calibration_error(y, p) < 0.01
+    assert M.expected_calibration_error(y, np.clip(p + 0.2, 0, 1)) > 0.1
+
+
+def test_evaluate_matches_scikit_learn() -> None:
+    rng = np.random.default_rng(1)
+    y = (rng.random(3000) < 0.05).astype(int)
+    p = np.clip(rng.normal(0.05 + 0.4 * y, 0.1), 0, 1)
+    values = M.evaluate(y, p, tuned_threshold=0.3)
+    pred = (p >= 0.5).astype(int)
+    assert values["precision"] == pytest.approx(skm.precision_score(y, pred, zero_division=0))
+    assert values["recall"] == pytest.approx(skm.recall_score(y, pred))
+    assert values["kappa"] == pytest.approx(skm.cohen_kappa_score(y, pred))
+    assert values["roc_auc"] == pytest.approx(skm.roc_auc_score(y, p))
+    assert values["pr_auc"] == pytest.approx(skm.average_precision_score(y, p))
+    assert values["brier"] == pytest.approx(skm.brier_score_loss(y, p))
+    assert values["prediction_bias"] == pytest.approx(p.mean() - y.mean())
+    tn, fp, fn, tp = skm.confusion_matrix(y, (p >= 0.3).astype(int)).ravel()
+    assert values["g_mean_tuned"] == pytest.approx(np.sqrt(tp / (tp + fn) * tn / (tn + fp)))
+    assert values["f1_tuned"] == pytest.approx(skm.f1_score(y, (p >= 0.3).astype(int)))
+    assert set(M.METRIC_NAMES) <= set(values)
+
+
+def test_tuned_threshold_maximises_f1() -> None:
+    rng = np.random.default_rng(2)
+    y = (rng.random(2000) < 0.1).astype(int)
+    p = np.clip(rng.normal(0.1 + 0.3 * y, 0.1), 0, 1)
+    best = M.tune_threshold(y, p)
+    f1_best = skm.f1_score(y, p >= best)
+    for t in np.linspace(0.01, 0.99, 99):
+        assert skm.f1_score(y, p >= t) <= f1_best + 1e-12

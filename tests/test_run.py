@@ -1,0 +1,119 @@
+"""One run end to end, in-process: what it logs to MLflow is what the tracking contract says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import metrics as skm
+
+from imbexp import metrics as M
+from imbexp.run import experiment
+
+SMALL = ["dataset.rows=6000", "model.estimator.n_estimators=30"]
+
+
+def test_run_logs_the_whole_contract(compose, mlflow_client) -> None:
+    cfg = compose("strategy=downsample_upweight", "strategy.downsample_factor=5", *SMALL,
+                  "tracking.experiment=contract")
+    result = experiment(cfg)
+    run = mlflow_client.get_run(result.run_id)
+    logged = run.data.metrics
+    for split in ("valid", "test"):
+        for name in M.METRIC_NAMES:
+            assert f"{split}_{name}" in logged, f"{split}_{name}"
+        for name in M.THRESHOLD_METRICS:
+            assert f"{split}_{name}_tuned" in logged
+    for name in ("threshold_tuned", "train_rows", "train_minority_fraction", "fit_seconds"):
+        assert name in logged
+    params = run.data.params
+    assert params["strategy.downsample_factor"] == "5"
+    assert params["strategy._target_"] == "imbexp.strategies.DownsampleUpweight"
+    assert params["seed"] == "0" and params["split.kind"] == "holdout"
+    assert params["model.estimator.n_estimators"] == "30"
+    tags = run.data.tags
+    assert tags["strategy"] == "downsample_upweight" and tags["model"] == "lightgbm"
+    assert tags["dataset"] == "synthetic" and tags["degree"] == "moderate"
+    assert tags["mlflow.runName"] == "downsample_upweight f=5 · lightgbm"
+
+    artifacts = {a.path for a in mlflow_client.list_artifacts(result.run_id)}
+    assert {"config.yaml", "predictions", "plots"} <= artifacts
+    plots = {a.path for a in mlflow_client.list_artifacts(result.run_id, "plots")}
+    assert plots == {f"plots/{n}.png" for n in ("reliability", "pr_curve", "roc_curve", "confusion_matrix")}
+
+    local = Path(mlflow_client.download_artifacts(result.run_id, "predictions/test.parquet"))
+    frame = pd.read_parquet(local)
+    y, p = frame["y_true"].to_numpy(), frame["y_score"].to_numpy()
+    assert len(frame) == round(0.2 * 6000)
+    assert logged["test_pr_auc"] == pytest.approx(skm.average_precision_score(y, p))
+    assert logged["test_roc_auc"] == pytest.approx(skm.roc_auc_score(y, p))
+    assert logged["test_log_loss"] == pytest.approx(skm.log_loss(y, p))
+    assert logged["test_brier"] == pytest.approx(skm.brier_score_loss(y, p))
+    assert logged["test_f1"] == pytest.approx(skm.f1_score(y, p >= 0.5))
+    assert logged["test_kappa"] == pytest.approx(skm.cohen_kappa_score(y, p >= 0.5))
+    assert logged["test_mcc"] == pytest.approx(skm.matthews_corrcoef(y, p >= 0.5))
+    assert logged["test_f1_tuned"] == pytest.approx(skm.f1_score(y, p >= logged["threshold_tuned"]))
+    assert logged["test_prediction_bias"] == pytest.approx(p.mean() - y.mean())
+    # the objective returned to a sweeper is measured on valid, never on test
+    assert result.value == pytest.approx(logged["valid_pr_auc"])
+    # the training part was downsampled, valid and test were not
+    assert logged["train_minority_fraction"] > 2 * logged["dataset_minority_fraction"]
+    assert frame["y_true"].mean() == pytest.approx(logged["dataset_minority_fraction"], abs=0.005)
+
+
+def test_same_seed_same_metrics_other_seed_other_split(compose) -> None:
+    base = ["strategy=downsample_upweight", *SMALL, "tracking.experiment=seeds"]
+    first = experiment(compose(*base, "seed=7"))
+    second = experiment(compose(*base, "seed=7"))
+    other = experiment(compose(*base, "seed=8"))
+    noise = {"fit_seconds"}
+    assert {k: v for k, v in first.metrics.items() if k not in noise} == \
+           {k: v for k, v in second.metrics.items() if k not in noise}
+    np.testing.assert_array_equal(first.test_scores, second.test_scores)
+    assert first.metrics["test_pr_auc"] != other.metrics["test_pr_auc"]
+
+
+def test_cv_returns_the_mean_over_folds_and_logs_the_spread(compose, mlflow_client) -> None:
+    cfg = compose("split=cv", "split.n_splits=3", "split.n_repeats=2", *SMALL, "tracking.experiment=cv")
+    result = experiment(cfg)
+    logged = mlflow_client.get_run(result.run_id).data.metrics
+    assert logged["cv_folds"] == 6
+    assert logged["valid_pr_auc_std"] > 0
+    assert result.value == pytest.approx(logged["valid_pr_auc"])
+
+
+def test_multi_objective_returns_a_list(compose) -> None:
+    cfg = compose(*SMALL, "objective.metric=[pr_auc,ece]", "tracking.experiment=multi")
+    result = experiment(cfg)
+    assert result.value == [result.metrics["valid_pr_auc"], result.metrics["valid_ece"]]
+    assert result.objective.directions == ("maximize", "minimize")
+
+
+def test_credentials_are_redacted_from_params_and_config(compose, mlflow_client) -> None:
+    cfg = compose(*SMALL, "tracking.experiment=secrets",
+                  "+model.note=postgresql://alice:s3cr3t@db.example:5432/x")
+    result = experiment(cfg)
+    run = mlflow_client.get_run(result.run_id)
+    assert "s3cr3t" not in str(run.data.params)
+    assert "alice:***@" in run.data.params["model.note"]
+    config = Path(mlflow_client.download_artifacts(result.run_id, "config.yaml")).read_text()
+    assert "s3cr3t" not in config and "alice:***@db.example" in config
+
+
+def test_calibration_claim_on_known_probabilities(compose) -> None:
+    """With ~1 % positives, f=10: upweighting (or the prior correction) keeps the mean predicted
+    probability right; plain downsampling inflates it."""
+    base = ["dataset=known_prob", "dataset.rows=200000", "tracking.experiment=claim"]
+    bias = {}
+    for name, overrides in {
+        "downsample_upweight": ["strategy=downsample_upweight", "strategy.downsample_factor=10"],
+        "downsample": ["strategy=downsample", "strategy.downsample_factor=10"],
+        "downsample+prior": ["strategy=downsample", "strategy.downsample_factor=10",
+                             "strategy.prior_correction=true"],
+    }.items():
+        bias[name] = abs(experiment(compose(*base, *overrides)).metrics["test_prediction_bias"])
+    assert bias["downsample"] > 0.02  # ~5x the true rate of 1 %: the prior shift is real
+    assert bias["downsample_upweight"] <= bias["downsample"] / 4
+    assert bias["downsample+prior"] <= bias["downsample"] / 4

@@ -1,0 +1,160 @@
+"""Every strategy honours one protocol; the downsampling arithmetic is exact."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from imbexp.errors import ConfigError, DataError
+from imbexp.strategies import (
+    ClassWeight,
+    Downsample,
+    DownsampleUpweight,
+    NoRebalancing,
+    RandomOversample,
+    Smote,
+    Strategy,
+    TrainingSet,
+)
+
+ALL = [
+    NoRebalancing(),
+    DownsampleUpweight(downsample_factor=10),
+    Downsample(downsample_factor=10),
+    Downsample(downsample_factor=10, prior_correction=True),
+    ClassWeight(),
+    ClassWeight(minority_weight=5),
+    RandomOversample(),
+    Smote(kind="smote"),
+    Smote(kind="adasyn"),
+    Smote(kind="borderline"),
+]
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(0)
+    n = 5000
+    y = (rng.random(n) < 0.04).astype(np.int8)
+    X = pd.DataFrame(rng.standard_normal((n, 4)).astype(np.float32) + y[:, None], columns=list("abcd"))
+    return X, y
+
+
+@pytest.mark.parametrize("strategy", ALL, ids=lambda s: s.label())
+def test_protocol(strategy: Strategy, data) -> None:
+    X, y = data
+    out = strategy.fit_resample(X, y, random_state=3)
+    assert isinstance(out, TrainingSet)
+    assert len(out.X) == len(out.y) == len(out.sample_weight)
+    assert list(out.X.columns) == list(X.columns)
+    assert np.all(out.sample_weight > 0)
+    assert set(np.unique(out.y)) == {0, 1}
+    assert out.minority_fraction > 0
+    if out.indices is not None:  # selected rows are the input rows, unchanged
+        np.testing.assert_array_equal(out.y, y[out.indices])
+        pd.testing.assert_frame_equal(out.X.reset_index(drop=True), X.iloc[out.indices].reset_index(drop=True))
+    again = strategy.fit_resample(X, y, random_state=3)
+    pd.testing.assert_frame_equal(out.X.reset_index(drop=True), again.X.reset_index(drop=True))
+    np.testing.assert_array_equal(out.sample_weight, again.sample_weight)
+    p = np.linspace(0.001, 0.999, 50)
+    corrected = strategy.correct_probabilities(p)
+    assert np.all((corrected > 0) & (corrected < 1))
+    assert strategy.label().startswith(strategy.name)
+
+
+def test_downsample_upweight_keeps_one_in_f_and_weights_by_f(data) -> None:
+    X, y = data
+    n_major, n_minor = int((y == 0).sum()), int((y == 1).sum())
+    out = DownsampleUpweight(downsample_factor=20).fit_resample(X, y, random_state=0)
+    assert int((out.y == 0).sum()) == round(n_major / 20)
+    assert int((out.y == 1).sum()) == n_minor
+    assert np.all(out.sample_weight[out.y == 0] == 20)
+    assert np.all(out.sample_weight[out.y == 1] == 1)
+    # the weighted majority total stays (about) what it was
+    assert out.sample_weight[out.y == 0].sum() == pytest.approx(n_major, rel=0.01)
+    other = DownsampleUpweight(downsample_factor=20).fit_resample(X, y, random_state=1)
+    assert not np.array_equal(out.indices, other.indices)
+
+
+def test_upweight_factor_is_its_own_hyperparameter(data) -> None:
+    X, y = data
+    out = DownsampleUpweight(downsample_factor=10, upweight_factor=3).fit_resample(X, y)
+    assert np.all(out.sample_weight[out.y == 0] == 3)
+    assert int((out.y == 0).sum()) == round(int((y == 0).sum()) / 10)
+
+
+def test_factor_one_keeps_everything(data) -> None:
+    X, y = data
+    out = DownsampleUpweight(downsample_factor=1).fit_resample(X, y)
+    assert out.n_rows == len(y) and np.all(out.sample_weight == 1)
+
+
+def test_per_class_factors_for_future_multiclass(data) -> None:
+    X, y = data
+    out = DownsampleUpweight(downsample_factor={0: 4}).fit_resample(X, y)
+    assert int((out.y == 0).sum()) == round(int((y == 0).sum()) / 4)
+    with pytest.raises(ConfigError, match="class 7"):
+        DownsampleUpweight(downsample_factor={7: 4}).fit_resample(X, y)
+
+
+def test_prior_correction_formula() -> None:
+    strategy = Downsample(downsample_factor=10, prior_correction=True)
+    y = np.array([0] * 1000 + [1] * 10)
+    strategy.fit_resample(pd.DataFrame({"a": np.zeros(len(y))}), y)
+    p_s = np.array([0.01, 0.2, 0.5, 0.9])
+    beta = 1 / 10
+    np.testing.assert_allclose(strategy.correct_probabilities(p_s), beta * p_s / (beta * p_s - p_s + 1))
+    plain = Downsample(downsample_factor=10)
+    plain.fit_resample(pd.DataFrame({"a": np.zeros(len(y))}), y)
+    np.testing.assert_array_equal(plain.correct_probabilities(p_s), p_s)
+
+
+def test_class_weight_balanced_equalises_totals(data) -> None:
+    X, y = data
+    out = ClassWeight().fit_resample(X, y)
+    assert out.sample_weight[y == 1].sum() == pytest.approx(out.sample_weight[y == 0].sum())
+
+
+def test_oversamplers_reach_the_ratio(data) -> None:
+    X, y = data
+    for strategy in (RandomOversample(sampling_strategy=0.5), Smote(sampling_strategy=0.5)):
+        out = strategy.fit_resample(X, y)
+        assert (out.y == 1).sum() / (out.y == 0).sum() == pytest.approx(0.5, abs=0.01)
+
+
+def test_smotenc_is_chosen_for_categorical_columns() -> None:
+    rng = np.random.default_rng(0)
+    n = 600
+    y = (rng.random(n) < 0.1).astype(np.int8)
+    X = pd.DataFrame({"num": rng.standard_normal(n),
+                      "colour": pd.Categorical(rng.choice(["red", "blue"], n))})
+    out = Smote().fit_resample(X, y)
+    assert (out.y == 1).sum() == (out.y == 0).sum()
+    assert set(out.X["colour"].astype(str)) <= {"red", "blue"}
+    with pytest.raises(DataError, match="categorical"):
+        Smote(kind="smote").fit_resample(X, y)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: DownsampleUpweight(downsample_factor=0.5), r"strategy.downsample_factor=0.5 .*>= 1"),
+        (lambda: DownsampleUpweight(downsample_factor="abc"), r"strategy.downsample_factor='abc'"),
+        (lambda: DownsampleUpweight(upweight_factor=0), r"strategy.upweight_factor=0 .*> 0"),
+        (lambda: Downsample(prior_correction="yes"), r"strategy.prior_correction='yes'"),
+        (lambda: ClassWeight(minority_weight=-1), r"strategy.minority_weight=-1"),
+        (lambda: ClassWeight(minority_weight="heavy"), r"strategy.minority_weight='heavy'"),
+        (lambda: RandomOversample(sampling_strategy=2), r"strategy.sampling_strategy=2"),
+        (lambda: Smote(kind="magic"), r"strategy.kind='magic'"),
+    ],
+)
+def test_bad_parameters_name_key_value_and_allowed(make, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        make()
+
+
+def test_factor_that_keeps_no_majority_row_is_refused(data) -> None:
+    X, y = data
+    with pytest.raises(DataError, match=r"would keep 0 of the \d+ training rows"):
+        DownsampleUpweight(downsample_factor=1e9).fit_resample(X, y)
