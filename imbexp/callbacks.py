@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 log = logging.getLogger("imbexp")
 
 #: sweepers that create their own parent run
-SELF_TRACKING_SWEEPERS = ("imbexp.sweeping",)
+SELF_TRACKING_SWEEPERS = ("hydra_plugins.imbexp_sweeper.", "imbexp.sweeping.")
 
 
 class SweepParentRun(Callback):
@@ -60,6 +60,12 @@ class SweepParentRun(Callback):
         failed = sum(run.info.status != "FINISHED" for run in children)
         client.log_metric(self._run_id, "runs", len(children))
         client.log_metric(self._run_id, "runs_failed", failed)
+        try:
+            from imbexp.report import write_report
+
+            write_report(str(config.tracking.uri), parent_run_id=self._run_id)
+        except Exception as exc:  # the runs are tracked; a missing report must not fail the sweep
+            log.warning("grid sweep: the report could not be written: %s", exc)
         client.set_terminated(self._run_id, "FAILED" if failed == len(children) else "FINISHED")
         log.info("grid sweep: %d runs under parent %s (%s)", len(children), self._run_id,
                  tracking.ui_hint(str(config.tracking.uri)))

@@ -1,0 +1,1 @@
+"""Hydra discovers imbexp's Optuna sweeper here; the logic lives in :mod:`imbexp.sweeping`."""

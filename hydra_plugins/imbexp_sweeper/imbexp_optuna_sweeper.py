@@ -1,0 +1,55 @@
+"""The Sweeper class Hydra instantiates for ``hydra/sweeper=imbexp_optuna``."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, open_dict
+
+from .config import ImbexpOptunaSweeperConf  # noqa: F401  (registers the configs)
+
+
+class ImbexpOptunaSweeper(Sweeper):
+    """Hydra's entry point; :class:`imbexp.sweeping.OptunaSweep` does the work."""
+
+    def __init__(self, **settings: Any) -> None:
+        from imbexp.sweeping import SweepSettings
+
+        self.settings = SweepSettings.from_config(settings)
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        import os
+
+        from hydra.core.plugins import Plugins
+
+        from imbexp.sweeping._impl import SWEEP_DIR_ENV
+
+        if os.environ.get(SWEEP_DIR_ENV):  # a worker writes its trials' folders beside the leader's
+            with open_dict(config):
+                config.hydra.sweep.dir = os.environ[SWEEP_DIR_ENV]
+        self.config = config
+        self.hydra_context = hydra_context
+        self.launcher = Plugins.instance().instantiate_launcher(
+            config=config, hydra_context=hydra_context, task_function=task_function)
+
+    def sweep(self, arguments: list[str]) -> None:
+        from imbexp.sweeping import OptunaSweep
+
+        loader = self.hydra_context.config_loader
+
+        def launch(overrides: list[str], job_index: int) -> Any:
+            [result] = self.launcher.launch([tuple(overrides)], initial_job_idx=job_index)
+            return result.return_value  # raises the job's error
+
+        def compose(overrides: list[str]) -> DictConfig:
+            return loader.load_sweep_config(self.config, overrides)
+
+        def is_group(name: str) -> bool:
+            return bool(loader.get_group_options(name.lstrip("+~")))
+
+        argv = [sys.executable, *sys.orig_argv[1:]]
+        OptunaSweep(self.settings, self.config, arguments, launch, compose, is_group,
+                    sweep_dir=str(self.config.hydra.sweep.dir), argv=argv).run()

@@ -1,0 +1,100 @@
+"""The sweep's MLflow runs: one parent per study, one pre-created child per trial."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial
+
+log = logging.getLogger("imbexp")
+
+#: Optuna study user attribute that lets every worker find the parent run
+PARENT_ATTR = "mlflow_parent_run_id"
+#: Optuna trial user attributes set on every trial
+RUN_ATTR = "mlflow_run_id"
+SWEEP_ATTR = "imbexp.parent_run_id"
+
+
+def _client():
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient()
+
+
+def find_or_create_parent(study: optuna.Study, experiment_id: str, tags: dict[str, str],
+                          given: str | None = None) -> str:
+    """The study's parent run: ``given`` (a worker is told it), the one recorded in the study
+    (a resumed study, or another machine's sweep), or a new one. Re-opens a finished parent,
+    so a study keeps one parent run across resumes."""
+    client = _client()
+    run_id = given or study.user_attrs.get(PARENT_ATTR)
+    if run_id:
+        try:
+            run = client.get_run(run_id)
+        except Exception:  # deleted, or another tracking store
+            run = None
+        if run is not None and run.info.experiment_id == experiment_id and run.info.lifecycle_stage == "active":
+            if run.info.status != "RUNNING":
+                client.update_run(run_id, status="RUNNING")
+            return run_id
+    run = client.create_run(experiment_id, run_name=f"optuna · {study.study_name}"[:250],
+                            tags={**tags, "imbexp.sweep": "optuna", "optuna.study_name": study.study_name})
+    study.set_user_attr(PARENT_ATTR, run.info.run_id)
+    # Two sweeps starting at the same moment may both create one: the last write wins and the
+    # other run is deleted.
+    time.sleep(0.2)
+    winner = optuna.load_study(study_name=study.study_name, storage=study._storage).user_attrs.get(PARENT_ATTR)
+    if winner and winner != run.info.run_id:
+        client.delete_run(run.info.run_id)
+        return str(winner)
+    return run.info.run_id
+
+
+def create_child(experiment_id: str, parent_id: str, trial: optuna.Trial, study_name: str) -> str:
+    run = _client().create_run(experiment_id, run_name=f"trial {trial.number}", tags={
+        "mlflow.parentRunId": parent_id,
+        "optuna.trial_number": str(trial.number),
+        "optuna.study_name": study_name,
+        "imbexp.sweep": "optuna",
+    })
+    trial.set_user_attr(RUN_ATTR, run.info.run_id)
+    trial.set_user_attr(SWEEP_ATTR, parent_id)
+    return run.info.run_id
+
+
+def end_child(run_id: str, status: str) -> None:
+    """Terminate a child the job left RUNNING (an error before its run opened, or Ctrl-C), and
+    mark FAILED a run the job finished but whose value the study rejected (NaN)."""
+    client = _client()
+    try:
+        current = client.get_run(run_id).info.status
+    except Exception as exc:
+        log.warning("MLflow run %s cannot be read (%s)", run_id, exc)
+        return
+    if current == "RUNNING" or (status == "FAILED" and current == "FINISHED"):
+        client.set_terminated(run_id, status)
+
+
+def fail_dead_trial_run(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Heartbeat callback: a trial whose worker died leaves its MLflow run FAILED, not RUNNING."""
+    run_id = trial.user_attrs.get(RUN_ATTR)
+    if run_id:
+        end_child(str(run_id), "FAILED")
+
+
+def child_metrics(parent_id: str, experiment_id: str) -> dict[str, dict[str, Any]]:
+    """The children's metrics and status by run id."""
+    client = _client()
+    found: dict[str, dict[str, Any]] = {}
+    token = None
+    while True:
+        page = client.search_runs([experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_id}'",
+                                  max_results=1000, page_token=token)
+        for run in page:
+            found[run.info.run_id] = {**run.data.metrics, "status": run.info.status}
+        token = page.token
+        if not token:
+            return found

@@ -1,0 +1,81 @@
+"""Optuna samplers by name (``tpe``, ``random``, ``grid``, ``cmaes``, ``nsgaii``, ``qmc``) or by
+``_target_``, as the official sweeper's ``hydra/sweeper/sampler`` configs give them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import optuna
+from omegaconf import DictConfig, OmegaConf
+
+from imbexp.errors import ConfigError
+from imbexp.sweeping._space import SearchSpace
+
+
+class GridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid sampler without its ``study.stop()`` when the grid is used up: the sweep's
+    own stop rule (``n_trials``, capped at the grid size) ends every worker."""
+
+    def after_trial(self, study, trial, state, values) -> None:  # noqa: D102
+        return None
+
+
+SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
+    "tpe": optuna.samplers.TPESampler,
+    "random": optuna.samplers.RandomSampler,
+    "grid": GridSampler,
+    "cmaes": optuna.samplers.CmaEsSampler,
+    "nsgaii": optuna.samplers.NSGAIISampler,
+    "qmc": optuna.samplers.QMCSampler,
+}
+_BY_TARGET = {f"optuna.samplers.{cls.__name__}": name for name, cls in SAMPLERS.items()}
+_BY_TARGET["imbexp.sweeping._samplers.GridSampler"] = "grid"
+
+
+def sampler_name(spec: Any) -> str:
+    """The short name of a sampler spec: a name, or a mapping with ``_target_`` (or ``name``)."""
+    if isinstance(spec, DictConfig):
+        spec = OmegaConf.to_container(spec, resolve=True)
+    if spec is None:
+        return "tpe"
+    if isinstance(spec, str):
+        name = spec.lower()
+    elif isinstance(spec, Mapping):
+        target = spec.get("_target_") or spec.get("name") or "tpe"
+        name = _BY_TARGET.get(str(target), str(target).lower())
+    else:
+        name = repr(spec)
+    if name not in SAMPLERS:
+        raise ConfigError(f"hydra.sweeper.sampler={name!r} is not a known sampler; use one of "
+                          f"{', '.join(SAMPLERS)}.")
+    return name
+
+
+def make_sampler(spec: Any, space: SearchSpace, n_objectives: int, seed_offset: int = 0) -> optuna.samplers.BaseSampler:
+    """Build the sampler; ``seed_offset`` keeps workers (and resumed runs) from drawing the
+    same points when a seed is set."""
+    name = sampler_name(spec)
+    if isinstance(spec, DictConfig):
+        spec = OmegaConf.to_container(spec, resolve=True)
+    kwargs = {k: v for k, v in (spec.items() if isinstance(spec, Mapping) else ())
+              if k not in ("_target_", "name", "_partial_")}
+    if name == "cmaes":
+        if n_objectives > 1:
+            raise ConfigError("hydra.sweeper.sampler=cmaes optimises one objective; use nsgaii or tpe "
+                              "for a multi-objective sweep.")
+        try:
+            import cmaes  # noqa: F401
+        except ImportError:
+            raise ConfigError("hydra.sweeper.sampler=cmaes needs the cmaes package; pip install cmaes.") from None
+    if name == "grid":
+        kwargs["search_space"] = space.grid()
+    if name == "qmc":
+        # every worker must walk the same scrambled sequence, so the seed is not offset
+        kwargs.setdefault("warn_asynchronous_seeding", False)
+    elif kwargs.get("seed") is not None:
+        kwargs["seed"] = int(kwargs["seed"]) + seed_offset
+    try:
+        return SAMPLERS[name](**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"hydra.sweeper.sampler={name} does not take these settings ({exc}).") from None

@@ -1,0 +1,143 @@
+"""The Optuna study a sweep shares with its workers: storage, name, directions, counts."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from imbexp import _paths
+from imbexp.config import Objective
+from imbexp.errors import ConfigError
+from imbexp.sweeping._space import SearchSpace
+from imbexp.tracking import redact
+
+DIRECTIONS = ("maximize", "minimize")
+#: seconds SQLite waits for another worker's write lock before giving up
+SQLITE_TIMEOUT = 120
+
+
+def default_storage() -> str:
+    """``sqlite:///<project root>/runs/optuna.db``, an absolute path."""
+    return f"sqlite:///{(_paths.runs_dir() / 'optuna.db').as_posix()}"
+
+
+def open_storage(url: str | None, heartbeat_interval: int | None = None,
+                 stale_trial_callback: Callable[[optuna.Study, FrozenTrial], None] | None = None
+                 ) -> optuna.storages.RDBStorage:
+    """Open (and create) Optuna's relational storage; a URL that does not open is a ConfigError
+    that shows the URL without its password."""
+    url = url or default_storage()
+    engine_kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite:///"):
+        from pathlib import Path
+
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine_kwargs["connect_args"] = {"timeout": SQLITE_TIMEOUT}
+    elif "://" in url:
+        engine_kwargs["pool_pre_ping"] = True
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(
+                url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval,
+                heartbeat_stale_trial_callback=stale_trial_callback if heartbeat_interval else None)
+    except Exception as exc:  # SQLAlchemy and drivers raise many kinds; the user needs one sentence
+        reason = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        raise ConfigError(f"hydra.sweeper.storage={redact(url)!r} cannot be opened ({reason[:300]}); use "
+                          "sqlite:///path/to/optuna.db or postgresql+psycopg2://user:password@host/db.") from None
+
+
+def default_study_name(choices: dict[str, Any], dataset_name: str | None, searched: Sequence[str]) -> str:
+    """``<dataset>-<strategy>-<model>-<sweep preset>``; a group that is searched reads ``any``."""
+    parts = [dataset_name or choices.get("dataset") or "dataset"]
+    for group in ("strategy", "model"):
+        parts.append("any" if group in searched else str(choices.get(group) or group))
+    parts.append(str(choices.get("sweep") or "custom"))
+    return re.sub(r"[^A-Za-z0-9_.+-]+", "_", "-".join(str(p) for p in parts))
+
+
+def resolve_directions(direction: Any, objective: Objective) -> list[str]:
+    """The sweeper's ``direction``, or the objective's directions when it is not set."""
+    if direction is None or direction == "auto":
+        return list(objective.directions)
+    given = [direction] if isinstance(direction, str) else [str(d) for d in direction]
+    given = [d.lower() for d in given]
+    for item in given:
+        if item not in DIRECTIONS:
+            raise ConfigError(f"hydra.sweeper.direction={item!r} is not allowed; use maximize or minimize "
+                              "(a list of them for several objectives), or leave it null.")
+    if len(given) != len(objective.metrics):
+        raise ConfigError(f"hydra.sweeper.direction={given} has {len(given)} entries but objective.metric "
+                          f"names {len(objective.metrics)} ({', '.join(objective.metrics)}); give one direction "
+                          "per metric or leave direction null.")
+    return given
+
+
+def load_study(storage: optuna.storages.BaseStorage, study_name: str, directions: list[str],
+               sampler: optuna.samplers.BaseSampler) -> optuna.Study:
+    """Create the study, or continue it when it exists with the same directions."""
+    try:
+        study = optuna.create_study(storage=storage, study_name=study_name, sampler=sampler,
+                                    directions=directions, load_if_exists=True)
+    except Exception as exc:
+        raise ConfigError(f"hydra.sweeper.study_name={study_name!r} cannot be created or loaded "
+                          f"({redact(str(exc).splitlines()[0])}).") from None
+    existing = [d.name.lower() for d in study.directions]
+    if existing != directions:
+        raise ConfigError(f"hydra.sweeper.study_name={study_name!r} exists with direction {existing}, not "
+                          f"{directions}; pick another study_name or the same objective.")
+    return study
+
+
+def check_space_conflicts(study: optuna.Study, space: SearchSpace) -> None:
+    """A continued study must search each parameter over the same range it used before."""
+    wanted = {p.name: p for p in space.params}
+    for trial in study.get_trials(deepcopy=False):
+        for name, distribution in trial.distributions.items():
+            param = wanted.get(name)
+            if param is not None and param.distribution != distribution:
+                raise ConfigError(
+                    f"hydra.sweeper.params.{name}={param.expression!r} conflicts with study "
+                    f"{study.study_name!r}, whose trial {trial.number} searched {name} as {distribution}; "
+                    "keep the range or pick a new hydra.sweeper.study_name.")
+
+
+@dataclass(frozen=True)
+class Counts:
+    complete: int
+    running: int
+    waiting: int
+    failed: int
+
+    @property
+    def finished(self) -> int:
+        return self.complete + self.failed
+
+
+def counts(trials: Sequence[FrozenTrial]) -> Counts:
+    states = [t.state for t in trials]
+    return Counts(states.count(TrialState.COMPLETE), states.count(TrialState.RUNNING),
+                  states.count(TrialState.WAITING), states.count(TrialState.FAIL))
+
+
+def admitted(study: optuna.Study, trial_number: int, n_trials: int) -> bool:
+    """Whether a freshly asked trial fits in ``n_trials``.
+
+    Workers ask concurrently, so a study can briefly hold more COMPLETE + RUNNING trials than
+    the target. Ranking them by trial number gives every worker the same answer: the trials
+    ranked past ``n_trials`` go back to the queue (WAITING) instead of running.
+    """
+    active = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
+    numbers = sorted(t.number for t in active)
+    return trial_number in numbers and numbers.index(trial_number) < n_trials
+
+
+def requeue(study: optuna.Study, trial_id: int) -> None:
+    """Put an asked trial back in the queue; the next ``study.ask()`` anywhere pops it."""
+    study._storage.set_trial_state_values(trial_id, TrialState.WAITING)

@@ -1,0 +1,217 @@
+"""What a sweep shows: progress lines, the final table, and the parent run's artifacts."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+from optuna.trial import FrozenTrial, TrialState
+
+from imbexp.config import Objective
+from imbexp.sweeping._mlflow import RUN_ATTR, child_metrics
+
+log = logging.getLogger("imbexp")
+
+
+def best_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """The best trial, or the Pareto front of a multi-objective study."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        return []
+    return study.best_trials if len(study.directions) > 1 else [study.best_trial]
+
+
+def _values(trial: FrozenTrial) -> str:
+    return ", ".join(f"{v:.4f}" for v in trial.values or [])
+
+
+def progress_line(study: optuna.Study, trial: FrozenTrial, n_trials: int, elapsed: float,
+                  keys: tuple[str, ...]) -> str:
+    trials = study.get_trials(deepcopy=False)
+    complete = sum(t.state == TrialState.COMPLETE for t in trials)
+    failed = sum(t.state == TrialState.FAIL for t in trials)
+    if trial.state == TrialState.COMPLETE:
+        outcome = ", ".join(f"{k}={v:.4f}" for k, v in zip(keys, trial.values, strict=False))
+    else:
+        outcome = trial.state.name
+    best = best_trials(study)
+    if len(study.directions) > 1:
+        best_text = f"Pareto front {len(best)} trials"
+    elif best:
+        best_text = f"best {best[0].value:.4f} (trial {best[0].number})"
+    else:
+        best_text = "no best yet"
+    minutes, seconds = divmod(int(elapsed), 60)
+    return (f"[sweep] trial {trial.number}: {outcome} · {min(complete, n_trials)} of {n_trials} complete"
+            f"{f', {failed} failed' if failed else ''} · {best_text} · {minutes}:{seconds:02d} elapsed")
+
+
+def final_table(study: optuna.Study, keys: tuple[str, ...], top: int = 5) -> str:
+    """The best trials (or the Pareto front) with their params and MLflow run ids."""
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not trials:
+        return f"study {study.study_name}: no complete trials"
+    if len(study.directions) == 1:
+        reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
+        chosen = sorted(trials, key=lambda t: t.value, reverse=reverse)[:top]
+        title = f"best {len(chosen)} of {len(trials)} complete trials"
+    else:
+        chosen = sorted(study.best_trials, key=lambda t: t.number)
+        title = f"Pareto front: {len(chosen)} of {len(trials)} complete trials"
+    names = sorted({name for t in chosen for name in t.params})
+    header = ["trial", *keys, *names, "MLflow run"]
+    rows = [[str(t.number), *(f"{v:.4f}" for v in t.values),
+             *(_short(t.params.get(n)) for n in names), str(t.user_attrs.get(RUN_ATTR, ""))] for t in chosen]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    lines = [f"study {study.study_name} · {title}",
+             "  " + "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(lines)
+
+
+def _short(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def trials_frame(study: optuna.Study, keys: tuple[str, ...], metrics: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """Every trial: number, state, objective values, params, MLflow run id and status, valid ECE."""
+    rows = []
+    for trial in study.get_trials(deepcopy=False):
+        run_id = trial.user_attrs.get(RUN_ATTR)
+        run = metrics.get(str(run_id), {}) if run_id else {}
+        row: dict[str, Any] = {"trial": trial.number, "state": trial.state.name}
+        for index, key in enumerate(keys):
+            row[key] = trial.values[index] if trial.values else math.nan
+        row.update({f"params_{k}": v for k, v in trial.params.items()})
+        row["valid_ece"] = run.get("valid_ece", math.nan)
+        row["datetime_start"] = trial.datetime_start
+        row["duration_seconds"] = trial.duration.total_seconds() if trial.duration else math.nan
+        row["mlflow_run_id"] = run_id
+        row["mlflow_status"] = run.get("status")
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    for column in frame.columns:
+        if column.startswith("params_") and frame[column].map(type).nunique() > 1:
+            frame[column] = frame[column].astype(str)  # categoricals mixing types, for Parquet
+    return frame
+
+
+def log_to_parent(study: optuna.Study, objective: Objective, directions: list[str], parent_id: str,
+                  experiment_id: str) -> None:
+    """Best value(s) and params as metrics and tags, the trials table and the sweep's plots."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    keys = objective.keys
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+    client.log_metric(parent_id, "trials_complete", len(complete))
+    client.log_metric(parent_id, "trials_failed", len(failed))
+    best = best_trials(study)
+    summary: dict[str, Any] = {"study_name": study.study_name, "directions": directions, "objective": list(keys)}
+    if len(directions) == 1 and best:
+        trial = best[0]
+        client.log_metric(parent_id, f"best_{keys[0]}", trial.value)
+        client.log_metric(parent_id, "best_value", trial.value)
+        client.set_tag(parent_id, "best_trial_number", str(trial.number))
+        client.set_tag(parent_id, "best_run_id", str(trial.user_attrs.get(RUN_ATTR, "")))
+        for name, value in trial.params.items():
+            client.set_tag(parent_id, f"best.{name}", str(value))
+        summary["best"] = {"trial": trial.number, "value": trial.value, "params": trial.params,
+                           "mlflow_run_id": trial.user_attrs.get(RUN_ATTR)}
+    elif best:
+        client.log_metric(parent_id, "pareto_front_size", len(best))
+        summary["pareto_front"] = [{"trial": t.number, "values": dict(zip(keys, t.values, strict=True)),
+                                    "params": t.params, "mlflow_run_id": t.user_attrs.get(RUN_ATTR)} for t in best]
+
+    metrics = child_metrics(parent_id, experiment_id)
+    frame = trials_frame(study, keys, metrics)
+    with tempfile.TemporaryDirectory(prefix="imbexp-sweep-") as tmp:
+        out = Path(tmp)
+        frame.to_csv(out / "trials.csv", index=False)
+        try:
+            frame.to_parquet(out / "trials.parquet", index=False)
+        except Exception as exc:  # an odd param type must not cost the CSV and plots
+            log.warning("trials.parquet not written: %s", exc)
+        (out / "best.json").write_text(json.dumps(summary, indent=2, default=str))
+        if "pareto_front" in summary:
+            pd.DataFrame([{"trial": p["trial"], **p["values"], **{f"params_{k}": v for k, v in p["params"].items()},
+                           "mlflow_run_id": p["mlflow_run_id"]} for p in summary["pareto_front"]]
+                         ).to_csv(out / "pareto_front.csv", index=False)
+        (out / "plots").mkdir()
+        _plots(study, frame, keys, out / "plots")
+        client.log_artifacts(parent_id, str(out))
+
+
+def _plots(study: optuna.Study, frame: pd.DataFrame, keys: tuple[str, ...], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as ovm
+
+    complete = frame[frame["state"] == "COMPLETE"]
+    if complete.empty:
+        return
+    multi = len(keys) > 1
+
+    def save(name: str, draw) -> None:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                result = draw()
+            figure = result.figure if hasattr(result, "figure") else plt.gcf()
+            figure.tight_layout()
+            figure.savefig(out / name, dpi=110)
+        except Exception as exc:  # a plot Optuna cannot draw for this study is skipped, not fatal
+            log.info("sweep plot %s skipped: %s", name, exc)
+        finally:
+            plt.close("all")
+
+    if multi:
+        save("pareto_front.png", lambda: ovm.plot_pareto_front(study, target_names=list(keys)))
+        for index, key in enumerate(keys):
+            save(f"optimization_history_{key}.png", lambda i=index, k=key: ovm.plot_optimization_history(
+                study, target=lambda t: t.values[i], target_name=k))
+            if len(complete) >= 2:
+                save(f"param_importances_{key}.png", lambda i=index, k=key: ovm.plot_param_importances(
+                    study, target=lambda t: t.values[i], target_name=k))
+    else:
+        save("optimization_history.png", lambda: ovm.plot_optimization_history(study, target_name=keys[0]))
+        if len(complete) >= 2:
+            save("param_importances.png", lambda: ovm.plot_param_importances(study))
+
+    # The objective and valid ECE against each searched factor: the calibration question of a
+    # downsample/upweight sweep at a glance.
+    columns = [k for k in keys] + (["valid_ece"] if "valid_ece" not in keys else [])
+    for param in [c for c in complete.columns if c.startswith("params_")]:
+        name = param.removeprefix("params_")
+        rows = complete[complete[param].notna()]
+        if rows.empty:
+            continue
+        figure, axes = plt.subplots(1, len(columns), figsize=(4.2 * len(columns), 3.6), squeeze=False)
+        numeric = pd.api.types.is_numeric_dtype(rows[param]) and not pd.api.types.is_bool_dtype(rows[param])
+        for axis, column in zip(axes[0], columns, strict=True):
+            x = rows[param] if numeric else rows[param].astype(str)
+            axis.scatter(x, rows[column], s=22, alpha=0.8)
+            axis.set_xlabel(name)
+            axis.set_ylabel(column)
+            positive = numeric and (rows[param] > 0).all()
+            if positive and rows[param].max() / max(rows[param].min(), 1e-12) > 20:
+                axis.set_xscale("log")
+            axis.grid(alpha=0.3)
+        figure.suptitle(f"{', '.join(columns)} against {name}")
+        figure.tight_layout()
+        figure.savefig(out / f"factor_{name.replace('/', '_')}.png", dpi=110)
+        plt.close(figure)
