@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
 
 TARGET = "hydra_plugins.imbexp_sweeper.imbexp_optuna_sweeper.ImbexpOptunaSweeper"
 
@@ -82,7 +83,7 @@ class ImbexpOptunaSweeperConf:
     _recursive_: bool = False
     defaults: list[Any] = field(default_factory=lambda: [{"sampler": "tpe"}])
 
-    sampler: Any = None
+    sampler: Any = MISSING  # filled by hydra/sweeper/sampler (tpe unless overridden)
     direction: Any = None  # null: objective.direction; or maximize / minimize / a list of them
     storage: Any = None  # null: sqlite:///<project root>/runs/optuna.db
     study_name: str | None = None  # null: <dataset>-<strategy>-<model>-<sweep preset>

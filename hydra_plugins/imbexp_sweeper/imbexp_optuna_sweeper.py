@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -21,8 +22,6 @@ class ImbexpOptunaSweeper(Sweeper):
         self.settings = SweepSettings.from_config(settings)
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
-        import os
-
         from hydra.core.plugins import Plugins
 
         from imbexp.sweeping._impl import SWEEP_DIR_ENV
@@ -36,11 +35,16 @@ class ImbexpOptunaSweeper(Sweeper):
             config=config, hydra_context=hydra_context, task_function=task_function)
 
     def sweep(self, arguments: list[str]) -> None:
-        from imbexp.sweeping import OptunaSweep
+        from imbexp.sweeping import OptunaSweep, format_value
+        from imbexp.sweeping._impl import SWEEP_DIR_ENV
 
         loader = self.hydra_context.config_loader
+        # a job's config is composed anew, so a worker names the leader's folder for each job
+        shared_dir = os.environ.get(SWEEP_DIR_ENV)
+        extra = [f"hydra.sweep.dir={format_value(shared_dir)}"] if shared_dir else []
 
         def launch(overrides: list[str], job_index: int) -> Any:
+            overrides = [*overrides, *extra]
             [result] = self.launcher.launch([tuple(overrides)], initial_job_idx=job_index)
             return result.return_value  # raises the job's error
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -76,6 +77,8 @@ def make_sampler(spec: Any, space: SearchSpace, n_objectives: int, seed_offset: 
     elif kwargs.get("seed") is not None:
         kwargs["seed"] = int(kwargs["seed"]) + seed_offset
     try:
-        return SAMPLERS[name](**kwargs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return SAMPLERS[name](**kwargs)
     except TypeError as exc:
         raise ConfigError(f"hydra.sweeper.sampler={name} does not take these settings ({exc}).") from None

@@ -35,13 +35,14 @@ def open_storage(url: str | None, heartbeat_interval: int | None = None,
     url = url or default_storage()
     engine_kwargs: dict[str, Any] = {}
     if url.startswith("sqlite:///"):
-        from pathlib import Path
-
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine_kwargs["connect_args"] = {"timeout": SQLITE_TIMEOUT}
     elif "://" in url:
         engine_kwargs["pool_pre_ping"] = True
     try:
+        if url.startswith("sqlite:///"):
+            from pathlib import Path
+
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.storages.RDBStorage(
