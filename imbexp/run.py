@@ -88,9 +88,9 @@ def experiment(cfg: DictConfig) -> Result:
         import mlflow
 
         mlflow.log_text(tracking.config_yaml(cfg), "config.yaml")
-        mlflow.log_metrics({k: float(v) for k, v in dataset.summary().items() if k != "dataset_degree"})
 
-        values = _fit_and_score(cfg, dataset, split, strategy, seed, n_bins)
+        values = {k: float(v) for k, v in dataset.summary().items() if k != "dataset_degree"}
+        values.update(_fit_and_score(cfg, dataset, split, strategy, seed, n_bins))
         test_scores = values.pop("_test_scores")
         model = values.pop("_model")
         mlflow.log_metrics(values)

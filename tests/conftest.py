@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 FAST_MODEL = {
     "lightgbm": ["model.estimator.n_estimators=30"],
     "logistic_regression": [],
-    "random_forest": ["model.estimator.n_estimators=30"],
+    "random_forest": ["model.estimator.estimator.n_estimators=30"],
     "hist_gradient_boosting": ["model.estimator.max_iter=30"],
 }
 

@@ -1,0 +1,110 @@
+"""The user's commands, as real ``python -m imbexp`` processes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+SMALL = ["dataset.rows=4000", "model.estimator.n_estimators=30"]
+
+
+def _runs(client, experiment: str):
+    found = client.get_experiment_by_name(experiment)
+    assert found is not None, f"no experiment {experiment}"
+    return client.search_runs([found.experiment_id])
+
+
+def test_readme_command_logs_one_run(run_cli, mlflow_client) -> None:
+    done = run_cli("strategy=downsample_upweight", "tracking.experiment=readme")
+    assert done.returncode == 0, done.stderr
+    assert "downsample_upweight f=10 · lightgbm" in done.stdout
+    assert "mlflow ui --backend-store-uri sqlite:///" in done.stdout
+    (run,) = _runs(mlflow_client, "readme")
+    assert run.info.status == "FINISHED"
+    assert run.data.params["strategy.downsample_factor"] == "10"
+    assert run.info.run_id in done.stdout
+
+
+def test_keel_smote_random_forest(run_cli, mlflow_client) -> None:
+    done = run_cli("dataset=keel", "dataset.name=abalone19", "strategy=smote", "model=random_forest",
+                   "model.estimator.estimator.n_estimators=30")
+    assert done.returncode == 0, done.stderr
+    run = _runs(mlflow_client, "abalone19")[0]
+    assert run.data.tags["degree"] == "extreme" and run.data.tags["strategy"] == "smote"
+
+
+def test_file_dataset_from_the_command_line(run_cli, mlflow_client, imbexp_home) -> None:
+    rng = np.random.default_rng(0)
+    n = 3000
+    y = rng.random(n) < 0.05
+    frame = pd.DataFrame({"amount": rng.gamma(2, 50, n) * (1 + 2 * y), "merchant": rng.choice(["a", "b", "c"], n),
+                          "is_fraud": y.astype(int)})
+    data = imbexp_home / "data"
+    data.mkdir(exist_ok=True)
+    frame.to_parquet(data / "fraud.parquet")
+    done = run_cli("dataset=file", "dataset.path=data/fraud.parquet", "dataset.target=is_fraud",
+                   "dataset.positive_label=1", "model.estimator.n_estimators=30")
+    assert done.returncode == 0, done.stderr
+    run = _runs(mlflow_client, "fraud")[0]
+    assert run.data.metrics["dataset_rows"] == n
+    assert run.data.metrics["dataset_positives"] == int(y.sum())
+
+
+def test_grid_over_every_strategy_groups_runs_under_one_parent(run_cli, mlflow_client) -> None:
+    strategies = ["none", "downsample_upweight", "downsample", "class_weight", "oversample", "smote"]
+    done = run_cli("-m", f"strategy={','.join(strategies)}", *SMALL, "tracking.experiment=grid")
+    assert done.returncode == 0, done.stderr
+    runs = _runs(mlflow_client, "grid")
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and len(children) == len(strategies)
+    assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
+    assert sorted(r.data.tags["strategy"] for r in children) == sorted(strategies)
+    assert all(r.info.status == "FINISHED" for r in runs)
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bad")
+    pd.DataFrame({"x": range(10), "y": [1] * 10}).to_csv(folder / "one_class.csv", index=False)
+    pd.DataFrame({"x": range(9), "y": list("abcabcabc")}).to_csv(folder / "three.csv", index=False)
+    pd.DataFrame({"x": range(6), "y": [0, 1, None, 0, 0, 1]}).to_csv(folder / "nan.csv", index=False)
+    pd.DataFrame({"x": range(200), "y": [1, 1] + [0] * 198}).to_csv(folder / "two_pos.csv", index=False)
+    return folder
+
+
+BAD_INPUTS = {
+    "factor below one": (["strategy=downsample_upweight", "strategy.downsample_factor=0.5"],
+                         "strategy.downsample_factor=0.5 is not allowed; use a number >= 1"),
+    "factor not a number": (["strategy=downsample_upweight", "strategy.downsample_factor=lots"],
+                            "strategy.downsample_factor='lots' is not allowed"),
+    "upweight not positive": (["strategy=downsample_upweight", "strategy.upweight_factor=0"],
+                              "strategy.upweight_factor=0 is not allowed; use a number > 0"),
+    "factor keeps no majority row": (["strategy=downsample_upweight", "strategy.downsample_factor=1e9"],
+                                     "would keep 0 of the"),
+    "missing path": (["dataset=file", "dataset.path=nowhere.csv", "dataset.target=y"],
+                     "dataset.path='nowhere.csv' does not exist"),
+    "target not a column": (["dataset=file", "dataset.path={bad}/three.csv", "dataset.target=label"],
+                            "dataset.target='label' is not a column of {bad}/three.csv; columns: x, y"),
+    "one class": (["dataset=file", "dataset.path={bad}/one_class.csv", "dataset.target=y"], "single class"),
+    "three classes": (["dataset=file", "dataset.path={bad}/three.csv", "dataset.target=y"],
+                      "has 3 classes ('a', 'b', 'c'); set dataset.positive_label"),
+    "nan labels": (["dataset=file", "dataset.path={bad}/nan.csv", "dataset.target=y"], "1 missing labels"),
+    "unknown keel": (["dataset=keel", "dataset.name=yeast55"], "did you mean yeast5"),
+    "no minority in test": (["dataset=file", "dataset.path={bad}/two_pos.csv", "dataset.target=y"],
+                            "none of class 1"),
+    "unknown metric": (["objective.metric=accuracy"], "objective.metric='accuracy' is not a known metric; "
+                                                      "use one of precision, recall"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_is_one_sentence_and_a_nonzero_exit(run_cli, bad_files, case: str) -> None:
+    args, message = BAD_INPUTS[case]
+    args = [a.format(bad=bad_files) for a in args]
+    done = run_cli(*args, "model.estimator.n_estimators=30", "tracking.experiment=bad")
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    (error,) = [line for line in done.stderr.splitlines() if line.startswith("imbexp: error: ")]
+    assert message.format(bad=bad_files) in error
