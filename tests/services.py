@@ -378,13 +378,17 @@ def _health_ok(url: str) -> bool:
 def start_mlflow_server(
     backend_store_uri: str,
     *,
-    workers: int = 2,
+    workers: int = 1,
     job_execution: bool = False,
     start_timeout: float = 120.0,
     secrets: Sequence[str] = (),
     attempts: int = 2,
 ) -> MlflowServer:
     """Start ``mlflow server`` on 127.0.0.1:<free port> and wait for ``/health``.
+
+    One uvicorn worker by default: it serves concurrent requests from a thread pool, each
+    with its own database session, which is what concurrent writers need, and it leaves
+    the cores to the processes under test.
 
     Artifacts are proxied by the server (``--serve-artifacts``) into a local temporary
     folder, so clients on other machines need no shared filesystem. The backend URI is
@@ -399,6 +403,7 @@ def start_mlflow_server(
     if mlflow_exe is None:
         raise ServiceError("the `mlflow` command is not on PATH (is the project's virtualenv active?)")
     secrets = tuple(secrets)
+    _check_database(backend_store_uri, secrets)
     root = Path(tempfile.mkdtemp(prefix="imbexp-mlflow-"))
     (root / "artifacts").mkdir()
     last_error: ServiceError | None = None
@@ -444,10 +449,27 @@ def start_mlflow_server(
             f"mlflow server on {url} {reason}\n$ {' '.join(cmd)}\n--- server log ({log_path}) ---\n"
             + _redact(_tail(log_path), secrets)
         )
-        if exit_code is None:  # hung rather than crashed: retrying will not help
+        port_taken = "address already in use" in _tail(log_path).lower()
+        if not port_taken:  # only a port grabbed by someone else in between is worth a retry
             break
     shutil.rmtree(root, ignore_errors=True)
     raise last_error  # type: ignore[misc]
+
+
+def _check_database(uri: str, secrets: Sequence[str]) -> None:
+    """Fail fast on a database the server could not use (MLflow itself retries for minutes)."""
+    if not uri.startswith("postgresql"):
+        return
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(uri, connect_args={"connect_timeout": 10})
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as exc:
+        raise ServiceError(f"the MLflow backend store is not reachable: {_redact(str(exc), secrets)}") from None
+    finally:
+        engine.dispose()
 
 
 def _kill_group(proc: subprocess.Popen, grace: float = 3.0) -> None:

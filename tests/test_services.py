@@ -272,3 +272,19 @@ def test_mlflow_server_three_concurrent_writers_lose_nothing(mlflow_server, mlfl
     assert postgres.password not in log
     assert all(postgres.password not in r["stderr"] for r in results)
     assert os.path.isdir(mlflow_server.artifacts_dir)
+
+
+def test_mlflow_server_start_failure_reports_its_log(postgres):
+    from services import ServiceError, start_mlflow_server
+
+    # a server that dies at start: the error carries its log
+    with pytest.raises(ServiceError, match="exited with code") as failed:
+        start_mlflow_server("unsupported-scheme://nowhere", start_timeout=60)
+    assert "--- server log" in str(failed.value)
+    assert "unsupported-scheme" in str(failed.value).split("--- server log", 1)[1]
+
+    # a database it could not log in to: reported at once, password masked
+    wrong = postgres.url("mlflow").replace(postgres.password, "not-the-password")
+    with pytest.raises(ServiceError, match="password authentication failed") as refused:
+        start_mlflow_server(wrong, secrets=["not-the-password"])
+    assert "not-the-password" not in str(refused.value)
