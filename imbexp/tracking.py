@@ -78,14 +78,19 @@ def connect(uri: str, experiment: str) -> str:
     """Point MLflow at ``uri`` (creating a SQLite file's folder) and return the experiment id."""
     import mlflow
 
+    artifact_location = None
     if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        db_folder = Path(uri.removeprefix("sqlite:///")).parent
+        db_folder.mkdir(parents=True, exist_ok=True)
+        # Next to the database, not MLflow's default ./mlruns under whatever directory the
+        # user happened to start from.
+        artifact_location = (db_folder / "artifacts").resolve().as_uri()
     mlflow.set_tracking_uri(uri)
     found = mlflow.get_experiment_by_name(experiment)
     if found is not None:
         return found.experiment_id
     try:
-        return mlflow.create_experiment(experiment)
+        return mlflow.create_experiment(experiment, artifact_location=artifact_location)
     except Exception:  # another worker created it first
         found = mlflow.get_experiment_by_name(experiment)
         if found is None:
