@@ -132,9 +132,12 @@ class OptunaSweep:
     def prepare(self) -> None:
         """Everything that can fail on the user's config, before any trial runs."""
         settings = self.settings
-        self.objective = parse_objective(self.config)
-        self.directions = _study.resolve_directions(settings.direction, self.objective)
         self.space: SearchSpace = parse_search_space(settings.params, self.arguments, settings.conditional_params)
+        # the objective every trial will get, fixed params (e.g. objective.metric) applied
+        job_config = self.compose([f"{k}={v}" for k, v in self.space.fixed.items()]) if self.space.fixed \
+            else self.config
+        self.objective = parse_objective(job_config)
+        self.directions = _study.resolve_directions(settings.direction, self.objective)
         self.custom = None
         if settings.custom_search_space:
             from hydra.utils import get_method

@@ -43,7 +43,7 @@ def progress_line(study: optuna.Study, trial: FrozenTrial, n_trials: int, elapse
         outcome = trial.state.name
     best = best_trials(study)
     if len(study.directions) > 1:
-        best_text = f"Pareto front {len(best)} trials"
+        best_text = f"Pareto front: {len(best)} trial(s)"
     elif best:
         best_text = f"best {best[0].value:.4f} (trial {best[0].number})"
     else:

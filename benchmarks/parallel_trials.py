@@ -1,0 +1,58 @@
+"""Wall time of the same fixed trials with ``hydra.sweeper.n_jobs=1`` and ``n_jobs=2``.
+
+    python benchmarks/parallel_trials.py [--rows 100000] [--trees 200] [--jobs 2]
+
+Both sweeps run a grid sampler over the same 8 points (downsample factor x upweight factor),
+each in a fresh IMBEXP_HOME, so they fit exactly the same models; the ratio printed at the end is
+t(n_jobs=1) / t(n_jobs=k). Model threads follow IMBEXP_THREADS = cores // n_jobs, as the
+sweeper sets it, so both sweeps use every core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+GRID = ["strategy.downsample_factor=choice(1.0, 4.0, 16.0, 48.0)", "strategy.upweight_factor=choice(1.0, 16.0)"]
+
+
+def sweep(n_jobs: int, rows: int, trees: int) -> float:
+    with tempfile.TemporaryDirectory(prefix="imbexp-bench-") as home:
+        env = {**os.environ, "IMBEXP_HOME": home}
+        env.pop("IMBEXP_THREADS", None)
+        # create the MLflow database first, so both timings leave out its one-off migration
+        subprocess.run([sys.executable, "-c", "import mlflow; mlflow.set_tracking_uri("
+                        f"'sqlite:///{home}/runs/mlflow.db'); mlflow.search_experiments()"],
+                       env=env, check=True, capture_output=True)
+        command = [sys.executable, "-m", "imbexp", "sweep=downsample_upweight", "hydra/sweeper/sampler=grid",
+                   "hydra.sweeper.n_trials=8", f"hydra.sweeper.n_jobs={n_jobs}", f"dataset.rows={rows}",
+                   f"model.estimator.n_estimators={trees}", *GRID]
+        start = time.perf_counter()
+        result = subprocess.run(command, env=env, capture_output=True, text=True)
+        elapsed = time.perf_counter() - start
+        if result.returncode != 0:
+            sys.exit(f"n_jobs={n_jobs} failed:\n{result.stderr[-3000:]}")
+        return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--trees", type=int, default=200)
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args()
+    print(f"8 grid trials, synthetic data {args.rows:,} rows, LightGBM {args.trees} trees, "
+          f"{os.cpu_count()} cores", flush=True)
+    serial = sweep(1, args.rows, args.trees)
+    print(f"n_jobs=1: {serial:.1f} s", flush=True)
+    parallel = sweep(args.jobs, args.rows, args.trees)
+    print(f"n_jobs={args.jobs}: {parallel:.1f} s", flush=True)
+    print(f"speed-up t(n_jobs=1) / t(n_jobs={args.jobs}) = {serial / parallel:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
