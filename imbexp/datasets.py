@@ -285,7 +285,8 @@ def file(
     if not file_path.is_file():
         raise DataError(f"dataset.path={str(path)!r} does not exist or is not a file "
                         f"(looked in {file_path.resolve().parent}).")
-    suffix = "".join(file_path.suffixes[-2:]).lower() if file_path.name.lower().endswith(".gz") else file_path.suffix.lower()
+    gzipped = file_path.name.lower().endswith(".gz")
+    suffix = ("".join(file_path.suffixes[-2:]) if gzipped else file_path.suffix).lower()
     try:
         if suffix in _PARQUET:
             import pyarrow.parquet as pq

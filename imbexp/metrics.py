@@ -1,6 +1,12 @@
-"""Metrics that do not lie under imbalance, with the names of the tracking contract."""
+"""Metrics that do not lie under imbalance, with the names of the tracking contract.
+
+Every function takes optional ``sample_weight``: weighting test rows is how metrics are reported
+for a deployment prevalence other than the data's (see :func:`prevalence_weights`).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 from sklearn import metrics as skm
@@ -9,73 +15,139 @@ PROBABILITY_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "predict
 THRESHOLD_METRICS = ("precision", "recall", "f1", "kappa", "mcc", "balanced_accuracy", "g_mean")
 METRIC_NAMES = THRESHOLD_METRICS[:4] + PROBABILITY_METRICS + THRESHOLD_METRICS[4:]
 #: metrics where lower is better; the others are maximised
-LOWER_IS_BETTER = frozenset({"log_loss", "brier", "ece"})
+LOWER_IS_BETTER = frozenset({"log_loss", "brier", "ece", "abs_prediction_bias"})
 #: every name a sweep may optimise (``objective.metric``)
 OBJECTIVE_METRICS = tuple(METRIC_NAMES) + tuple(f"{m}_tuned" for m in THRESHOLD_METRICS) + ("abs_prediction_bias",)
+#: metrics that get bootstrap intervals on test
+INTERVAL_METRICS = ("pr_auc", "roc_auc", "f1", "f1_tuned", "ece", "prediction_bias")
+THRESHOLD_RULES = ("f1", "fbeta", "precision_at_recall", "min_cost")
 
 
-def expected_calibration_error(y_true: np.ndarray, y_score: np.ndarray, n_bins: int = 15) -> float:
+def expected_calibration_error(y_true: np.ndarray, y_score: np.ndarray, n_bins: int = 15,
+                               sample_weight: np.ndarray | None = None) -> float:
     """Sum over equal-width probability bins of (bin share) x |mean predicted - positive rate|.
 
     Written here because scikit-learn has ``calibration_curve`` but no ECE.
     """
     y_true = np.asarray(y_true, dtype=np.float64)
     y_score = np.asarray(y_score, dtype=np.float64)
+    w = np.ones_like(y_score) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     # Right-closed bins except the first, so a score of exactly 1.0 lands in the last bin.
     bins = np.clip(np.ceil(y_score * n_bins).astype(int) - 1, 0, n_bins - 1)
-    counts = np.bincount(bins, minlength=n_bins)
-    predicted = np.bincount(bins, weights=y_score, minlength=n_bins)
-    observed = np.bincount(bins, weights=y_true, minlength=n_bins)
-    filled = counts > 0
-    gaps = np.abs(predicted[filled] - observed[filled]) / counts[filled]
-    return float(np.sum(counts[filled] / len(y_true) * gaps))
+    mass = np.bincount(bins, weights=w, minlength=n_bins)
+    predicted = np.bincount(bins, weights=w * y_score, minlength=n_bins)
+    observed = np.bincount(bins, weights=w * y_true, minlength=n_bins)
+    filled = mass > 0
+    return float(np.sum(np.abs(predicted[filled] - observed[filled])) / mass.sum())
 
 
-def probability_metrics(y_true: np.ndarray, y_score: np.ndarray, n_bins: int = 15) -> dict[str, float]:
+def probability_metrics(y_true: np.ndarray, y_score: np.ndarray, n_bins: int = 15,
+                        sample_weight: np.ndarray | None = None) -> dict[str, float]:
     """Ranking and calibration metrics of the scores themselves."""
-    bias = float(np.mean(y_score) - np.mean(y_true))
+    w = sample_weight
+    bias = float(np.average(y_score, weights=w) - np.average(y_true, weights=w))
     return {
-        "roc_auc": float(skm.roc_auc_score(y_true, y_score)),
-        "pr_auc": float(skm.average_precision_score(y_true, y_score)),
-        "log_loss": float(skm.log_loss(y_true, np.clip(y_score, 1e-15, 1 - 1e-15), labels=[0, 1])),
-        "brier": float(skm.brier_score_loss(y_true, y_score)),
-        "ece": expected_calibration_error(y_true, y_score, n_bins),
+        "roc_auc": float(skm.roc_auc_score(y_true, y_score, sample_weight=w)),
+        "pr_auc": float(skm.average_precision_score(y_true, y_score, sample_weight=w)),
+        "log_loss": float(skm.log_loss(y_true, np.clip(y_score, 1e-15, 1 - 1e-15), labels=[0, 1],
+                                       sample_weight=w)),
+        "brier": float(skm.brier_score_loss(y_true, y_score, sample_weight=w)),
+        "ece": expected_calibration_error(y_true, y_score, n_bins, w),
         "prediction_bias": bias,
         "abs_prediction_bias": abs(bias),
     }
 
 
-def threshold_metrics(y_true: np.ndarray, y_score: np.ndarray, threshold: float) -> dict[str, float]:
+def threshold_metrics(y_true: np.ndarray, y_score: np.ndarray, threshold: float,
+                      sample_weight: np.ndarray | None = None) -> dict[str, float]:
     """Metrics of the decisions ``y_score >= threshold``."""
     from imblearn.metrics import geometric_mean_score
 
+    w = sample_weight
     y_pred = (np.asarray(y_score) >= threshold).astype(np.int8)
     return {
-        "precision": float(skm.precision_score(y_true, y_pred, zero_division=0)),
-        "recall": float(skm.recall_score(y_true, y_pred, zero_division=0)),
-        "f1": float(skm.f1_score(y_true, y_pred, zero_division=0)),
-        "kappa": float(skm.cohen_kappa_score(y_true, y_pred)),
-        "mcc": float(skm.matthews_corrcoef(y_true, y_pred)),
-        "balanced_accuracy": float(skm.balanced_accuracy_score(y_true, y_pred)),
-        "g_mean": float(geometric_mean_score(y_true, y_pred, average="binary")),
+        "precision": float(skm.precision_score(y_true, y_pred, zero_division=0, sample_weight=w)),
+        "recall": float(skm.recall_score(y_true, y_pred, zero_division=0, sample_weight=w)),
+        "f1": float(skm.f1_score(y_true, y_pred, zero_division=0, sample_weight=w)),
+        "kappa": float(skm.cohen_kappa_score(y_true, y_pred, sample_weight=w)),
+        "mcc": float(skm.matthews_corrcoef(y_true, y_pred, sample_weight=w)),
+        "balanced_accuracy": float(skm.balanced_accuracy_score(y_true, y_pred, sample_weight=w)),
+        "g_mean": float(geometric_mean_score(y_true, y_pred, average="binary", sample_weight=w)),
     }
 
 
-def tune_threshold(y_true: np.ndarray, y_score: np.ndarray) -> float:
-    """The score threshold that maximises F1 (ties: the highest threshold)."""
-    precision, recall, thresholds = skm.precision_recall_curve(y_true, y_score)
+def tune_threshold(y_true: np.ndarray, y_score: np.ndarray, rule: str = "f1", *, beta: float = 1.0,
+                   min_recall: float = 0.5, cost_fp: float = 1.0, cost_fn: float = 1.0,
+                   sample_weight: np.ndarray | None = None) -> float:
+    """The score threshold chosen on valid by a named rule (ties: the highest threshold).
+
+    ``f1`` / ``fbeta``: maximise F-beta; ``precision_at_recall``: the best precision among
+    thresholds whose recall is at least ``min_recall``; ``min_cost``: minimise
+    cost_fp x FP + cost_fn x FN.
+    """
+    precision, recall, thresholds = skm.precision_recall_curve(y_true, y_score, sample_weight=sample_weight)
     precision, recall = precision[:-1], recall[:-1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
-    best = np.flatnonzero(f1 == f1.max())[-1]
+    if rule in ("f1", "fbeta"):
+        b2 = 1.0 if rule == "f1" else beta**2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gain = np.where(b2 * precision + recall > 0,
+                            (1 + b2) * precision * recall / (b2 * precision + recall), 0.0)
+    elif rule == "precision_at_recall":
+        gain = np.where(recall >= min_recall - 1e-12, precision, -1.0)
+    elif rule == "min_cost":
+        fpr, tpr, roc_thresholds = skm.roc_curve(y_true, y_score, sample_weight=sample_weight,
+                                                 drop_intermediate=False)
+        w = np.ones(len(y_true)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        positives, negatives = w[np.asarray(y_true) == 1].sum(), w[np.asarray(y_true) == 0].sum()
+        cost = cost_fp * fpr * negatives + cost_fn * (1 - tpr) * positives
+        best = np.flatnonzero(cost == cost.min())[0]  # roc thresholds decrease: first = highest
+        return float(min(roc_thresholds[best], 1.0 + 1e-9))
+    else:
+        raise ValueError(f"unknown threshold rule {rule!r}")
+    best = np.flatnonzero(gain == gain.max())[-1]
     return float(thresholds[best])
 
 
 def evaluate(y_true: np.ndarray, y_score: np.ndarray, tuned_threshold: float | None = None,
-             n_bins: int = 15) -> dict[str, float]:
+             n_bins: int = 15, sample_weight: np.ndarray | None = None) -> dict[str, float]:
     """All contract metrics for one split, without the split prefix."""
-    values = {**threshold_metrics(y_true, y_score, 0.5), **probability_metrics(y_true, y_score, n_bins)}
+    values = {**threshold_metrics(y_true, y_score, 0.5, sample_weight),
+              **probability_metrics(y_true, y_score, n_bins, sample_weight)}
     if tuned_threshold is not None:
-        tuned = threshold_metrics(y_true, y_score, tuned_threshold)
+        tuned = threshold_metrics(y_true, y_score, tuned_threshold, sample_weight)
         values.update({f"{name}_tuned": value for name, value in tuned.items()})
     return values
+
+
+def shift_prior(p: np.ndarray, from_prevalence: float, to_prevalence: float) -> np.ndarray:
+    """Move probabilities learned under one class prior to another (odds times the prior-odds
+    ratio; Saerens et al. 2002)."""
+    ratio = (to_prevalence / (1 - to_prevalence)) / (from_prevalence / (1 - from_prevalence))
+    p = np.asarray(p, dtype=np.float64)
+    return ratio * p / (ratio * p + 1.0 - p)
+
+
+def prevalence_weights(y_true: np.ndarray, to_prevalence: float) -> np.ndarray:
+    """Row weights that make ``y_true`` look as if positives had share ``to_prevalence``."""
+    observed = float(np.mean(y_true))
+    return np.where(np.asarray(y_true) == 1, to_prevalence / observed, (1 - to_prevalence) / (1 - observed))
+
+
+def bootstrap_intervals(y_true: np.ndarray, y_score: np.ndarray, metric: Callable[..., dict[str, float]],
+                        names: tuple[str, ...], n_resamples: int = 200, confidence: float = 0.95,
+                        random_state: int = 0) -> dict[str, tuple[float, float]]:
+    """Percentile intervals from a stratified bootstrap of the rows.
+
+    By hand because scipy's ``bootstrap`` cannot stratify: with a tiny minority, plain
+    resamples can hold no positive at all and the ranking metrics are undefined there.
+    """
+    rng = np.random.default_rng(random_state)
+    positives, negatives = np.flatnonzero(y_true == 1), np.flatnonzero(y_true == 0)
+    draws: dict[str, list[float]] = {name: [] for name in names}
+    for _ in range(n_resamples):
+        rows = np.concatenate([rng.choice(positives, positives.size), rng.choice(negatives, negatives.size)])
+        values = metric(y_true[rows], y_score[rows])
+        for name in names:
+            draws[name].append(values[name])
+    alpha = (1 - confidence) / 2
+    return {name: (float(np.quantile(v, alpha)), float(np.quantile(v, 1 - alpha))) for name, v in draws.items()}

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from imbexp import calibration, models, plots, tracking
 from imbexp import metrics as M
-from imbexp import models, plots, tracking
 from imbexp.config import Objective, validate
 from imbexp.datasets import Dataset, load_dataset
 from imbexp.errors import ConfigError, ImbexpError
@@ -124,13 +124,24 @@ def _fit_and_score(cfg: DictConfig, dataset: Dataset, split, strategy: Strategy,
                    n_bins: int) -> dict[str, Any]:
     """Fit on each fold's rebalanced training rows; score valid per fold and test once."""
     X, y = dataset.X, dataset.y
+    method = str(cfg.get("calibration", "none"))
+    rule = _threshold_rule(cfg)
     fold_metrics, thresholds = [], []
+    pooled_raw, pooled_scores, pooled_y = [], [], []  # valid scores of every fold
     for number, fold in enumerate(split.folds):
         model, training, fit_seconds = _fit_one(cfg, X, y, fold.train, strategy, seed)
-        p_valid = strategy.correct_probabilities(models.predict_positive(model, X.iloc[fold.valid]))
-        threshold = M.tune_threshold(y[fold.valid], p_valid)
+        y_valid = y[fold.valid]
+        raw = strategy.correct_probabilities(models.predict_positive(model, X.iloc[fold.valid]))
+        p_valid = raw
+        if method != "none":
+            calibration.check_enough_minority(method, y_valid)
+            p_valid = calibration.cross_fitted(method, raw, y_valid, seed)
+        threshold = M.tune_threshold(y_valid, p_valid, **rule)
         thresholds.append(threshold)
-        fold_metrics.append(M.evaluate(y[fold.valid], p_valid, threshold, n_bins))
+        fold_metrics.append(M.evaluate(y_valid, p_valid, threshold, n_bins))
+        pooled_raw.append(raw)
+        pooled_scores.append(p_valid)
+        pooled_y.append(y_valid)
         if split.kind == "cv":
             log.info("fold %d/%d: valid %s", number + 1, len(split.folds),
                      ", ".join(f"{k}={fold_metrics[-1][k]:.4f}" for k in ("pr_auc", "roc_auc", "ece")))
@@ -143,12 +154,17 @@ def _fit_and_score(cfg: DictConfig, dataset: Dataset, split, strategy: Strategy,
             values[f"valid_{name}_std"] = float(np.std(column, ddof=1))
     # One fold: its threshold. Several: the median, robust to a fold with few positives.
     threshold = float(np.median(thresholds))
+    valid_y, valid_scores = np.concatenate(pooled_y), np.concatenate(pooled_scores)
 
     if split.kind == "cv":  # the test model is fitted on the whole training part
         model, training, fit_seconds = _fit_one(cfg, X, y, split.train_all, strategy, seed)
         values["cv_folds"] = len(split.folds)
+    y_test = y[split.test]
     test_scores = strategy.correct_probabilities(models.predict_positive(model, X.iloc[split.test]))
-    test_values = M.evaluate(y[split.test], test_scores, threshold, n_bins)
+    if method != "none":  # fitted on valid only (under cv: every fold's held-out scores)
+        calibrator = calibration.ScoreCalibrator(method).fit(np.concatenate(pooled_raw), valid_y)
+        test_scores = calibrator.transform(test_scores)
+    test_values = M.evaluate(y_test, test_scores, threshold, n_bins)
     values.update({f"test_{name}": value for name, value in test_values.items()})
     values.update({
         "threshold_tuned": threshold,
@@ -159,8 +175,43 @@ def _fit_and_score(cfg: DictConfig, dataset: Dataset, split, strategy: Strategy,
     })
     if dataset.p_true is not None:
         values["test_mean_abs_error_vs_p_true"] = float(np.mean(np.abs(test_scores - dataset.p_true[split.test])))
+
+    resamples = int(cfg.get("metrics", {}).get("bootstrap", 0))
+    if resamples:
+        intervals = M.bootstrap_intervals(
+            y_test, test_scores, lambda yt, ys: M.evaluate(yt, ys, threshold, n_bins),
+            M.INTERVAL_METRICS, n_resamples=resamples, random_state=seed)
+        for name, (low, high) in intervals.items():
+            values[f"test_{name}_ci_low"], values[f"test_{name}_ci_high"] = low, high
+
+    prevalence = (cfg.get("deployment") or {}).get("prevalence")
+    if prevalence is not None:
+        values.update(_deployment_metrics(float(prevalence), float(np.mean(y[split.train_all])), valid_y,
+                                          valid_scores, y_test, test_scores, rule, n_bins))
     values["_test_scores"] = test_scores
     values["_model"] = model
+    return values
+
+
+def _threshold_rule(cfg: DictConfig) -> dict[str, Any]:
+    threshold = cfg.get("threshold") or {}
+    return {"rule": str(threshold.get("rule", "f1")), "beta": float(threshold.get("beta", 1.0)),
+            "min_recall": float(threshold.get("min_recall", 0.5)),
+            "cost_fp": float(threshold.get("cost_fp", 1.0)), "cost_fn": float(threshold.get("cost_fn", 1.0))}
+
+
+def _deployment_metrics(prevalence: float, data_prevalence: float, y_valid, valid_scores, y_test, test_scores,
+                        rule: dict[str, Any], n_bins: int) -> dict[str, float]:
+    """Metrics as they would be at the production prevalence: scores moved to that prior, rows
+    weighted so positives have that share, threshold re-chosen on valid the same way."""
+    valid_shifted = M.shift_prior(valid_scores, data_prevalence, prevalence)
+    test_shifted = M.shift_prior(test_scores, data_prevalence, prevalence)
+    threshold = M.tune_threshold(y_valid, valid_shifted, **rule,
+                                 sample_weight=M.prevalence_weights(y_valid, prevalence))
+    deployed = M.evaluate(y_test, test_shifted, threshold, n_bins,
+                          sample_weight=M.prevalence_weights(y_test, prevalence))
+    values = {f"test_deploy_{name}": value for name, value in deployed.items()}
+    values.update({"deploy_prevalence": prevalence, "threshold_deploy": threshold})
     return values
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-PARAM_GROUPS = ("dataset", "strategy", "model", "split", "seed", "calibration", "threshold")
+PARAM_GROUPS = ("dataset", "strategy", "model", "split", "seed", "calibration", "threshold", "deployment")
 MAX_PARAM_VALUE = 6000
 MAX_PARAMS_PER_BATCH = 100
 #: set by a sweep for the runs it launches in the same process

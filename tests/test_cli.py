@@ -108,3 +108,25 @@ def test_bad_input_is_one_sentence_and_a_nonzero_exit(run_cli, bad_files, case: 
     assert "Traceback" not in done.stderr
     (error,) = [line for line in done.stderr.splitlines() if line.startswith("imbexp: error: ")]
     assert message.format(bad=bad_files) in error
+
+
+ISSUE_4_BAD_INPUTS = {
+    "prevalence above one": (["deployment.prevalence=1.5"], "deployment.prevalence=1.5 is not allowed"),
+    "prevalence zero": (["deployment.prevalence=0"], "deployment.prevalence=0 is not allowed"),
+    "negative cost": (["threshold.rule=min_cost", "threshold.cost_fp=-1"],
+                      "threshold.cost_fp=-1 is not allowed; costs are numbers >= 0"),
+    "min recall outside": (["threshold.rule=precision_at_recall", "threshold.min_recall=1.2"],
+                           "threshold.min_recall=1.2 is not allowed; use a number in [0, 1]"),
+    "unknown calibration": (["calibration=platt"], "calibration='platt' is not allowed; use one of none"),
+    "too few minority rows to calibrate": (["dataset=keel", "dataset.name=abalone19", "calibration=isotonic"],
+                                           "calibration=isotonic needs at least 30 minority rows in valid"),
+}
+
+
+@pytest.mark.parametrize("case", list(ISSUE_4_BAD_INPUTS))
+def test_bad_analysis_options(run_cli, case: str) -> None:
+    args, message = ISSUE_4_BAD_INPUTS[case]
+    done = run_cli(*args, "model.estimator.n_estimators=30", "tracking.experiment=bad")
+    assert done.returncode == 2, done.stderr
+    (error,) = [line for line in done.stderr.splitlines() if line.startswith("imbexp: error: ")]
+    assert message in error

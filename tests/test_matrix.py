@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import FAST_MODEL
 
 from imbexp.run import experiment
-
-from conftest import FAST_MODEL
 
 STRATEGIES = ["none", "downsample_upweight", "downsample", "class_weight", "oversample", "smote"]
 DATASETS = {
