@@ -114,6 +114,16 @@ def test_failing_trials_are_fail_and_failed_and_the_sweep_completes(run_cli, imb
     assert "FAIL" in result.stdout
 
 
+def test_a_grid_runs_each_point_once_and_a_failing_point_is_not_retried(run_cli, imbexp_home) -> None:
+    name = "grid-failing"
+    _ok(run_cli("sweep=downsample_upweight", f"hydra.sweeper.study_name={name}", "hydra/sweeper/sampler=grid",
+                "hydra.sweeper.max_failure_rate=1.0", "strategy.downsample_factor=choice(0.5, 2.0, 4.0)",
+                "strategy.upweight_factor=choice(1.0)", "tracking.experiment=sweep-grid", *SMALL))
+    trials = _study(imbexp_home, name).trials
+    assert sorted((t.params["strategy.downsample_factor"], t.state.name) for t in trials) == [
+        (0.5, "FAIL"), (2.0, "COMPLETE"), (4.0, "COMPLETE")]
+
+
 def test_too_many_failures_stop_the_sweep_with_one_sentence(run_cli) -> None:
     result = run_cli("sweep=downsample_upweight", "hydra.sweeper.study_name=all-fail", "hydra.sweeper.n_trials=4",
                      "hydra.sweeper.max_failure_rate=0.25", "strategy.downsample_factor=choice(0.5, 0.7)",

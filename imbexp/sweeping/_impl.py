@@ -153,7 +153,8 @@ class OptunaSweep:
         check_keys(self.space, self.compose, self.is_group)
 
         self.n_trials = settings.n_trials
-        if sampler_name(settings.sampler) == "grid":
+        self.is_grid = sampler_name(settings.sampler) == "grid"
+        if self.is_grid:
             size = self.space.grid_size()
             if size < self.n_trials:
                 log.info("sweep: the grid has %d points; n_trials %d -> %d", size, self.n_trials, size)
@@ -213,6 +214,7 @@ class OptunaSweep:
         try:
             self._loop()
         except KeyboardInterrupt:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
             interrupted = True
             print("\n[sweep] interrupted: stopping; finished trials stay in the study and in MLflow", flush=True)
         finally:
@@ -236,14 +238,15 @@ class OptunaSweep:
                     optuna.storages.fail_stale_trials(self.study)
             trials = self.study.get_trials(deepcopy=False)
             counts = _study.counts(trials)
-            if counts.complete >= self.n_trials:
+            done = self._grid_points_done(trials) if self.is_grid else counts.complete
+            if done >= self.n_trials:
                 return
             self.failures = sum(t.state == TrialState.FAIL and t.user_attrs.get(SESSION_ATTR) == self.session
                                 for t in trials)
             if self.failures > allowed_failures:
                 self.too_many_failures = True
                 return
-            if counts.complete + counts.running >= self.n_trials:
+            if done + counts.running >= self.n_trials:
                 time.sleep(POLL_SECONDS)  # the last trials are running elsewhere; one may still fail
                 continue
             with warnings.catch_warnings():
@@ -254,6 +257,13 @@ class OptunaSweep:
                 time.sleep(POLL_SECONDS * (1 + self.worker_index))
                 continue
             self._run_trial(trial)
+
+    @staticmethod
+    def _grid_points_done(trials: list[optuna.trial.FrozenTrial]) -> int:
+        # A grid point is run once: one that completed, or whose job failed (a refused factor
+        # fails again), is done. A point whose worker died is not; its retry is queued.
+        return len({t.system_attrs.get("grid_id") for t in trials if t.state == TrialState.COMPLETE
+                    or (t.state == TrialState.FAIL and "fail_reason" in t.user_attrs)})
 
     def _run_trial(self, trial: optuna.Trial) -> None:
         run_id = _mlflow.create_child(self.experiment_id, self.parent_id, trial, self.study_name)
@@ -271,6 +281,7 @@ class OptunaSweep:
                 result = self.launch(overrides, trial.number)
                 objective_values = self._check_values(result)
             except KeyboardInterrupt:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up
                 self.study.tell(trial, state=TrialState.FAIL)
                 _mlflow.end_child(run_id, "KILLED")
                 raise
@@ -329,9 +340,13 @@ class OptunaSweep:
             print(f"[sweep] worker {index} started (pid {self._workers[-1].pid}, log {log_path})", flush=True)
 
     def _wait_for_workers(self, interrupted: bool) -> None:
-        for worker in self._workers:
-            if interrupted and worker.poll() is None:
-                worker.send_signal(signal.SIGINT)
+        if interrupted:
+            # Ctrl-C in a terminal reaches every worker too; a signal sent to the leader alone
+            # is passed on after a moment
+            time.sleep(2)
+            for worker in self._workers:
+                if worker.poll() is None:
+                    worker.send_signal(signal.SIGINT)
         deadline = time.monotonic() + (60 if interrupted else 24 * 3600)
         for index, worker in enumerate(self._workers, start=1):
             try:
