@@ -1,0 +1,208 @@
+"""The sweep report: one self-contained HTML page per sweep, every figure embedded, every run listed."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from imbexp.report import INTERVAL_METRICS, main, pareto_mask, reliability_points, write_report
+
+STRATEGIES = ("downsample", "downsample_prior", "downsample_upweight")
+FACTORS = (1, 3, 10, 30)
+#: 3 strategies x 4 factors = 12 runs on 3,000 rows with 20 trees and few bootstrap resamples
+GRID = [f"strategy={','.join(STRATEGIES)}", f"strategy.downsample_factor={','.join(map(str, FACTORS))}",
+        "dataset.rows=3000", "model.estimator.n_estimators=20", "model.estimator.n_jobs=1",
+        "metrics.bootstrap=20", "tracking.experiment=report"]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+class Page(HTMLParser):
+    """What a browser would fetch and show: images, external references, table rows, headings."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.images: list[str] = []
+        self.external: list[str] = []
+        self.run_rows: list[str] = []
+        self.headings: list[str] = []
+        self.ci_cells = 0
+        self._in_h2 = False
+        self.feed(text)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        if tag == "img":
+            self.images.append(attributes.get("src") or "")
+        if tag in ("script", "link", "iframe") or (tag != "img" and attributes.get("src")):
+            self.external.append(f"{tag} {attributes}")
+        if tag == "tr" and attributes.get("data-run-id"):
+            self.run_rows.append(attributes["data-run-id"])
+        if tag == "span" and attributes.get("class") == "ci":
+            self.ci_cells += 1
+        self._in_h2 = tag == "h2"
+
+    def handle_data(self, data: str) -> None:
+        if self._in_h2:
+            self.headings.append(data.strip())
+            self._in_h2 = False
+
+
+def _env(home: Path) -> dict[str, str]:
+    return {**os.environ, "IMBEXP_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+
+
+def _report_cli(home: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "imbexp.report", *args], cwd=home, env=_env(home),
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A real 12-run grid sweep, in its own home so the report sees exactly these runs."""
+    home = tmp_path_factory.mktemp("report-home")
+    done = subprocess.run([sys.executable, "-m", "imbexp", "-m", *GRID], cwd=home, env=_env(home),
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{(home / 'runs' / 'mlflow.db').as_posix()}"
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("report")
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and len(children) == 12
+    return {"home": home, "uri": uri, "client": client, "parent": parents[0].info.run_id,
+            "children": sorted(r.info.run_id for r in children), "experiment_id": experiment.experiment_id,
+            "log": done.stdout + done.stderr}
+
+
+def test_a_grid_sweep_writes_its_report_and_logs_it_to_the_parent(sweep) -> None:
+    reports = list((sweep["home"] / "runs" / "reports").glob("*.html"))
+    assert len(reports) == 1, sweep["log"][-2000:]
+    logged = [a.path for a in sweep["client"].list_artifacts(sweep["parent"], "report")]
+    assert logged == [f"report/{reports[0].name}"]
+    page = Page(reports[0].read_text(encoding="utf-8"))
+    assert sorted(page.run_rows) == sweep["children"]
+
+
+def test_every_figure_is_embedded_and_every_run_appears(sweep, tmp_path) -> None:
+    path = write_report(sweep["uri"], parent_run_id=sweep["parent"], output=tmp_path / "sweep.html",
+                        log_to_parent=False)
+    text = path.read_text(encoding="utf-8")
+    page = Page(text)
+    # claims figure, more metrics against f, reliability overlaid, reliability per strategy
+    assert len(page.images) >= 4
+    for src in page.images:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.removeprefix("data:image/png;base64,"))[:8] == PNG_MAGIC
+    assert page.external == [] and "http://" not in text and "https://" not in text
+    assert sorted(page.run_rows) == sweep["children"]
+    assert {"Leaderboard", "Against the downsample factor", "Reliability"} <= set(page.headings)
+    for label in ("downsample_upweight", "downsample +prior"):
+        assert label in text
+
+
+def test_intervals_are_shown_where_the_runs_logged_them(sweep, tmp_path) -> None:
+    client, run_id = sweep["client"], sweep["children"][0]
+    value = client.get_run(run_id).data.metrics["test_pr_auc"]
+    client.log_metric(run_id, "test_pr_auc_ci_low", value - 0.05)
+    client.log_metric(run_id, "test_pr_auc_ci_high", value + 0.05)
+    logged = sum(f"test_{m}_ci_low" in run.data.metrics and f"test_{m}_ci_high" in run.data.metrics
+                 for run in map(client.get_run, sweep["children"]) for m in INTERVAL_METRICS)
+    text = write_report(sweep["uri"], parent_run_id=sweep["parent"], output=tmp_path / "ci.html",
+                        log_to_parent=False).read_text(encoding="utf-8")
+    # one run per (strategy, factor): each interval a run logged is shown, and no other
+    assert Page(text).ci_cells == logged
+    assert f'<span class="ci">[{value - 0.05:.4f}, {value + 0.05:.4f}]</span>' in text
+
+
+def test_the_cli_reports_an_experiment_and_saves_the_claims_figure(sweep, tmp_path) -> None:
+    png = tmp_path / "claims.png"
+    done = _report_cli(sweep["home"], "--experiment", "report", "--claims-figure", str(png),
+                       "--output", str(tmp_path / "experiment.html"))
+    assert done.returncode == 0, done.stderr
+    assert Path(done.stdout.strip()) == tmp_path / "experiment.html"
+    assert png.read_bytes()[:8] == PNG_MAGIC
+    assert "reading test predictions" in done.stderr  # progress goes to stderr
+    page = Page((tmp_path / "experiment.html").read_text(encoding="utf-8"))
+    assert sorted(page.run_rows) == sweep["children"]  # the leaf runs, not the sweep's parent
+
+
+def test_an_optuna_style_parent_gets_its_pareto_front_and_trial_numbers(sweep, tmp_path) -> None:
+    """Any sweeper's parent works: children are found by their parentRunId tag; with two
+    objectives in the runs' config the front is computed, and the parent's own plots are shown."""
+    client = sweep["client"]
+    parent = client.create_run(sweep["experiment_id"], run_name="optuna · study",
+                               tags={"imbexp.sweep": "optuna", "optuna.study_name": "study"}).info.run_id
+    sources = [client.get_run(r) for r in sweep["children"]]
+    config = "objective:\n  metric: [pr_auc, ece]\n  direction: auto\n"
+    for number, source in enumerate(sources[:8]):
+        child = client.create_run(sweep["experiment_id"], run_name=f"trial {number}", tags={
+            "mlflow.parentRunId": parent, "optuna.trial_number": str(number), "optuna.study_name": "study",
+            "strategy": source.data.tags["strategy"]}).info.run_id
+        for key, value in source.data.params.items():
+            client.log_param(child, key, value)
+        for key, value in source.data.metrics.items():
+            client.log_metric(child, key, value)
+        client.log_text(child, config, "config.yaml")
+        client.set_terminated(child, "FINISHED")
+    png = sweep["home"] / "pareto_front.png"
+    png.write_bytes(base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="))
+    client.log_artifact(parent, str(png), "plots")
+    client.set_terminated(parent, "FINISHED")
+
+    path = write_report(sweep["uri"], parent_run_id=parent, output=tmp_path / "optuna.html")
+    text = path.read_text(encoding="utf-8")
+    page = Page(text)
+    assert "Pareto front" in page.headings
+    assert len(page.run_rows) == 8
+    assert "<th>trial</th>" in text
+    assert "plots/pareto_front.png" in text
+    assert all(src.startswith("data:image/png;base64,") for src in page.images)
+    assert [a.path for a in client.list_artifacts(parent, "report")] == ["report/optuna.html"]
+
+
+def test_a_missing_experiment_names_the_ones_that_exist(sweep) -> None:
+    done = _report_cli(sweep["home"], "--experiment", "no-such-experiment")
+    assert done.returncode != 0
+    assert "no-such-experiment" in done.stderr and "report" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_missing_run_lists_recent_sweep_parents(sweep, capsys) -> None:
+    assert main(["--tracking-uri", sweep["uri"], "--run", "0123456789abcdef0123456789abcdef"]) != 0
+    err = capsys.readouterr().err
+    assert "0123456789abcdef0123456789abcdef" in err and sweep["parent"] in err
+
+
+def test_no_store_says_so(tmp_path, capsys) -> None:
+    db = tmp_path / "runs" / "mlflow.db"
+    assert main(["--tracking-uri", f"sqlite:///{db.as_posix()}", "--experiment", "anything"]) != 0
+    assert "no MLflow store" in capsys.readouterr().err
+    assert not db.exists()
+
+
+def test_pareto_mask_keeps_the_non_dominated_points() -> None:
+    # maximise the first column, minimise the second
+    values = np.array([[0.9, 0.05], [0.8, 0.01], [0.7, 0.02], [0.9, 0.06], [np.nan, 0.0]])
+    assert pareto_mask(values, ["maximize", "minimize"]).tolist() == [True, True, False, False, False]
+
+
+def test_reliability_points_average_the_truth_per_quantile_bin() -> None:
+    rng = np.random.default_rng(0)
+    p_true = rng.uniform(0.0, 0.2, 20_000)
+    predicted, observed, counts = reliability_points(p_true, p_true, n_bins=10)
+    assert counts.sum() == 20_000 and len(counts) == 10
+    np.testing.assert_allclose(predicted, observed)
+    inflated, observed, _ = reliability_points(np.minimum(2 * p_true, 1.0), p_true, n_bins=10)
+    np.testing.assert_allclose(inflated, 2 * observed, rtol=1e-6)
