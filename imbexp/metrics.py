@@ -133,6 +133,19 @@ def prevalence_weights(y_true: np.ndarray, to_prevalence: float) -> np.ndarray:
     return np.where(np.asarray(y_true) == 1, to_prevalence / observed, (1 - to_prevalence) / (1 - observed))
 
 
+def _stratified_resamples(y_true: np.ndarray, n_resamples: int, rng: np.random.Generator):
+    """Row positions of each resample: positives and negatives drawn with replacement apart, so
+    every resample keeps the class counts."""
+    positives, negatives = np.flatnonzero(y_true == 1), np.flatnonzero(y_true == 0)
+    for _ in range(n_resamples):
+        yield np.concatenate([rng.choice(positives, positives.size), rng.choice(negatives, negatives.size)])
+
+
+def _percentiles(draws: dict[str, list[float]], confidence: float) -> dict[str, tuple[float, float]]:
+    alpha = (1 - confidence) / 2
+    return {name: (float(np.quantile(v, alpha)), float(np.quantile(v, 1 - alpha))) for name, v in draws.items()}
+
+
 def bootstrap_intervals(y_true: np.ndarray, y_score: np.ndarray, metric: Callable[..., dict[str, float]],
                         names: tuple[str, ...], n_resamples: int = 200, confidence: float = 0.95,
                         random_state: int = 0) -> dict[str, tuple[float, float]]:
@@ -141,13 +154,57 @@ def bootstrap_intervals(y_true: np.ndarray, y_score: np.ndarray, metric: Callabl
     By hand because scipy's ``bootstrap`` cannot stratify: with a tiny minority, plain
     resamples can hold no positive at all and the ranking metrics are undefined there.
     """
-    rng = np.random.default_rng(random_state)
-    positives, negatives = np.flatnonzero(y_true == 1), np.flatnonzero(y_true == 0)
     draws: dict[str, list[float]] = {name: [] for name in names}
-    for _ in range(n_resamples):
-        rows = np.concatenate([rng.choice(positives, positives.size), rng.choice(negatives, negatives.size)])
+    for rows in _stratified_resamples(y_true, n_resamples, np.random.default_rng(random_state)):
         values = metric(y_true[rows], y_score[rows])
         for name in names:
             draws[name].append(values[name])
-    alpha = (1 - confidence) / 2
-    return {name: (float(np.quantile(v, alpha)), float(np.quantile(v, 1 - alpha))) for name, v in draws.items()}
+    return _percentiles(draws, confidence)
+
+
+def interval_bootstrap(y_true: np.ndarray, y_score: np.ndarray, tuned_threshold: float, n_bins: int = 15,
+                       n_resamples: int = 200, confidence: float = 0.95,
+                       random_state: int = 0) -> dict[str, tuple[float, float]]:
+    """:func:`bootstrap_intervals` of :data:`INTERVAL_METRICS` (the same resamples, the same
+    numbers), computed from the rows sorted once by score, each resample as row counts.
+
+    Written out because scikit-learn's scorers re-validate their inputs on every call, which
+    costs about 0.2 s per resample at 40k test rows (40 s for 200 resamples); here a resample
+    is a few cumulative sums.
+    """
+    y_true = np.asarray(y_true)
+    y_score = np.asarray(y_score, dtype=np.float64)
+    order = np.argsort(-y_score, kind="mergesort")
+    score, positive = y_score[order], (y_true[order] == 1).astype(np.float64)
+    # the last row of each run of equal scores: where a threshold on the score can cut
+    cuts = np.r_[np.flatnonzero(np.diff(score)), score.size - 1]
+    above_half = int(np.sum(score >= 0.5))  # rows predicted positive at 0.5 (sorted: a prefix)
+    above_tuned = int(np.sum(score >= tuned_threshold))
+    bins = np.clip(np.ceil(score * n_bins).astype(int) - 1, 0, n_bins - 1)  # as in ECE
+    draws: dict[str, list[float]] = {name: [] for name in INTERVAL_METRICS}
+    for rows in _stratified_resamples(y_true, n_resamples, np.random.default_rng(random_state)):
+        count = np.bincount(rows, minlength=y_true.size)[order].astype(np.float64)
+        tp_all = np.cumsum(count * positive)
+        fp_all = np.cumsum(count) - tp_all
+        n_pos, n_neg = tp_all[-1], fp_all[-1]
+        tps, fps = tp_all[cuts], fp_all[cuts]
+        # ROC-AUC: trapezoids under (fpr, tpr) from (0, 0), as roc_auc_score integrates.
+        fpr, tpr = np.r_[0.0, fps / n_neg], np.r_[0.0, tps / n_pos]
+        draws["roc_auc"].append(float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2)))
+        # Average precision: sum of (recall step) x precision, as average_precision_score.
+        predicted = tps + fps
+        precision = np.divide(tps, predicted, out=np.zeros_like(tps), where=predicted > 0)
+        draws["pr_auc"].append(float(np.sum(np.diff(np.r_[0.0, tps / n_pos]) * precision)))
+        for name, k in (("f1", above_half), ("f1_tuned", above_tuned)):
+            tp = tp_all[k - 1] if k else 0.0
+            fp = fp_all[k - 1] if k else 0.0
+            denominator = tp + fp + n_pos  # 2tp + fp + fn
+            draws[name].append(float(2 * tp / denominator) if denominator > 0 else 0.0)
+        mass = np.bincount(bins, weights=count, minlength=n_bins)
+        predicted_sum = np.bincount(bins, weights=count * score, minlength=n_bins)
+        observed = np.bincount(bins, weights=count * positive, minlength=n_bins)
+        filled = mass > 0
+        total = count.sum()
+        draws["ece"].append(float(np.sum(np.abs(predicted_sum[filled] - observed[filled])) / total))
+        draws["prediction_bias"].append(float((np.dot(count, score) - n_pos) / total))
+    return _percentiles(draws, confidence)

@@ -52,3 +52,18 @@ def test_tuned_threshold_maximises_f1() -> None:
     f1_best = skm.f1_score(y, p >= best)
     for t in np.linspace(0.01, 0.99, 99):
         assert skm.f1_score(y, p >= t) <= f1_best + 1e-12
+
+
+@pytest.mark.parametrize("decimals", [None, 2])  # 2: many tied scores
+def test_interval_bootstrap_gives_the_numbers_of_the_generic_bootstrap(decimals) -> None:
+    rng = np.random.default_rng(7)
+    y = (rng.random(3000) < 0.05).astype(np.int8)
+    p = np.clip(rng.normal(0.05 + 0.4 * y, 0.15), 0.0, 1.0)
+    if decimals is not None:
+        p = np.round(p, decimals)
+    generic = M.bootstrap_intervals(y, p, lambda yt, ys: M.evaluate(yt, ys, 0.3, 10), M.INTERVAL_METRICS,
+                                    n_resamples=30, random_state=3)
+    fast = M.interval_bootstrap(y, p, 0.3, 10, n_resamples=30, random_state=3)
+    assert fast.keys() == generic.keys()
+    for name, (low, high) in generic.items():
+        assert fast[name] == pytest.approx((low, high), abs=1e-12), name
