@@ -2,10 +2,12 @@
 
 Every strategy honours one protocol, :class:`Strategy`: ``fit_resample(X, y, sample_weight,
 random_state)`` returns a :class:`TrainingSet`, and ``correct_probabilities(p)`` maps the
-fitted model's scores back to the true class prior where the strategy knows how.
+fitted model's scores back to the true class prior where the strategy knows how. Strategies
+that only keep and weight rows also answer ``select_rows(y, sample_weight, random_state)``
+from the labels alone.
 """
 
-from imbexp.strategies._base import Strategy, TrainingSet
+from imbexp.strategies._base import RowSelection, Strategy, TrainingSet
 from imbexp.strategies._downsample import Downsample, DownsampleUpweight
 from imbexp.strategies._oversample import RandomOversample, Smote
 from imbexp.strategies._weighting import ClassWeight, NoRebalancing
@@ -16,6 +18,7 @@ __all__ = [
     "DownsampleUpweight",
     "NoRebalancing",
     "RandomOversample",
+    "RowSelection",
     "Smote",
     "Strategy",
     "TrainingSet",

@@ -34,10 +34,24 @@ class TrainingSet:
         return min(share, 1.0 - share)
 
 
+@dataclass
+class RowSelection:
+    """The training rows a strategy keeps (positions into its input) and their weights."""
+
+    indices: np.ndarray
+    sample_weight: np.ndarray
+
+
 class Strategy(ABC):
-    """A rebalancing strategy. Subclasses validate their parameters in ``__init__``."""
+    """A rebalancing strategy. Subclasses validate their parameters in ``__init__``.
+
+    Strategies that only keep and weight rows (``selects_rows``) decide from the labels alone
+    through :meth:`select_rows`; their ``fit_resample`` is that selection applied to ``X``.
+    A run can then read only the kept rows of a large file.
+    """
 
     name: ClassVar[str]
+    selects_rows: ClassVar[bool] = False
 
     @abstractmethod
     def fit_resample(
@@ -50,6 +64,12 @@ class Strategy(ABC):
     ) -> TrainingSet:
         """Rebalance the training part (never valid or test)."""
 
+    def select_rows(self, y: np.ndarray, sample_weight: np.ndarray | None = None, *,
+                    random_state: int = 0) -> RowSelection | None:
+        """The rows ``fit_resample`` would keep, from the labels alone; ``None`` for strategies
+        that synthesise rows and need the features."""
+        return None
+
     def correct_probabilities(self, p: np.ndarray) -> np.ndarray:
         """Map scores of a model fitted on the rebalanced data back to the true prior."""
         return p
@@ -61,6 +81,14 @@ class Strategy(ABC):
     def params(self) -> dict[str, Any]:
         """The strategy's parameters as they were given."""
         return {}
+
+
+def selected(X: pd.DataFrame, y: np.ndarray, selection: RowSelection) -> TrainingSet:
+    """The training set of a row selection: one indexed copy of the kept rows."""
+    keep_all = selection.indices.size == len(y)  # positions 0..n-1 in order: no copy needed
+    return TrainingSet(X=X if keep_all else X.iloc[selection.indices],
+                       y=y if keep_all else y[selection.indices],
+                       sample_weight=selection.sample_weight, indices=selection.indices)
 
 
 def weights_or_ones(sample_weight: np.ndarray | None, n: int) -> np.ndarray:

@@ -4,14 +4,15 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from imbexp.errors import ConfigError, DataError
 from imbexp.strategies._base import (
+    RowSelection,
     Strategy,
     TrainingSet,
     check_number,
     per_class,
+    selected,
     weights_or_ones,
 )
 
@@ -48,12 +49,14 @@ def downsample_indices(y: np.ndarray, factors: dict[int, float], rng: np.random.
 
 
 class _DownsampleBase(Strategy):
+    selects_rows = True
+
     def __init__(self, downsample_factor: Any = 10.0) -> None:
         self.downsample_factor = _check_factor("downsample_factor", downsample_factor, 1.0, True,
                                                _FACTOR_ALLOWED)
         self._keep_fraction: dict[int, float] = {}
 
-    def _select(self, X: pd.DataFrame, y: np.ndarray, random_state: int) -> np.ndarray:
+    def _select(self, y: np.ndarray, random_state: int) -> np.ndarray:
         factors = per_class("downsample_factor", self.downsample_factor, y, low=1.0,
                             low_inclusive=True, allowed=_FACTOR_ALLOWED)
         self._keep_fraction = {c: 1.0 / f for c, f in factors.items()}
@@ -79,7 +82,10 @@ class DownsampleUpweight(_DownsampleBase):
         self.upweight_factor = upweight_factor
 
     def fit_resample(self, X, y, sample_weight=None, *, random_state=0) -> TrainingSet:
-        kept = self._select(X, y, random_state)
+        return selected(X, y, self.select_rows(y, sample_weight, random_state=random_state))
+
+    def select_rows(self, y, sample_weight=None, *, random_state=0) -> RowSelection:
+        kept = self._select(y, random_state)
         weight_of = per_class(
             "upweight_factor",
             self.downsample_factor if self.upweight_factor is None else self.upweight_factor,
@@ -89,7 +95,7 @@ class DownsampleUpweight(_DownsampleBase):
         for label, factor in weight_of.items():
             class_weight[y_kept == label] = factor
         weights = weights_or_ones(sample_weight, len(y))[kept] * class_weight
-        return TrainingSet(X=X.iloc[kept], y=y_kept, sample_weight=weights, indices=kept)
+        return RowSelection(kept, weights)
 
     def label(self) -> str:
         text = f"{self.name} {self._factor_text()}"
@@ -118,9 +124,11 @@ class Downsample(_DownsampleBase):
         self.prior_correction = prior_correction
 
     def fit_resample(self, X, y, sample_weight=None, *, random_state=0) -> TrainingSet:
-        kept = self._select(X, y, random_state)
-        weights = weights_or_ones(sample_weight, len(y))[kept]
-        return TrainingSet(X=X.iloc[kept], y=y[kept], sample_weight=weights, indices=kept)
+        return selected(X, y, self.select_rows(y, sample_weight, random_state=random_state))
+
+    def select_rows(self, y, sample_weight=None, *, random_state=0) -> RowSelection:
+        kept = self._select(y, random_state)
+        return RowSelection(kept, weights_or_ones(sample_weight, len(y))[kept])
 
     def correct_probabilities(self, p: np.ndarray) -> np.ndarray:
         if not self.prior_correction:

@@ -5,17 +5,27 @@ from typing import Any
 import numpy as np
 
 from imbexp.errors import ConfigError
-from imbexp.strategies._base import Strategy, TrainingSet, check_number, weights_or_ones
+from imbexp.strategies._base import (
+    RowSelection,
+    Strategy,
+    TrainingSet,
+    check_number,
+    selected,
+    weights_or_ones,
+)
 
 
 class NoRebalancing(Strategy):
     """Train on the true distribution: the baseline every strategy is compared with."""
 
     name = "none"
+    selects_rows = True
+
+    def select_rows(self, y, sample_weight=None, *, random_state=0) -> RowSelection:
+        return RowSelection(np.arange(len(y)), weights_or_ones(sample_weight, len(y)))
 
     def fit_resample(self, X, y, sample_weight=None, *, random_state=0) -> TrainingSet:
-        return TrainingSet(X=X, y=y, sample_weight=weights_or_ones(sample_weight, len(y)),
-                           indices=np.arange(len(y)))
+        return selected(X, y, self.select_rows(y, sample_weight, random_state=random_state))
 
 
 class ClassWeight(Strategy):
@@ -26,6 +36,7 @@ class ClassWeight(Strategy):
     """
 
     name = "class_weight"
+    selects_rows = True
 
     def __init__(self, minority_weight: Any = "balanced") -> None:
         if minority_weight != "balanced":
@@ -36,14 +47,17 @@ class ClassWeight(Strategy):
                          allowed="'balanced' or a number > 0")
         self.minority_weight = minority_weight
 
-    def fit_resample(self, X, y, sample_weight=None, *, random_state=0) -> TrainingSet:
+    def select_rows(self, y, sample_weight=None, *, random_state=0) -> RowSelection:
         classes, counts = np.unique(y, return_counts=True)
         minority = classes[np.argmin(counts)]
         weight = (counts.max() / counts.min() if self.minority_weight == "balanced"
                   else float(self.minority_weight))
         weights = weights_or_ones(sample_weight, len(y)).copy()
         weights[y == minority] *= weight
-        return TrainingSet(X=X, y=y, sample_weight=weights, indices=np.arange(len(y)))
+        return RowSelection(np.arange(len(y)), weights)
+
+    def fit_resample(self, X, y, sample_weight=None, *, random_state=0) -> TrainingSet:
+        return selected(X, y, self.select_rows(y, sample_weight, random_state=random_state))
 
     def label(self) -> str:
         w = self.minority_weight
