@@ -3,10 +3,15 @@
 Loaders are referenced from ``conf/dataset/*.yaml`` through ``_target_``; a user adds a data
 source by writing a function that returns a :class:`Dataset` and a YAML file that names it.
 Loaded datasets are cached per process, so the trials of a sweep load the data once.
+
+A large Parquet file can be read in two steps instead (``dataset.read_in_batches``): its labels
+first, then, batch by batch, only the feature rows a run uses (:func:`read_rows`), so a
+downsampled run never holds the whole table in memory.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import logging
@@ -49,6 +54,8 @@ class Dataset:
     positive_label: str = "1"
     source: str = ""
     categorical_columns: list[str] = field(default_factory=list)
+    #: positions (into ``y``) of the rows ``X`` holds, sorted; ``None`` when it holds every row
+    row_positions: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_rows(self) -> int:
@@ -70,6 +77,16 @@ class Dataset:
     def degree(self) -> str:
         return degree_of_imbalance(self.minority_fraction)
 
+    def features(self, rows: np.ndarray) -> pd.DataFrame:
+        """The feature rows at these positions of ``y``, however many rows ``X`` holds."""
+        if self.row_positions is None:
+            return self.X.iloc[rows]
+        where = np.searchsorted(self.row_positions, rows)
+        found = self.row_positions[np.minimum(where, len(self.row_positions) - 1)] if len(where) else rows
+        if len(self.row_positions) == 0 or not np.array_equal(found, rows):
+            raise DataError(f"dataset {self.name!r}: rows were asked for that were not read from the file.")
+        return self.X.iloc[where]
+
     def summary(self) -> dict[str, Any]:
         """What every run reports about its data."""
         return {
@@ -81,16 +98,23 @@ class Dataset:
         }
 
 
-def load_dataset(cfg: Any) -> Dataset:
-    """Build the dataset described by a ``dataset`` config (cached per process)."""
+def _spec(cfg: Any) -> dict[str, Any]:
     from omegaconf import DictConfig, OmegaConf
 
-    spec = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
-    return _load_cached(json.dumps(spec, sort_keys=True, default=str))
+    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+
+
+def load_dataset(cfg: Any, labels_only: bool = False) -> Dataset:
+    """Build the dataset described by a ``dataset`` config (cached per process).
+
+    ``labels_only``: for a file read in batches, the labels and no feature rows yet
+    (:func:`read_rows` reads those).
+    """
+    return _load_cached(json.dumps(_spec(cfg), sort_keys=True, default=str), labels_only)
 
 
 @lru_cache(maxsize=4)
-def _load_cached(spec_json: str) -> Dataset:
+def _load_cached(spec_json: str, labels_only: bool = False) -> Dataset:
     from hydra.utils import get_method
 
     spec = json.loads(spec_json)
@@ -98,7 +122,7 @@ def _load_cached(spec_json: str) -> Dataset:
     if not target:
         raise ConfigError("dataset._target_ is missing; pick a dataset with dataset=NAME.")
     try:
-        loader: Callable[..., Dataset] = get_method(target)
+        loader: Callable[..., Dataset] = file_labels if labels_only else get_method(target)
     except Exception as exc:  # Hydra wraps import errors in its own types
         raise ConfigError(f"dataset._target_={target!r} cannot be imported ({exc}).") from exc
     dataset = loader(**spec)
@@ -266,27 +290,27 @@ _PARQUET = (".parquet", ".pq")
 _CSV = (".csv", ".csv.gz", ".tsv", ".txt")
 
 
+#: ``read_in_batches: auto`` reads a Parquet file in batches from this size on
+BATCH_READ_MIN_BYTES = 256 * 2**20
+_BATCH_OPTIONS = ("auto", True, False)
+
+
 def file(
     path: str | None = None,
     target: str | None = None,
     positive_label: Any = None,
     drop: Sequence[str] = (),
     name: str | None = None,
+    read_in_batches: Any = "auto",
+    batch_rows: int = 1_000_000,
 ) -> Dataset:
     """A CSV or Parquet file: ``target`` column, ``positive_label`` (default: the minority).
 
-    Text and boolean feature columns become categorical.
+    Text and boolean feature columns become categorical, float64 columns float32.
+    ``read_in_batches`` and ``batch_rows`` apply when a run reads the file in batches
+    (:func:`reads_in_batches`); this function reads it whole.
     """
-    if not path:
-        raise ConfigError("dataset.path is not set; give a CSV or Parquet file: dataset.path=data/x.parquet")
-    if not target:
-        raise ConfigError("dataset.target is not set; name the label column: dataset.target=COLUMN")
-    file_path = Path(str(path)).expanduser()
-    if not file_path.is_file():
-        raise DataError(f"dataset.path={str(path)!r} does not exist or is not a file "
-                        f"(looked in {file_path.resolve().parent}).")
-    gzipped = file_path.name.lower().endswith(".gz")
-    suffix = ("".join(file_path.suffixes[-2:]) if gzipped else file_path.suffix).lower()
+    file_path, suffix = _file_path(path, target, read_in_batches, batch_rows)
     try:
         if suffix in _PARQUET:
             import pyarrow.parquet as pq
@@ -294,24 +318,150 @@ def file(
             columns = pq.read_schema(file_path).names
             _check_target(target, columns, path)
             frame = pd.read_parquet(file_path)
-        elif suffix in _CSV:
+        else:
             sep = "\t" if suffix == ".tsv" else ","
             frame = pd.read_csv(file_path, sep=sep)
             _check_target(target, list(frame.columns), path)
-        else:
-            raise DataError(f"dataset.path={str(path)!r} has suffix {suffix!r}; allowed: "
-                            f"{', '.join(_PARQUET + _CSV)}.")
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise DataError(f"dataset.path={str(path)!r} cannot be read: {exc}") from exc
-    missing = [c for c in drop if c not in frame.columns]
+    _check_drop(drop, list(frame.columns), path)
+    labels = frame[target]
+    y = _binarise(labels, positive_label, target, path)
+    X, categorical = _features(frame.drop(columns=[target, *drop]))
+    positive = positive_label if positive_label is not None else _minority_label(labels)
+    return Dataset(name=name or file_path.name.split(".")[0], X=X, y=y,
+                   positive_label=str(positive), source=str(file_path.resolve()),
+                   categorical_columns=categorical)
+
+
+def reads_in_batches(cfg: Any, strategy: Any) -> bool:
+    """Whether a run reads this ``dataset`` config in batches: a Parquet file with
+    ``read_in_batches: true``, or ``auto`` (the default) and at least
+    :data:`BATCH_READ_MIN_BYTES`, when ``strategy`` keeps rows chosen from the labels alone."""
+    spec = _spec(cfg)
+    if spec.get("_target_") != "imbexp.datasets.file":
+        return False
+    option = spec.get("read_in_batches", "auto")
+    if option not in _BATCH_OPTIONS:
+        raise ConfigError(f"dataset.read_in_batches={option!r} is not allowed; use auto, true or false.")
+    if option is False or not spec.get("path"):
+        return False
+    file_path = Path(str(spec["path"])).expanduser()
+    parquet = file_path.suffix.lower() in _PARQUET
+    if option is True:
+        if not parquet:
+            raise ConfigError(f"dataset.read_in_batches=true needs a Parquet file; dataset.path="
+                              f"{str(spec['path'])!r} is not one (use auto or false).")
+        if not strategy.selects_rows:
+            raise ConfigError(f"dataset.read_in_batches=true needs a strategy that keeps rows chosen "
+                              f"from the labels (none, downsample, downsample_upweight, class_weight); "
+                              f"strategy {strategy.name} builds rows from the whole training part.")
+        return True
+    return parquet and strategy.selects_rows and file_path.is_file() \
+        and file_path.stat().st_size >= BATCH_READ_MIN_BYTES
+
+
+def file_labels(
+    path: str | None = None,
+    target: str | None = None,
+    positive_label: Any = None,
+    drop: Sequence[str] = (),
+    name: str | None = None,
+    read_in_batches: Any = "auto",
+    batch_rows: int = 1_000_000,
+) -> Dataset:
+    """A Parquet file's labels, and its feature columns with no rows yet: the first step of
+    reading it in batches."""
+    import pyarrow.parquet as pq
+
+    file_path, suffix = _file_path(path, target, read_in_batches, batch_rows)
+    try:
+        schema = pq.read_schema(file_path)
+        _check_target(target, schema.names, path)
+        _check_drop(drop, schema.names, path)
+        labels = pq.read_table(file_path, columns=[target]).column(0).to_pandas()
+        empty = schema.empty_table().drop_columns([target, *drop]).to_pandas()
+    except (OSError, ValueError) as exc:
+        raise DataError(f"dataset.path={str(path)!r} cannot be read: {exc}") from exc
+    y = _binarise(labels, positive_label, target, path)
+    X, categorical = _features(empty)
+    positive = positive_label if positive_label is not None else _minority_label(labels)
+    return Dataset(name=name or file_path.name.split(".")[0], X=X, y=y,
+                   positive_label=str(positive), source=str(file_path.resolve()),
+                   categorical_columns=categorical, row_positions=np.empty(0, dtype=np.int64))
+
+
+def read_rows(cfg: Any, labels: Dataset, rows: np.ndarray) -> Dataset:
+    """``labels`` (from :func:`file_labels`) with the feature rows at ``rows`` read from the
+    file batch by batch: at most one batch and the kept rows are in memory at a time."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    spec = _spec(cfg)
+    rows = np.unique(np.asarray(rows, dtype=np.int64))
+    file_path = Path(str(spec["path"])).expanduser()
+    drop = {spec["target"], *spec.get("drop", ())}
+    parquet = pq.ParquetFile(file_path)
+    columns = [c for c in parquet.schema_arrow.names if c not in drop]
+    pieces, start = [], 0
+    for batch in parquet.iter_batches(batch_size=int(spec.get("batch_rows", 1_000_000)), columns=columns):
+        low, high = np.searchsorted(rows, [start, start + batch.num_rows])
+        if high > low:
+            pieces.append(_float32(batch.take(pa.array(rows[low:high] - start))))
+        start += batch.num_rows
+    if start != labels.n_rows:
+        raise DataError(f"dataset.path={str(spec['path'])!r} changed while it was read "
+                        f"({start} rows, {labels.n_rows} labels).")
+    table = pa.Table.from_batches(pieces, schema=_float32_schema(parquet.schema_arrow, columns))
+    del pieces
+    X, _ = _features(table.to_pandas(self_destruct=True, split_blocks=True))
+    X.index = pd.Index(rows)  # the row numbers of the file, as when it is read whole
+    return dataclasses.replace(labels, X=X, row_positions=rows)
+
+
+def _float32_schema(schema, columns: list[str]):
+    import pyarrow as pa
+
+    fields = [schema.field(c) for c in columns]
+    return pa.schema([f.with_type(pa.float32()) if pa.types.is_float64(f.type) else f for f in fields])
+
+
+def _float32(batch):
+    """Float64 columns as float32 (what :func:`file` makes of them), before batches pile up."""
+    import pyarrow as pa
+
+    return batch.cast(_float32_schema(batch.schema, batch.schema.names)) \
+        if any(pa.types.is_float64(t) for t in batch.schema.types) else batch
+
+
+def _file_path(path: Any, target: Any, read_in_batches: Any, batch_rows: Any) -> tuple[Path, str]:
+    if not path:
+        raise ConfigError("dataset.path is not set; give a CSV or Parquet file: dataset.path=data/x.parquet")
+    if not target:
+        raise ConfigError("dataset.target is not set; name the label column: dataset.target=COLUMN")
+    if read_in_batches not in _BATCH_OPTIONS:
+        raise ConfigError(f"dataset.read_in_batches={read_in_batches!r} is not allowed; use auto, true or false.")
+    _require_number("batch_rows", batch_rows, 1000, integer=True)
+    file_path = Path(str(path)).expanduser()
+    if not file_path.is_file():
+        raise DataError(f"dataset.path={str(path)!r} does not exist or is not a file "
+                        f"(looked in {file_path.resolve().parent}).")
+    gzipped = file_path.name.lower().endswith(".gz")
+    suffix = ("".join(file_path.suffixes[-2:]) if gzipped else file_path.suffix).lower()
+    if suffix not in _PARQUET + _CSV:
+        raise DataError(f"dataset.path={str(path)!r} has suffix {suffix!r}; allowed: "
+                        f"{', '.join(_PARQUET + _CSV)}.")
+    return file_path, suffix
+
+
+def _check_drop(drop: Sequence[str], columns: list[str], path: Any) -> None:
+    missing = [c for c in drop if c not in columns]
     if missing:
         raise ConfigError(f"dataset.drop lists {missing}, which are not columns of {path}.")
-    labels = frame[target]
-    if labels.isna().any():
-        raise DataError(f"dataset.target={target!r} has {int(labels.isna().sum())} missing labels "
-                        f"in {path}; drop or fill those rows first.")
-    y = _binarise(labels, positive_label, target)
-    X = frame.drop(columns=[target, *drop])
+
+
+def _features(X: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Text and boolean columns as categorical, float64 as float32; the categorical names."""
     categorical = []
     for column in X.columns:
         if X[column].dtype == bool or not pd.api.types.is_numeric_dtype(X[column]):
@@ -319,10 +469,7 @@ def file(
             categorical.append(column)
         elif X[column].dtype == np.float64:
             X[column] = X[column].astype(np.float32)
-    positive = positive_label if positive_label is not None else _minority_label(labels)
-    return Dataset(name=name or file_path.name.split(".")[0], X=X, y=y,
-                   positive_label=str(positive), source=str(file_path.resolve()),
-                   categorical_columns=categorical)
+    return X, categorical
 
 
 def _check_target(target: str, columns: list[str], path: Any) -> None:
@@ -342,25 +489,28 @@ def _minority_label(labels: pd.Series) -> Any:
     return labels.value_counts().idxmin()
 
 
-def _binarise(labels: pd.Series, positive_label: Any, target: str) -> np.ndarray:
+def _binarise(labels: pd.Series, positive_label: Any, target: str, path: Any = None) -> np.ndarray:
+    if labels.isna().any():
+        raise DataError(f"dataset.target={target!r} has {int(labels.isna().sum())} missing labels "
+                        f"in {path}; drop or fill those rows first.")
     classes = labels.unique()
     if len(classes) < 2:
         raise DataError(f"dataset.target={target!r} has a single class ({classes[0]!r}); "
                         "two classes are needed.")
-    keys = labels.map(_label_key)
+    key_of = {value: _label_key(value) for value in classes}  # per class, not per row: 10M rows
     if positive_label is None:
         if len(classes) > 2:
-            shown = ", ".join(map(repr, sorted(map(_label_key, classes))[:10]))
+            shown = ", ".join(map(repr, sorted(key_of.values())[:10]))
             raise ConfigError(f"dataset.target={target!r} has {len(classes)} classes ({shown}); "
                               "set dataset.positive_label to the class to detect.")
         positive_label = _minority_label(labels)
     wanted = _label_key(positive_label)
-    y = (keys == wanted).to_numpy().astype(np.int8)
-    if y.sum() == 0:
-        shown = ", ".join(map(repr, sorted(set(keys))[:10]))
+    positive_values = [value for value, key in key_of.items() if key == wanted]
+    if not positive_values:
+        shown = ", ".join(map(repr, sorted(set(key_of.values()))[:10]))
         raise ConfigError(f"dataset.positive_label={positive_label!r} does not occur in column "
                           f"{target!r}; labels there: {shown}.")
-    return y
+    return labels.isin(positive_values).to_numpy().astype(np.int8)
 
 
 if __name__ == "__main__":  # python -m imbexp.datasets: list the KEEL sets

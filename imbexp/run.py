@@ -2,6 +2,9 @@
 
 config -> dataset -> stratified split -> strategy on the training part -> model.fit
 -> scores on valid and test -> metrics (+ threshold tuned on valid) -> MLflow -> objective.
+
+Each stage's wall time is logged as ``seconds_<stage>`` (config, data, resample, fit, predict,
+metrics, plots, tracking), so a sweep shows where its time goes.
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ from omegaconf import DictConfig, OmegaConf
 from imbexp import calibration, models, plots, tracking
 from imbexp import metrics as M
 from imbexp.config import Objective, validate
-from imbexp.datasets import Dataset, load_dataset
+from imbexp.datasets import Dataset, load_dataset, read_rows, reads_in_batches
 from imbexp.errors import ConfigError, ImbexpError
-from imbexp.splits import make_split, validate_split
-from imbexp.strategies import Strategy
+from imbexp.splits import Split, make_split, validate_split
+from imbexp.strategies import Strategy, TrainingSet
+from imbexp.timing import Stopwatch
 
 log = logging.getLogger("imbexp")
 
@@ -69,16 +73,24 @@ def run_experiment(cfg: DictConfig) -> float | list[float]:
 
 def experiment(cfg: DictConfig) -> Result:
     """Run one experiment; see the module docstring for the steps."""
-    objective = validate(cfg)
-    seed = int(cfg.seed)
-    strategy = build_strategy(cfg.strategy)
-    model_name = str(cfg.model.get("name") or cfg.model.estimator._target_.rsplit(".", 1)[-1])
-    models.build_model(cfg.model, seed)  # fail on a bad model before loading data
-    validate_split(cfg.split)
-    n_bins = int(cfg.get("metrics", {}).get("ece_bins", 15))
+    clock = Stopwatch()
+    with clock.stage("config"):
+        objective = validate(cfg)
+        seed = int(cfg.seed)
+        strategy = build_strategy(cfg.strategy)
+        model_name = str(cfg.model.get("name") or cfg.model.estimator._target_.rsplit(".", 1)[-1])
+        models.build_model(cfg.model, seed)  # fail on a bad model before loading data
+        validate_split(cfg.split)
+        n_bins = int(cfg.get("metrics", {}).get("ece_bins", 15))
+        in_batches = reads_in_batches(cfg.dataset, strategy)
 
-    dataset = load_dataset(cfg.dataset)
-    split = make_split(dataset.y, cfg.split, seed)
+    with clock.stage("data"):
+        # Read in batches, the labels come first: the split and the strategy's kept training
+        # rows are chosen from them, then only those rows, valid and test are read.
+        dataset = load_dataset(cfg.dataset, labels_only=in_batches)
+        split = make_split(dataset.y, cfg.split, seed)
+        if in_batches:
+            dataset = read_rows(cfg.dataset, dataset, _rows_used(split, strategy, dataset.y, seed))
 
     run_name = f"{strategy.label()} · {model_name}"
     tags = {"strategy": strategy.name, "model": model_name, "dataset": dataset.name,
@@ -90,7 +102,7 @@ def experiment(cfg: DictConfig) -> Result:
         mlflow.log_text(tracking.config_yaml(cfg), "config.yaml")
 
         values = {k: float(v) for k, v in dataset.summary().items() if k != "dataset_degree"}
-        values.update(_fit_and_score(cfg, dataset, split, strategy, seed, n_bins))
+        values.update(_fit_and_score(cfg, dataset, split, strategy, seed, n_bins, clock))
         test_scores = values.pop("_test_scores")
         model = values.pop("_model")
         mlflow.log_metrics(values)
@@ -103,15 +115,19 @@ def experiment(cfg: DictConfig) -> Result:
             if p_true is not None:
                 frame["p_true"] = p_true
             frame.to_parquet(out / "predictions" / "test.parquet", index=False)
-            (out / "plots").mkdir()
-            plots.reliability(y_test, test_scores, out / "plots" / "reliability.png", n_bins,
-                              values["test_ece"], p_true)
-            plots.pr_curve(y_test, test_scores, out / "plots" / "pr_curve.png")
-            plots.roc_curve(y_test, test_scores, out / "plots" / "roc_curve.png")
-            plots.confusion_matrix(y_test, test_scores, values["threshold_tuned"],
-                                   out / "plots" / "confusion_matrix.png")
+            if tracking.draws_plots(cfg):  # sweeps leave them to the report, from the predictions
+                with clock.stage("plots"):
+                    (out / "plots").mkdir()
+                    plots.reliability(y_test, test_scores, out / "plots" / "reliability.png", n_bins,
+                                      values["test_ece"], p_true)
+                    plots.pr_curve(y_test, test_scores, out / "plots" / "pr_curve.png")
+                    plots.roc_curve(y_test, test_scores, out / "plots" / "roc_curve.png")
+                    plots.confusion_matrix(y_test, test_scores, values["threshold_tuned"],
+                                           out / "plots" / "confusion_matrix.png")
         if cfg.tracking.get("log_model"):
             mlflow.sklearn.log_model(model, name="model")
+        clock.remainder("tracking")
+        mlflow.log_metrics(clock.metrics())
         result = Result(run.info.run_id, objective, values, test_scores)
         for key in objective.keys:
             if not np.isfinite(values[key]):
@@ -120,25 +136,36 @@ def experiment(cfg: DictConfig) -> Result:
     return result
 
 
+def _rows_used(split: Split, strategy: Strategy, y: np.ndarray, seed: int) -> np.ndarray:
+    """Positions of every row a run touches: test, each fold's valid part and the training
+    rows the strategy keeps (chosen from the labels exactly as :func:`_fit_one` chooses them)."""
+    fits = [fold.train for fold in split.folds] + ([split.train_all] if split.kind == "cv" else [])
+    parts = [split.test, *(fold.valid for fold in split.folds)]
+    parts += [rows[strategy.select_rows(y[rows], random_state=seed).indices] for rows in fits]
+    return np.unique(np.concatenate(parts))
+
+
 def _fit_and_score(cfg: DictConfig, dataset: Dataset, split, strategy: Strategy, seed: int,
-                   n_bins: int) -> dict[str, Any]:
+                   n_bins: int, clock: Stopwatch) -> dict[str, Any]:
     """Fit on each fold's rebalanced training rows; score valid per fold and test once."""
-    X, y = dataset.X, dataset.y
+    y = dataset.y
     method = str(cfg.get("calibration", "none"))
     rule = _threshold_rule(cfg)
     fold_metrics, thresholds = [], []
     pooled_raw, pooled_scores, pooled_y = [], [], []  # valid scores of every fold
     for number, fold in enumerate(split.folds):
-        model, training, fit_seconds = _fit_one(cfg, X, y, fold.train, strategy, seed)
+        model, training, fit_seconds = _fit_one(cfg, dataset, fold.train, strategy, seed, clock)
         y_valid = y[fold.valid]
-        raw = strategy.correct_probabilities(models.predict_positive(model, X.iloc[fold.valid]))
-        p_valid = raw
-        if method != "none":
-            calibration.check_enough_minority(method, y_valid)
-            p_valid = calibration.cross_fitted(method, raw, y_valid, seed)
-        threshold = M.tune_threshold(y_valid, p_valid, **rule)
-        thresholds.append(threshold)
-        fold_metrics.append(M.evaluate(y_valid, p_valid, threshold, n_bins))
+        with clock.stage("predict"):
+            raw = strategy.correct_probabilities(models.predict_positive(model, dataset.features(fold.valid)))
+        with clock.stage("metrics"):
+            p_valid = raw
+            if method != "none":
+                calibration.check_enough_minority(method, y_valid)
+                p_valid = calibration.cross_fitted(method, raw, y_valid, seed)
+            threshold = M.tune_threshold(y_valid, p_valid, **rule)
+            thresholds.append(threshold)
+            fold_metrics.append(M.evaluate(y_valid, p_valid, threshold, n_bins))
         pooled_raw.append(raw)
         pooled_scores.append(p_valid)
         pooled_y.append(y_valid)
@@ -157,37 +184,38 @@ def _fit_and_score(cfg: DictConfig, dataset: Dataset, split, strategy: Strategy,
     valid_y, valid_scores = np.concatenate(pooled_y), np.concatenate(pooled_scores)
 
     if split.kind == "cv":  # the test model is fitted on the whole training part
-        model, training, fit_seconds = _fit_one(cfg, X, y, split.train_all, strategy, seed)
+        model, training, fit_seconds = _fit_one(cfg, dataset, split.train_all, strategy, seed, clock)
         values["cv_folds"] = len(split.folds)
     y_test = y[split.test]
-    test_scores = strategy.correct_probabilities(models.predict_positive(model, X.iloc[split.test]))
-    if method != "none":  # fitted on valid only (under cv: every fold's held-out scores)
-        calibrator = calibration.ScoreCalibrator(method).fit(np.concatenate(pooled_raw), valid_y)
-        test_scores = calibrator.transform(test_scores)
-    test_values = M.evaluate(y_test, test_scores, threshold, n_bins)
-    values.update({f"test_{name}": value for name, value in test_values.items()})
-    values.update({
-        "threshold_tuned": threshold,
-        "train_rows": training.n_rows,
-        "train_minority_fraction": training.minority_fraction,
-        "train_weight_total": float(np.sum(training.sample_weight)),
-        "fit_seconds": fit_seconds,
-    })
-    if dataset.p_true is not None:
-        values["test_mean_abs_error_vs_p_true"] = float(np.mean(np.abs(test_scores - dataset.p_true[split.test])))
+    with clock.stage("predict"):
+        test_scores = strategy.correct_probabilities(models.predict_positive(model, dataset.features(split.test)))
+    with clock.stage("metrics"):
+        if method != "none":  # fitted on valid only (under cv: every fold's held-out scores)
+            calibrator = calibration.ScoreCalibrator(method).fit(np.concatenate(pooled_raw), valid_y)
+            test_scores = calibrator.transform(test_scores)
+        test_values = M.evaluate(y_test, test_scores, threshold, n_bins)
+        values.update({f"test_{name}": value for name, value in test_values.items()})
+        values.update({
+            "threshold_tuned": threshold,
+            "train_rows": training.n_rows,
+            "train_minority_fraction": training.minority_fraction,
+            "train_weight_total": float(np.sum(training.sample_weight)),
+            "fit_seconds": fit_seconds,
+        })
+        if dataset.p_true is not None:
+            values["test_mean_abs_error_vs_p_true"] = float(np.mean(np.abs(test_scores - dataset.p_true[split.test])))
 
-    resamples = int(cfg.get("metrics", {}).get("bootstrap", 0))
-    if resamples:
-        intervals = M.bootstrap_intervals(
-            y_test, test_scores, lambda yt, ys: M.evaluate(yt, ys, threshold, n_bins),
-            M.INTERVAL_METRICS, n_resamples=resamples, random_state=seed)
-        for name, (low, high) in intervals.items():
-            values[f"test_{name}_ci_low"], values[f"test_{name}_ci_high"] = low, high
+        resamples = int(cfg.get("metrics", {}).get("bootstrap", 0))
+        if resamples:
+            intervals = M.interval_bootstrap(y_test, test_scores, threshold, n_bins, n_resamples=resamples,
+                                             random_state=seed)
+            for name, (low, high) in intervals.items():
+                values[f"test_{name}_ci_low"], values[f"test_{name}_ci_high"] = low, high
 
-    prevalence = (cfg.get("deployment") or {}).get("prevalence")
-    if prevalence is not None:
-        values.update(_deployment_metrics(float(prevalence), float(np.mean(y[split.train_all])), valid_y,
-                                          valid_scores, y_test, test_scores, rule, n_bins))
+        prevalence = (cfg.get("deployment") or {}).get("prevalence")
+        if prevalence is not None:
+            values.update(_deployment_metrics(float(prevalence), float(np.mean(y[split.train_all])), valid_y,
+                                              valid_scores, y_test, test_scores, rule, n_bins))
     values["_test_scores"] = test_scores
     values["_model"] = model
     return values
@@ -215,14 +243,23 @@ def _deployment_metrics(prevalence: float, data_prevalence: float, y_valid, vali
     return values
 
 
-def _fit_one(cfg: DictConfig, X: pd.DataFrame, y: np.ndarray, rows: np.ndarray, strategy: Strategy,
-             seed: int):
+def _fit_one(cfg: DictConfig, dataset: Dataset, rows: np.ndarray, strategy: Strategy, seed: int,
+             clock: Stopwatch):
     """Rebalance ``rows`` with the strategy and fit a fresh model on them."""
-    training = strategy.fit_resample(X.iloc[rows], y[rows], random_state=seed)
+    y = dataset.y
+    with clock.stage("resample"):
+        selection = strategy.select_rows(y[rows], random_state=seed)
+        if selection is not None:  # index the kept rows once, never copy the whole training part
+            kept = rows[selection.indices]
+            training = TrainingSet(dataset.features(kept), y[kept], selection.sample_weight, selection.indices)
+        else:
+            training = strategy.fit_resample(dataset.features(rows), y[rows], random_state=seed)
     model = models.build_model(cfg.model, seed)
-    start = time.perf_counter()
-    models.fit(model, training.X, training.y, training.sample_weight)
-    return model, training, time.perf_counter() - start
+    with clock.stage("fit"):
+        start = time.perf_counter()
+        models.fit(model, training.X, training.y, training.sample_weight)
+        fit_seconds = time.perf_counter() - start
+    return model, training, fit_seconds
 
 
 def _print_summary(cfg: DictConfig, dataset: Dataset, strategy: Strategy, model_name: str, result: Result) -> None:

@@ -124,6 +124,19 @@ def start_run(cfg: DictConfig, run_name: str, tags: dict[str, str]) -> Iterator[
         yield run
 
 
+def draws_plots(cfg: DictConfig) -> bool:
+    """``tracking.plots``: true, false, or auto = in a single run but not in the runs of a sweep
+    (four figures cost about as much as fitting a small model; the sweep report draws its
+    figures from each run's ``predictions/test.parquet``)."""
+    option = cfg.tracking.get("plots", "auto")
+    if option != "auto":
+        return bool(option)
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return not (HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN)
+
+
 def log_params(params: dict[str, str]) -> None:
     import mlflow
 
