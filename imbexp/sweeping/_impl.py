@@ -126,6 +126,7 @@ class OptunaSweep:
         self._workers: list[subprocess.Popen] = []
         self._stop = threading.Event()
         self.failures = 0
+        self._current: tuple[optuna.Trial, str | None] | None = None
         self.too_many_failures = False
 
     # -- set-up -------------------------------------------------------------------------------
@@ -216,6 +217,7 @@ class OptunaSweep:
         except KeyboardInterrupt:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             interrupted = True
+            self._abandon_current_trial()
             print("\n[sweep] interrupted: stopping; finished trials stay in the study and in MLflow", flush=True)
         finally:
             self._stop.set()
@@ -252,11 +254,27 @@ class OptunaSweep:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # "heartbeat is supposed to be used with optimize"
                 trial = self.study.ask()
+            self._current = (trial, None)
             if not _study.admitted(self.study, trial.number, self.n_trials):
                 _study.requeue(self.study, trial._trial_id)
                 time.sleep(POLL_SECONDS * (1 + self.worker_index))
+                self._current = None
                 continue
             self._run_trial(trial)
+            self._current = None
+
+    def _abandon_current_trial(self) -> None:
+        """Ctrl-C between asking for a trial and running it: fail it, so nothing stays RUNNING."""
+        if self._current is None:
+            return
+        trial, run_id = self._current
+        self._current = None
+        try:
+            self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+        except Exception as exc:  # e.g. it was put back in the queue (WAITING) just before
+            log.debug("interrupted trial %d not failed: %s", trial.number, exc)
+        if run_id:
+            _mlflow.end_child(run_id, "KILLED")
 
     @staticmethod
     def _grid_points_done(trials: list[optuna.trial.FrozenTrial]) -> int:
@@ -267,6 +285,7 @@ class OptunaSweep:
 
     def _run_trial(self, trial: optuna.Trial) -> None:
         run_id = _mlflow.create_child(self.experiment_id, self.parent_id, trial, self.study_name)
+        self._current = (trial, run_id)
         trial.set_user_attr(SESSION_ATTR, self.session)
         beating = threading.Event()
         if self.storage.get_heartbeat_interval() is not None:

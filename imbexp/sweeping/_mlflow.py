@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import optuna
@@ -42,15 +41,19 @@ def find_or_create_parent(study: optuna.Study, experiment_id: str, tags: dict[st
             return run_id
     run = client.create_run(experiment_id, run_name=f"optuna · {study.study_name}"[:250],
                             tags={**tags, "imbexp.sweep": "optuna", "optuna.study_name": study.study_name})
-    study.set_user_attr(PARENT_ATTR, run.info.run_id)
-    # Two sweeps starting at the same moment may both create one: the last write wins and the
-    # other run is deleted.
-    time.sleep(0.2)
-    winner = optuna.load_study(study_name=study.study_name, storage=study._storage).user_attrs.get(PARENT_ATTR)
-    if winner and winner != run.info.run_id:
+    # Sweeps started at the same moment (several machines) may each create one. They agree on
+    # the oldest, which exists before any of them looks; the others delete their own.
+    rivals = client.search_runs(
+        [experiment_id], max_results=100, order_by=["attributes.start_time ASC"],
+        filter_string=f"tags.`optuna.study_name` = '{study.study_name}' and tags.`imbexp.sweep` = 'optuna' "
+                      "and attributes.status = 'RUNNING'")
+    parents = [r for r in rivals if "mlflow.parentRunId" not in r.data.tags]
+    winner = min(parents, key=lambda r: (r.info.start_time, r.info.run_id)) if parents else run
+    if winner.info.run_id != run.info.run_id:
         client.delete_run(run.info.run_id)
-        return str(winner)
-    return run.info.run_id
+    else:
+        study.set_user_attr(PARENT_ATTR, run.info.run_id)
+    return winner.info.run_id
 
 
 def create_child(experiment_id: str, parent_id: str, trial: optuna.Trial, study_name: str) -> str:
