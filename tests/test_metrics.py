@@ -67,3 +67,31 @@ def test_interval_bootstrap_gives_the_numbers_of_the_generic_bootstrap(decimals)
     assert fast.keys() == generic.keys()
     for name, (low, high) in generic.items():
         assert fast[name] == pytest.approx((low, high), abs=1e-12), name
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_threshold_metrics_match_scikit_learn_and_imbalanced_learn(weighted) -> None:
+    from imblearn.metrics import geometric_mean_score
+
+    rng = np.random.default_rng(11)
+    y = (rng.random(4000) < 0.03).astype(np.int8)
+    p = np.clip(rng.normal(0.1 + 0.5 * y, 0.2), 0.0, 1.0)
+    w = rng.uniform(0.5, 3.0, y.size) if weighted else None
+    for threshold in (0.0, 0.2, 0.5, 0.9, 1.01):
+        pred = (p >= threshold).astype(np.int8)
+        got = M.threshold_metrics(y, p, threshold, w)
+        expected = {
+            "precision": skm.precision_score(y, pred, zero_division=0, sample_weight=w),
+            "recall": skm.recall_score(y, pred, zero_division=0, sample_weight=w),
+            "f1": skm.f1_score(y, pred, zero_division=0, sample_weight=w),
+            "kappa": skm.cohen_kappa_score(y, pred, sample_weight=w),
+            "mcc": skm.matthews_corrcoef(y, pred, sample_weight=w),
+            "balanced_accuracy": skm.balanced_accuracy_score(y, pred, sample_weight=w),
+            # imbalanced-learn counts true negatives in rows, not weights (its tn_sum starts from
+            # y_true.size), so with weights G-mean is checked from its definition
+            "g_mean": np.sqrt(skm.recall_score(y, pred, zero_division=0, sample_weight=w)
+                              * skm.recall_score(y, pred, pos_label=0, zero_division=0, sample_weight=w))
+            if weighted else geometric_mean_score(y, pred, average="binary"),
+        }
+        for name, value in expected.items():
+            assert got[name] == pytest.approx(value, abs=1e-12), (threshold, name)
