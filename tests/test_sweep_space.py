@@ -190,3 +190,49 @@ def test_concurrent_asks_past_n_trials_go_back_to_the_queue(tmp_path: Path) -> N
     study.tell(first, state=TrialState.FAIL)  # the admitted one fails: the queued one is next
     again = study.ask()
     assert again.number == second.number and admitted(study, again.number, 3)
+
+
+def extra_space(cfg, trial) -> None:
+    """A ``custom_search_space`` as the official plugin takes it."""
+    trial.suggest_categorical("model.estimator.num_leaves", [15, 31])
+
+
+def test_the_loop_without_hydra_fails_nan_trials_and_stops_at_n_trials(tmp_path: Path, monkeypatch) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from imbexp.sweeping import OptunaSweep
+
+    monkeypatch.setenv("IMBEXP_HOME", str(tmp_path))
+    monkeypatch.delenv("IMBEXP_SWEEP_WORKER", raising=False)
+    monkeypatch.setenv("IMBEXP_THREADS", "1")  # the sweep would set it for the whole process
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    cfg = OmegaConf.create({"objective": {"metric": "pr_auc", "direction": "auto"}, "seed": 0,
+                            "tracking": {"uri": uri, "experiment": "loop"}, "dataset": {"name": "tiny"},
+                            "strategy": {"downsample_factor": 1.0}, "model": {"estimator": {"num_leaves": 31}}})
+    launched = []
+
+    def launch(overrides: list[str], job_index: int) -> float:
+        values = dict(o.split("=", 1) for o in overrides)
+        launched.append(values)
+        factor = float(values["strategy.downsample_factor"])
+        return float("nan") if factor < 2 else factor / 10
+
+    settings = SweepSettings.from_config({
+        "sampler": {"_target_": "optuna.samplers.RandomSampler", "seed": 0}, "n_trials": 4,
+        "max_failure_rate": 1.0, "params": {"strategy.downsample_factor": "choice(1.0, 2.0, 4.0)"},
+        "custom_search_space": "test_sweep_space.extra_space"})
+    OptunaSweep(settings, cfg, [], launch, lambda overrides: cfg, lambda name: False).run()
+
+    study = optuna.load_study(study_name="tiny-strategy-model-custom", storage=f"sqlite:///{tmp_path}/runs/optuna.db")
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    failed = study.get_trials(states=(TrialState.FAIL,))
+    assert len(complete) == 4
+    assert all(t.params["strategy.downsample_factor"] == 1.0 for t in failed)
+    assert all(t.params["model.estimator.num_leaves"] in (15, 31) for t in study.trials)
+    assert all("model.estimator.num_leaves" in values and values["tracking.run_id"] for values in launched)
+    client = MlflowClient(uri)
+    for trial in study.trials:
+        status = client.get_run(trial.user_attrs["mlflow_run_id"]).info.status
+        assert status == ("FINISHED" if trial.state == TrialState.COMPLETE else "FAILED")
+    parent = client.get_run(study.user_attrs["mlflow_parent_run_id"])
+    assert parent.data.metrics["best_valid_pr_auc"] == pytest.approx(max(t.value for t in complete))
