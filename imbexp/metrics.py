@@ -193,36 +193,35 @@ def interval_bootstrap(y_true: np.ndarray, y_score: np.ndarray, tuned_threshold:
     y_true = np.asarray(y_true)
     y_score = np.asarray(y_score, dtype=np.float64)
     order = np.argsort(-y_score, kind="mergesort")
-    score, positive = y_score[order], (y_true[order] == 1).astype(np.float64)
+    rank = np.empty(order.size, dtype=np.int64)
+    rank[order] = np.arange(order.size)  # row -> its place in score order
+    score, positive = y_score[order], (y_true[order] == 1).astype(np.int64)
     # the last row of each run of equal scores: where a threshold on the score can cut
     cuts = np.r_[np.flatnonzero(np.diff(score)), score.size - 1]
     above_half = int(np.sum(score >= 0.5))  # rows predicted positive at 0.5 (sorted: a prefix)
     above_tuned = int(np.sum(score >= tuned_threshold))
     bins = np.clip(np.ceil(score * n_bins).astype(int) - 1, 0, n_bins - 1)  # as in ECE
+    bin_ends = np.r_[np.flatnonzero(np.diff(bins)), score.size - 1]  # sorted: each bin is one run
     draws: dict[str, list[float]] = {name: [] for name in INTERVAL_METRICS}
     for rows in _stratified_resamples(y_true, n_resamples, np.random.default_rng(random_state)):
-        count = np.bincount(rows, minlength=y_true.size)[order].astype(np.float64)
-        tp_all = np.cumsum(count * positive)
-        fp_all = np.cumsum(count) - tp_all
-        n_pos, n_neg = tp_all[-1], fp_all[-1]
-        tps, fps = tp_all[cuts], fp_all[cuts]
+        count = np.bincount(rank[rows], minlength=score.size)  # times each sorted row was drawn
+        counted_positives = count * positive
+        tp_all, predicted_all = np.cumsum(counted_positives), np.cumsum(count)
+        tps, predicted = tp_all[cuts], predicted_all[cuts]
+        fps = predicted - tps
+        n_pos, n_neg, total = tps[-1], fps[-1], predicted[-1]
+        tp_step, fp_step = np.diff(tps, prepend=0), np.diff(fps, prepend=0)
         # ROC-AUC: trapezoids under (fpr, tpr) from (0, 0), as roc_auc_score integrates.
-        fpr, tpr = np.r_[0.0, fps / n_neg], np.r_[0.0, tps / n_pos]
-        draws["roc_auc"].append(float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2)))
-        # Average precision: sum of (recall step) x precision, as average_precision_score.
-        predicted = tps + fps
-        precision = np.divide(tps, predicted, out=np.zeros_like(tps), where=predicted > 0)
-        draws["pr_auc"].append(float(np.sum(np.diff(np.r_[0.0, tps / n_pos]) * precision)))
+        draws["roc_auc"].append(float(np.dot(fp_step, tps - tp_step / 2) / (n_pos * n_neg)))
+        # Average precision: recall steps times precision, as average_precision_score (a cut
+        # with no row predicted positive has no recall step).
+        draws["pr_auc"].append(float(np.dot(tp_step, tps / np.maximum(predicted, 1)) / n_pos))
         for name, k in (("f1", above_half), ("f1_tuned", above_tuned)):
-            tp = tp_all[k - 1] if k else 0.0
-            fp = fp_all[k - 1] if k else 0.0
+            tp, fp = (tp_all[k - 1], predicted_all[k - 1] - tp_all[k - 1]) if k else (0, 0)
             denominator = tp + fp + n_pos  # 2tp + fp + fn
             draws[name].append(float(2 * tp / denominator) if denominator > 0 else 0.0)
-        mass = np.bincount(bins, weights=count, minlength=n_bins)
-        predicted_sum = np.bincount(bins, weights=count * score, minlength=n_bins)
-        observed = np.bincount(bins, weights=count * positive, minlength=n_bins)
-        filled = mass > 0
-        total = count.sum()
-        draws["ece"].append(float(np.sum(np.abs(predicted_sum[filled] - observed[filled])) / total))
-        draws["prediction_bias"].append(float((np.dot(count, score) - n_pos) / total))
+        score_all = np.cumsum(count * score)
+        per_bin = np.diff(score_all[bin_ends] - tp_all[bin_ends], prepend=0.0)  # predicted - observed
+        draws["ece"].append(float(np.sum(np.abs(per_bin)) / total))
+        draws["prediction_bias"].append(float((score_all[-1] - n_pos) / total))
     return _percentiles(draws, confidence)
