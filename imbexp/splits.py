@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,11 +58,30 @@ def validate_split(cfg: Any) -> None:
         _count("n_repeats", cfg.get("n_repeats"), 1)
 
 
+#: the last split made, with the labels it was made from: the trials of a sweep share it
+_last: tuple[np.ndarray, str, Split] | None = None
+
+
 def make_split(y: np.ndarray, cfg: Any, seed: int) -> Split:
-    """Stratified train / valid / test positions (holdout) or test + repeated k-fold (cv)."""
+    """Stratified train / valid / test positions (holdout) or test + repeated k-fold (cv).
+
+    The same labels array (the per-process cached dataset), config and seed give the split
+    made last time, without recomputing it.
+    """
+    global _last
+    validate_split(cfg)
+    key = json.dumps({k: cfg.get(k) for k in ("kind", "test_size", "valid_size", "n_splits", "n_repeats")}
+                     | {"seed": seed}, sort_keys=True, default=str)
+    if _last is not None and _last[0] is y and _last[1] == key:
+        return _last[2]
+    split = _make_split(y, cfg, seed)
+    _last = (y, key, split)
+    return split
+
+
+def _make_split(y: np.ndarray, cfg: Any, seed: int) -> Split:
     from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
 
-    validate_split(cfg)
     positions = np.arange(len(y))
     train_all, test = _split_off(positions, y, cfg["test_size"], seed, "test", train_test_split)
     _require_minority(y, test, "test", cfg)

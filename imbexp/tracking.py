@@ -74,10 +74,22 @@ def default_experiment(cfg: DictConfig) -> str:
     return str(dataset.get("name") or Path(str(dataset.get("path") or "dataset")).stem)
 
 
+_experiment_ids: dict[tuple[str, str], str] = {}  # the trials of a sweep look it up once
+
+
 def connect(uri: str, experiment: str) -> str:
     """Point MLflow at ``uri`` (creating a SQLite file's folder) and return the experiment id."""
     import mlflow
 
+    known = _experiment_ids.get((uri, experiment))
+    if known is not None:
+        mlflow.set_tracking_uri(uri)
+        return known
+    _experiment_ids[(uri, experiment)] = experiment_id = _find_or_create(mlflow, uri, experiment)
+    return experiment_id
+
+
+def _find_or_create(mlflow: Any, uri: str, experiment: str) -> str:
     artifact_location = None
     if uri.startswith("sqlite:///"):
         db_folder = Path(uri.removeprefix("sqlite:///")).parent
@@ -113,14 +125,13 @@ def start_run(cfg: DictConfig, run_name: str, tags: dict[str, str]) -> Iterator[
     all_tags = {**tags, **{str(k): str(v) for k, v in (cfg.tracking.get("tags") or {}).items()}}
     if run_id:
         run = mlflow.start_run(run_id=str(run_id))
-        mlflow.set_tag("mlflow.runName", run_name)
+        mlflow.set_tags({**all_tags, "mlflow.runName": run_name})
     else:
         parent = cfg.tracking.get("parent_run_id") or os.environ.get(PARENT_RUN_ENV)
         if parent:
             all_tags["mlflow.parentRunId"] = str(parent)
-        run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name)
+        run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=all_tags)
     with run:
-        mlflow.set_tags(all_tags)
         yield run
 
 
