@@ -1,0 +1,195 @@
+"""What imbexp adds to a sweep: ``python -m imbexp`` against a plain loop doing the same fits.
+
+    python benchmarks/overhead.py [--rows 200000] [--factors 1,3,10,30,100] [--weights 1,10]
+                                  [--trees 200] [--threads 2] [--profile out.prof]
+
+The sweep is the real command line: ``sweep=downsample_upweight`` with a grid sampler over
+downsample factor x upweight factor (one trial per pair), LightGBM, the synthetic dataset, in a
+fresh IMBEXP_HOME whose MLflow database is created beforehand (its one-off migration is timed
+apart). The plain loop is what a user would otherwise write: the same data, the same stratified
+split, the same rows kept, the same LightGBM, predictions on valid and test and their PR-AUC,
+nothing tracked. Both run as fresh Python processes, so both pay their imports.
+
+Printed: both wall times, their ratio, and a per-trial breakdown read back from the runs'
+``seconds_<stage>`` metrics (config, data, resample, fit, predict, metrics, plots, tracking),
+with the sweeper's own time per trial (Hydra composing the trial's config, Optuna, the child
+run) as the trial's wall time minus the stages. ``--profile`` writes a cProfile of the sweep.
+
+``--threads`` sets LightGBM's threads on both sides (IMBEXP_THREADS for the sweep); default:
+every core, as imbexp does. On a machine other processes keep busy, two OpenMP threads on two
+cores wait for each other at every tree level (the same fit measured 0.2 s and 18 s a minute
+apart), so ``--threads 1`` measures imbexp rather than the neighbours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SPLIT_SEED = 0  # imbexp's default seed: split, resampling and model
+
+
+def plain_loop(rows: int, pairs: list[tuple[float, float]], trees: int, threads: int) -> dict:
+    """The hand-written loop; runs in its own process (``--plain``)."""
+    started = time.perf_counter()
+    import lightgbm
+    import numpy as np
+    from sklearn.datasets import make_classification
+    from sklearn.metrics import average_precision_score
+    from sklearn.model_selection import train_test_split
+
+    imported = time.perf_counter()
+    # imbexp's synthetic dataset: the same generator and arguments
+    X, y = make_classification(n_samples=rows, n_features=20, n_informative=8, n_redundant=2,
+                               weights=[0.98], flip_y=0.0, class_sep=1.0, random_state=0)
+    X = X.astype(np.float32)
+    positions = np.arange(rows)
+    train, test = train_test_split(positions, test_size=0.2, stratify=y, random_state=SPLIT_SEED)
+    train, valid = train_test_split(train, test_size=0.25, stratify=y[train], random_state=SPLIT_SEED + 1)
+    train, valid, test = np.sort(train), np.sort(valid), np.sort(test)
+    loaded = time.perf_counter()
+    trials = []
+    for factor, weight in pairs:
+        t0 = time.perf_counter()
+        rng = np.random.default_rng(SPLIT_SEED)
+        y_train = y[train]
+        minority = np.flatnonzero(y_train == 1)
+        majority = np.flatnonzero(y_train == 0)
+        if factor != 1:
+            majority = rng.choice(majority, size=int(round(len(majority) / factor)), replace=False)
+        kept = np.sort(np.concatenate([majority, minority]))
+        rows_kept = train[kept]
+        sample_weight = np.where(y[rows_kept] == 0, weight, 1.0)
+        t1 = time.perf_counter()
+        model = lightgbm.LGBMClassifier(n_estimators=trees, learning_rate=0.05, num_leaves=31, min_child_samples=20,
+                                        subsample=1.0, colsample_bytree=1.0, reg_lambda=0.0,
+                                        n_jobs=threads, verbose=-1, random_state=SPLIT_SEED)
+        model.fit(X[rows_kept], y[rows_kept], sample_weight=sample_weight)
+        t2 = time.perf_counter()
+        p_valid = model.predict_proba(X[valid])[:, 1]
+        p_test = model.predict_proba(X[test])[:, 1]
+        t3 = time.perf_counter()
+        scores = (average_precision_score(y[valid], p_valid), average_precision_score(y[test], p_test))
+        t4 = time.perf_counter()
+        trials.append({"factor": factor, "weight": weight, "resample": t1 - t0, "fit": t2 - t1, "predict": t3 - t2,
+                       "metrics": t4 - t3, "valid_pr_auc": scores[0]})
+    return {"imports": imported - started, "data": loaded - imported, "trials": trials}
+
+
+def make_database(home: str) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import mlflow; mlflow.set_tracking_uri("
+                    f"'sqlite:///{home}/runs/mlflow.db'); mlflow.search_experiments()"],
+                   env={**os.environ, "IMBEXP_HOME": home}, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def sweep(home: str, rows: int, factors: list[float], weights: list[float], trees: int, threads: int,
+          profile: str | None) -> float:
+    env = {**os.environ, "IMBEXP_HOME": home, "IMBEXP_THREADS": str(threads)}
+    prefix = [sys.executable] + (["-m", "cProfile", "-o", profile] if profile else [])
+    command = [*prefix, "-m", "imbexp", "sweep=downsample_upweight", "hydra/sweeper/sampler=grid",
+               f"hydra.sweeper.n_trials={len(factors) * len(weights)}", f"dataset.rows={rows}",
+               f"model.estimator.n_estimators={trees}",
+               f"strategy.downsample_factor=choice({', '.join(map(str, factors))})",
+               f"strategy.upweight_factor=choice({', '.join(map(str, weights))})"]
+    start = time.perf_counter()
+    result = subprocess.run(command, env=env, capture_output=True, text=True, cwd=home)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        sys.exit(f"the sweep failed:\n{result.stderr[-3000:]}")
+    return elapsed
+
+
+def sweep_breakdown(home: str) -> tuple[list[dict], float]:
+    """Per child run: its stages and wall time; and the parent run's wall time."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{home}/runs/mlflow.db")
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(experiments, max_results=1000)
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    trials = []
+    for run in sorted(children, key=lambda r: r.info.start_time):
+        stages = {k.removeprefix("seconds_"): v for k, v in run.data.metrics.items() if k.startswith("seconds_")}
+        wall = (run.info.end_time - run.info.start_time) / 1000
+        trials.append({"wall": wall, **stages, "sweeper": wall - sum(stages.values()),
+                       "factor": float(run.data.params["strategy.downsample_factor"]),
+                       "weight": float(run.data.params["strategy.upweight_factor"]),
+                       "valid_pr_auc": run.data.metrics["valid_pr_auc"]})
+    return trials, (parent.info.end_time - parent.info.start_time) / 1000
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--factors", default="1,3,10,30,100")
+    parser.add_argument("--weights", default="1,10")
+    parser.add_argument("--trees", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="LightGBM threads")
+    parser.add_argument("--profile", help="write a cProfile of the sweep process here")
+    parser.add_argument("--plain", action="store_true", help=argparse.SUPPRESS)  # the loop's own process
+    args = parser.parse_args()
+    factors = [float(f) for f in args.factors.split(",")]
+    weights = [float(w) for w in args.weights.split(",")]
+    pairs = list(itertools.product(factors, weights))
+    if args.plain:
+        print(json.dumps(plain_loop(args.rows, pairs, args.trees, args.threads)))
+        return
+
+    print(f"{len(pairs)} trials (downsample factor {args.factors} x upweight factor {args.weights}), synthetic "
+          f"{args.rows:,} rows, LightGBM {args.trees} trees x {args.threads} thread(s), {os.cpu_count()} cores; "
+          f"{load()}", flush=True)
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, __file__, "--plain", f"--rows={args.rows}", f"--factors={args.factors}",
+                          f"--weights={args.weights}", f"--trees={args.trees}", f"--threads={args.threads}"],
+                         capture_output=True, text=True, check=True)
+    plain_wall = time.perf_counter() - start
+    plain = json.loads(out.stdout)
+    print(f"plain loop: {plain_wall:.1f} s (imports {plain['imports']:.1f} s, data {plain['data']:.1f} s); {load()}",
+          flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="imbexp-bench-") as home:
+        created = make_database(home)
+        print(f"fresh MLflow database (once per home, not timed below): {created:.1f} s", flush=True)
+        sweep_wall = sweep(home, args.rows, factors, weights, args.trees, args.threads, args.profile)
+        print(f"python -m imbexp sweep: {sweep_wall:.1f} s; {load()}", flush=True)
+        trials, parent_wall = sweep_breakdown(home)
+
+    n = len(pairs)
+    stages = ["config", "data", "resample", "fit", "predict", "metrics", "plots", "tracking", "sweeper"]
+    print(f"\nper trial, mean of {n} (s)      " + " ".join(f"{s:>9}" for s in stages) + f" {'total':>9}")
+    mean = {s: sum(t.get(s, 0.0) for t in trials) / n for s in stages}
+    print("imbexp sweep                  " + " ".join(f"{mean[s]:9.3f}" for s in stages)
+          + f" {sum(t['wall'] for t in trials) / n:9.3f}")
+    pmean = {s: sum(t.get(s, 0.0) for t in plain["trials"]) / n for s in stages}
+    print("plain loop                    " + " ".join(f"{pmean[s]:9.3f}" for s in stages)
+          + f" {sum(sum(t[s] for s in ('resample', 'fit', 'predict', 'metrics')) for t in plain['trials']) / n:9.3f}")
+    trial_total = sum(t["wall"] for t in trials)
+    print(f"\nsweep outside its trials (start-up, imports, study, parent run, summary): "
+          f"{sweep_wall - trial_total:.1f} s (parent run open {parent_wall:.1f} s)")
+    plain_trials = sum(sum(t[s] for s in ("resample", "fit", "predict", "metrics")) for t in plain["trials"])
+    print(f"plain loop outside its trials (imports, data): {plain_wall - plain_trials:.1f} s")
+    agree = max(abs(a["valid_pr_auc"] - b["valid_pr_auc"]) for a, b in
+                zip(sorted(trials, key=lambda t: (t["factor"], t["weight"])),
+                    sorted(plain["trials"], key=lambda t: (t["factor"], t["weight"])), strict=True))
+    print(f"largest valid PR-AUC difference between the two, same factors: {agree:.2e}")
+    print(f"\nratio sweep / plain loop = {sweep_wall:.1f} / {plain_wall:.1f} = {sweep_wall / plain_wall:.3f}")
+    if args.profile:
+        print(f"profile: {Path(args.profile).resolve()} (python -m pstats)")
+
+
+if __name__ == "__main__":
+    main()
