@@ -187,41 +187,54 @@ def interval_bootstrap(y_true: np.ndarray, y_score: np.ndarray, tuned_threshold:
     numbers), computed from the rows sorted once by score, each resample as row counts.
 
     Written out because scikit-learn's scorers re-validate their inputs on every call, which
-    costs about 0.2 s per resample at 40k test rows (40 s for 200 resamples); here a resample
-    is a few cumulative sums.
+    costs about 0.2 s per resample at 40k test rows (40 s for 200 resamples). Here a resample
+    costs two cumulative sums over the rows; the rest runs over the positives only, since the
+    ranking metrics only step where a positive is passed.
     """
     y_true = np.asarray(y_true)
     y_score = np.asarray(y_score, dtype=np.float64)
+    n = y_score.size
     order = np.argsort(-y_score, kind="mergesort")
-    rank = np.empty(order.size, dtype=np.int64)
-    rank[order] = np.arange(order.size)  # row -> its place in score order
-    score, positive = y_score[order], (y_true[order] == 1).astype(np.int64)
-    # the last row of each run of equal scores: where a threshold on the score can cut
-    cuts = np.r_[np.flatnonzero(np.diff(score)), score.size - 1]
-    above_half = int(np.sum(score >= 0.5))  # rows predicted positive at 0.5 (sorted: a prefix)
-    above_tuned = int(np.sum(score >= tuned_threshold))
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)  # row -> its place in score order
+    score = y_score[order]
+    at_positive = np.flatnonzero(y_true[order] == 1)  # sorted places of the positives
+    # Runs of equal scores: a threshold cannot split one. Each positive's run [start, end].
+    changes = score[1:] != score[:-1]
+    firsts, lasts = np.flatnonzero(np.r_[True, changes]), np.flatnonzero(np.r_[changes, True])
+    ends = np.unique(lasts[np.searchsorted(lasts, at_positive)])  # the cuts where recall steps
+    starts = firsts[np.searchsorted(firsts, ends, side="right") - 1]
+    through = np.searchsorted(at_positive, ends, side="right")  # positives up to each cut
+    before = np.searchsorted(at_positive, starts, side="left")  # positives before its run
+    previous, has_previous = np.maximum(starts - 1, 0), starts > 0
+    cut_half = int(np.sum(score >= 0.5))  # rows predicted positive at 0.5 (sorted: a prefix)
+    cut_tuned = int(np.sum(score >= tuned_threshold))
     bins = np.clip(np.ceil(score * n_bins).astype(int) - 1, 0, n_bins - 1)  # as in ECE
-    bin_ends = np.r_[np.flatnonzero(np.diff(bins)), score.size - 1]  # sorted: each bin is one run
+    bin_ends = np.r_[np.flatnonzero(np.diff(bins)), n - 1]  # sorted: each bin is one run
+    positives_in_bins = np.searchsorted(at_positive, bin_ends, side="right")
     draws: dict[str, list[float]] = {name: [] for name in INTERVAL_METRICS}
     for rows in _stratified_resamples(y_true, n_resamples, np.random.default_rng(random_state)):
-        count = np.bincount(rank[rows], minlength=score.size)  # times each sorted row was drawn
-        counted_positives = count * positive
-        tp_all, predicted_all = np.cumsum(counted_positives), np.cumsum(count)
-        tps, predicted = tp_all[cuts], predicted_all[cuts]
-        fps = predicted - tps
-        n_pos, n_neg, total = tps[-1], fps[-1], predicted[-1]
-        tp_step, fp_step = np.diff(tps, prepend=0), np.diff(fps, prepend=0)
-        # ROC-AUC: trapezoids under (fpr, tpr) from (0, 0), as roc_auc_score integrates.
-        draws["roc_auc"].append(float(np.dot(fp_step, tps - tp_step / 2) / (n_pos * n_neg)))
-        # Average precision: recall steps times precision, as average_precision_score (a cut
-        # with no row predicted positive has no recall step).
-        draws["pr_auc"].append(float(np.dot(tp_step, tps / np.maximum(predicted, 1)) / n_pos))
-        for name, k in (("f1", above_half), ("f1_tuned", above_tuned)):
-            tp, fp = (tp_all[k - 1], predicted_all[k - 1] - tp_all[k - 1]) if k else (0, 0)
-            denominator = tp + fp + n_pos  # 2tp + fp + fn
-            draws[name].append(float(2 * tp / denominator) if denominator > 0 else 0.0)
+        count = np.bincount(rank[rows], minlength=n)  # times each sorted row was drawn
+        predicted_all = np.cumsum(count)  # rows at or above each place
         score_all = np.cumsum(count * score)
-        per_bin = np.diff(score_all[bin_ends] - tp_all[bin_ends], prepend=0.0)  # predicted - observed
+        tp_all = np.r_[0, np.cumsum(count[at_positive])]  # tp_all[j]: the first j positives
+        total, n_pos = predicted_all[-1], tp_all[-1]
+        n_neg = total - n_pos
+        tp, tp_before = tp_all[through], tp_all[before]
+        predicted = predicted_all[ends]
+        fp = predicted - tp
+        fp_before = predicted_all[previous] * has_previous - tp_before
+        tp_step, fp_step = tp - tp_before, fp - fp_before
+        # ROC-AUC: the trapezoids roc_auc_score integrates, summed by parts over recall steps.
+        draws["roc_auc"].append(float(np.dot(tp_step, n_neg - fp + fp_step / 2) / (n_pos * n_neg)))
+        # Average precision: recall steps times precision, as average_precision_score.
+        draws["pr_auc"].append(float(np.dot(tp_step, tp / np.maximum(predicted, 1)) / n_pos))
+        for name, k in (("f1", cut_half), ("f1_tuned", cut_tuned)):
+            true_positives = tp_all[np.searchsorted(at_positive, k)]
+            false_positives = (predicted_all[k - 1] if k else 0) - true_positives
+            denominator = true_positives + false_positives + n_pos  # 2tp + fp + fn
+            draws[name].append(float(2 * true_positives / denominator) if denominator > 0 else 0.0)
+        per_bin = np.diff(score_all[bin_ends] - tp_all[positives_in_bins], prepend=0.0)  # predicted - observed
         draws["ece"].append(float(np.sum(np.abs(per_bin)) / total))
         draws["prediction_bias"].append(float((score_all[-1] - n_pos) / total))
     return _percentiles(draws, confidence)
