@@ -255,7 +255,8 @@ class OptunaSweep:
                 warnings.simplefilter("ignore")  # "heartbeat is supposed to be used with optimize"
                 trial = self.study.ask()
             self._current = (trial, None)
-            if not _study.admitted(self.study, trial.number, self.n_trials):
+            # grid points whose job failed are done without being COMPLETE: fewer slots remain
+            if not _study.admitted(self.study, trial.number, self.n_trials - (done - counts.complete)):
                 _study.requeue(self.study, trial._trial_id)
                 time.sleep(POLL_SECONDS * (1 + self.worker_index))
                 self._current = None
