@@ -398,6 +398,16 @@ class OptunaSweep:
                 f"{self.settings.max_failure_rate} x n_trials={self.n_trials} allows; see the failed trials' "
                 "logs and their fail_reason in the study.")
 
+    def _write_report(self) -> None:
+        """The sweep's HTML report, logged to the parent run (by the process the user started)."""
+        try:
+            from imbexp.report import write_report
+
+            path = write_report(str(self.config.tracking.uri), parent_run_id=self.parent_id)
+            print(f"[sweep] report: {path}", flush=True)
+        except Exception as exc:  # the trials are tracked; a missing report must not fail the sweep
+            log.warning("[sweep] the report could not be written: %s", exc)
+
     def _finish(self, interrupted: bool) -> None:
         from mlflow.tracking import MlflowClient
 
@@ -407,6 +417,8 @@ class OptunaSweep:
             log.warning("[sweep] parent run summary incomplete: %s", exc)
         complete = _study.counts(self.study.get_trials(deepcopy=False)).complete
         status = "KILLED" if interrupted else "FAILED" if self.too_many_failures else "FINISHED"
+        if not interrupted and complete >= self.n_trials and WORKER_ENV not in os.environ:
+            self._write_report()
         if interrupted or self.too_many_failures or complete >= self.n_trials:
             MlflowClient().set_terminated(self.parent_id, status)
         print(_summary.final_table(self.study, self.objective.keys), flush=True)
