@@ -393,7 +393,12 @@ def file_labels(
 
 def read_rows(cfg: Any, labels: Dataset, rows: np.ndarray) -> Dataset:
     """``labels`` (from :func:`file_labels`) with the feature rows at ``rows`` read from the
-    file batch by batch: at most one batch and the kept rows are in memory at a time."""
+    file batch by batch: at most one batch and the kept rows are in memory at a time.
+
+    Float columns are copied straight into preallocated float32 arrays (as :func:`file` keeps
+    them); other columns are gathered as Arrow arrays and converted at the end. Categories of
+    a text column are the values among the rows read.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -402,36 +407,41 @@ def read_rows(cfg: Any, labels: Dataset, rows: np.ndarray) -> Dataset:
     file_path = Path(str(spec["path"])).expanduser()
     drop = {spec["target"], *spec.get("drop", ())}
     parquet = pq.ParquetFile(file_path)
-    columns = [c for c in parquet.schema_arrow.names if c not in drop]
-    pieces, start = [], 0
+    schema = parquet.schema_arrow
+    columns = [c for c in schema.names if c not in drop]
+    numeric = {c: _numpy_dtype(schema.field(c).type) for c in columns}
+    filled = {c: np.empty(rows.size, dtype=dtype) for c, dtype in numeric.items() if dtype is not None}
+    gathered: dict[str, list] = {c: [] for c, dtype in numeric.items() if dtype is None}
+    start = done = 0
     for batch in parquet.iter_batches(batch_size=int(spec.get("batch_rows", 1_000_000)), columns=columns):
         low, high = np.searchsorted(rows, [start, start + batch.num_rows])
         if high > low:
-            pieces.append(_float32(batch.take(pa.array(rows[low:high] - start))))
+            local = rows[low:high] - start
+            for name, column in zip(batch.schema.names, batch.columns, strict=True):
+                if name in filled:
+                    filled[name][done:done + local.size] = column.to_numpy(zero_copy_only=False)[local]
+                else:
+                    gathered[name].append(column.take(pa.array(local)))
+            done += local.size
         start += batch.num_rows
     if start != labels.n_rows:
         raise DataError(f"dataset.path={str(spec['path'])!r} changed while it was read "
                         f"({start} rows, {labels.n_rows} labels).")
-    table = pa.Table.from_batches(pieces, schema=_float32_schema(parquet.schema_arrow, columns))
-    del pieces
-    X, _ = _features(table.to_pandas(self_destruct=True, split_blocks=True))
-    X.index = pd.Index(rows)  # the row numbers of the file, as when it is read whole
+    pa.default_memory_pool().release_unused()  # the decoded batches, back to the system
+    X = pd.DataFrame({name: filled[name] if name in filled
+                      else pa.chunked_array(gathered[name], type=schema.field(name).type).to_pandas()
+                      for name in columns}, copy=False)
+    X.index = pd.Index(rows)  # the file's row numbers, as when it is read whole
+    X, _ = _features(X)
     return dataclasses.replace(labels, X=X, row_positions=rows)
 
 
-def _float32_schema(schema, columns: list[str]):
+def _numpy_dtype(arrow_type) -> Any:
+    """float32 for float32 and float64 columns (as :func:`file` keeps them); None for the rest,
+    whose pandas type (nullable integers become floats, text categories) pandas decides."""
     import pyarrow as pa
 
-    fields = [schema.field(c) for c in columns]
-    return pa.schema([f.with_type(pa.float32()) if pa.types.is_float64(f.type) else f for f in fields])
-
-
-def _float32(batch):
-    """Float64 columns as float32 (what :func:`file` makes of them), before batches pile up."""
-    import pyarrow as pa
-
-    return batch.cast(_float32_schema(batch.schema, batch.schema.names)) \
-        if any(pa.types.is_float64(t) for t in batch.schema.types) else batch
+    return np.float32 if pa.types.is_float32(arrow_type) or pa.types.is_float64(arrow_type) else None
 
 
 def _file_path(path: Any, target: Any, read_in_batches: Any, batch_rows: Any) -> tuple[Path, str]:

@@ -88,3 +88,20 @@ def test_auto_reads_small_files_whole_and_true_refuses_synthesising_strategies(c
     smote = compose(*_dataset_overrides(parquet_file, True), "strategy=smote")
     with pytest.raises(ConfigError, match="read_in_batches=true needs a strategy"):
         datasets.reads_in_batches(smote.dataset, build_strategy(smote.strategy))
+
+
+def test_columns_other_than_floats_come_through_as_when_read_whole(compose, tmp_path) -> None:
+    rng = np.random.default_rng(2)
+    n = 3000
+    frame = pd.DataFrame({"amount": rng.gamma(2.0, 10.0, n), "count": rng.integers(0, 9, n),
+                          "country": rng.choice(["fr", "de", "it"], n), "label": (rng.random(n) < 0.1).astype(int)})
+    frame.loc[::7, "amount"] = np.nan
+    path = tmp_path / "mixed.parquet"
+    frame.to_parquet(path, index=False, row_group_size=700)
+    cfg = compose("dataset=file", f"dataset.path={path}", "dataset.target=label", "dataset.batch_rows=1000")
+    whole = datasets.load_dataset(cfg.dataset)
+    labels = datasets.load_dataset(cfg.dataset, labels_only=True)
+    rows = np.arange(0, n, 3)
+    read = datasets.read_rows(cfg.dataset, labels, rows)
+    pd.testing.assert_frame_equal(read.features(rows), whole.X.iloc[rows])
+    assert read.categorical_columns == whole.categorical_columns == ["country"]
