@@ -100,7 +100,7 @@ def test_failing_trials_are_fail_and_failed_and_the_sweep_completes(run_cli, imb
     name = "failing"
     # downsample_factor < 1 is refused by the strategy: those trials fail, the others complete
     result = run_cli("sweep=downsample_upweight", f"hydra.sweeper.study_name={name}", "hydra.sweeper.n_trials=3",
-                     "hydra/sweeper/sampler=random", "hydra.sweeper.sampler.seed=0",
+                     "hydra/sweeper/sampler=random", "hydra.sweeper.sampler.seed=1",
                      "hydra.sweeper.max_failure_rate=1.0", "strategy.downsample_factor=choice(0.5, 2.0)",
                      "tracking.experiment=sweep-failing", *SMALL)
     _ok(result)

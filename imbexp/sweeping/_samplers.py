@@ -79,6 +79,41 @@ def make_sampler(spec: Any, space: SearchSpace, n_objectives: int, seed_offset: 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return SAMPLERS[name](**kwargs)
+            sampler = SAMPLERS[name](**kwargs)
     except TypeError as exc:
         raise ConfigError(f"hydra.sweeper.sampler={name} does not take these settings ({exc}).") from None
+    if name != "qmc" and kwargs.get("seed") is not None:
+        _seed_per_trial(sampler, int(kwargs["seed"]))
+    return sampler
+
+
+def _seed_per_trial(sampler: optuna.samplers.BaseSampler, seed: int) -> None:
+    """Re-seed the sampler's random state from (seed, trial number) as each trial starts.
+
+    Sweep commands started at once on several machines build the same seeded sampler; seeded
+    once, they would all draw the same points. Seeded per trial number (unique in a study),
+    they draw different points, and a seeded sweep run alone stays reproducible.
+    """
+    import numpy as np
+    from optuna.samplers._lazy_random_state import LazyRandomState
+
+    def reseed(target: object, value: int, seen: set[int]) -> None:
+        if id(target) in seen:
+            return
+        seen.add(id(target))
+        for item in vars(target).values():
+            if isinstance(item, LazyRandomState):
+                item.rng.seed(value)
+            elif isinstance(item, np.random.RandomState):
+                item.seed(value)
+            elif isinstance(item, optuna.samplers.BaseSampler):
+                reseed(item, (value + 1) % 2**32, seen)
+
+    before_trial = sampler.before_trial
+
+    def seeded_before_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        value = int(np.random.SeedSequence([seed, trial.number]).generate_state(1)[0])
+        reseed(sampler, value, set())
+        before_trial(study, trial)
+
+    sampler.before_trial = seeded_before_trial  # type: ignore[method-assign]
