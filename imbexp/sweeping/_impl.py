@@ -17,6 +17,7 @@ import dataclasses
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -49,6 +50,8 @@ SESSION_ENV = "IMBEXP_SWEEP_SESSION"
 #: the leader's Hydra sweep folder, so a worker's trial folders land beside the leader's
 SWEEP_DIR_ENV = "IMBEXP_SWEEP_DIR"
 SESSION_ATTR = "imbexp.sweep_session"
+#: trial user attribute: the host and process id that ran it
+WORKER_ATTR = "imbexp.worker"
 POLL_SECONDS = 0.5
 
 Launch = Callable[[list[str], int], Any]
@@ -200,6 +203,7 @@ class OptunaSweep:
         if "IMBEXP_THREADS" not in os.environ:
             os.environ["IMBEXP_THREADS"] = str(max(1, (os.cpu_count() or 1) // processes))
         before = _study.counts(self.study.get_trials(deepcopy=False))
+        self.complete_at_start = before.complete
         if not self.is_worker:
             print(f"[sweep] study {self.study_name} in {self.storage_label}: {before.complete} of "
                   f"{self.n_trials} trials complete; sampler {sampler_name(self.settings.sampler)}, "
@@ -261,6 +265,11 @@ class OptunaSweep:
                 time.sleep(POLL_SECONDS * (1 + self.worker_index))
                 self._current = None
                 continue
+            # two workers asking at once can draw the same grid point; the later one drops it
+            if self.is_grid and _study.duplicate_grid_point(self.study, trial):
+                self.study.tell(trial, state=TrialState.PRUNED)
+                self._current = None
+                continue
             self._run_trial(trial)
             self._current = None
 
@@ -288,6 +297,7 @@ class OptunaSweep:
         run_id = _mlflow.create_child(self.experiment_id, self.parent_id, trial, self.study_name)
         self._current = (trial, run_id)
         trial.set_user_attr(SESSION_ATTR, self.session)
+        trial.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
         beating = threading.Event()
         if self.storage.get_heartbeat_interval() is not None:
             threading.Thread(target=self._heartbeat, args=(trial._trial_id, beating), daemon=True).start()
@@ -408,16 +418,34 @@ class OptunaSweep:
         except Exception as exc:  # the trials are tracked; a missing report must not fail the sweep
             log.warning("[sweep] the report could not be written: %s", exc)
 
+    def _writes_summary(self, trials: list[optuna.trial.FrozenTrial]) -> bool:
+        """Whether this command logs the parent run's summary and report. Commands sharing a study
+        (other machines) all stop together; one of them does it: the one that ran the highest
+        numbered COMPLETE trial (clocks need not agree). A study complete before this command
+        started, an interrupted or failed sweep: this command reports what it sees."""
+        complete = [t for t in trials if t.state == TrialState.COMPLETE]
+        if not complete or self.complete_at_start >= self.n_trials:
+            return True
+        return max(complete, key=lambda t: t.number).user_attrs.get(SESSION_ATTR) == self.session
+
     def _finish(self, interrupted: bool) -> None:
         from mlflow.tracking import MlflowClient
 
-        try:
-            _summary.log_to_parent(self.study, self.objective, self.directions, self.parent_id, self.experiment_id)
-        except Exception as exc:  # the trials are safe in storage and MLflow; the summary is a bonus
-            log.warning("[sweep] parent run summary incomplete: %s", exc)
-        complete = _study.counts(self.study.get_trials(deepcopy=False)).complete
+        trials = self.study.get_trials(deepcopy=False)
+        complete = _study.counts(trials).complete
+        partial = interrupted or self.too_many_failures or complete < self.n_trials
+        summary = partial or self._writes_summary(trials)
+        if summary:
+            try:
+                _summary.log_to_parent(self.study, self.objective, self.directions, self.parent_id,
+                                       self.experiment_id)
+            except Exception as exc:  # the trials are safe in storage and MLflow; the summary is a bonus
+                log.warning("[sweep] parent run summary incomplete: %s", exc)
+        else:
+            print("[sweep] the parent run's summary and report are written by the command that ran the "
+                  "study's last trial", flush=True)
         status = "KILLED" if interrupted else "FAILED" if self.too_many_failures else "FINISHED"
-        if not interrupted and complete >= self.n_trials and WORKER_ENV not in os.environ:
+        if summary and not interrupted and complete >= self.n_trials and WORKER_ENV not in os.environ:
             self._write_report()
         if interrupted or self.too_many_failures or complete >= self.n_trials:
             MlflowClient().set_terminated(self.parent_id, status)

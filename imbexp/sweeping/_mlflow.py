@@ -50,6 +50,7 @@ def find_or_create_parent(study: optuna.Study, experiment_id: str, tags: dict[st
     parents = [r for r in rivals if "mlflow.parentRunId" not in r.data.tags]
     winner = min(parents, key=lambda r: (r.info.start_time, r.info.run_id)) if parents else run
     if winner.info.run_id != run.info.run_id:
+        client.set_terminated(run.info.run_id, "KILLED")  # not left RUNNING, even in the bin
         client.delete_run(run.info.run_id)
     else:
         study.set_user_attr(PARENT_ATTR, run.info.run_id)

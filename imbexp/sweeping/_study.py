@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import random
 import re
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import optuna
+import sqlalchemy.exc
 from optuna.trial import FrozenTrial, TrialState
 
 from imbexp import _paths
@@ -20,6 +23,8 @@ from imbexp.tracking import redact
 DIRECTIONS = ("maximize", "minimize")
 #: seconds SQLite waits for another worker's write lock before giving up
 SQLITE_TIMEOUT = 120
+#: tries at opening a storage whose tables other workers are creating at the same moment
+CREATE_ATTEMPTS = 5
 
 
 def default_storage() -> str:
@@ -43,11 +48,20 @@ def open_storage(url: str | None, heartbeat_interval: int | None = None,
             from pathlib import Path
 
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(
-                url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval,
-                heartbeat_stale_trial_callback=stale_trial_callback if heartbeat_interval else None)
+        for attempt in range(CREATE_ATTEMPTS):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    return optuna.storages.RDBStorage(
+                        url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval,
+                        heartbeat_stale_trial_callback=stale_trial_callback if heartbeat_interval else None)
+            except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+                # workers started together on an empty database all create Optuna's tables; the
+                # losers of that race find them made on the next attempt
+                if attempt == CREATE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.2 + random.random())
+        raise AssertionError("unreachable")
     except Exception as exc:  # SQLAlchemy and drivers raise many kinds; the user needs one sentence
         reason = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
         raise ConfigError(f"hydra.sweeper.storage={redact(url)!r} cannot be opened ({reason[:300]}); use "
@@ -142,3 +156,36 @@ def admitted(study: optuna.Study, trial_number: int, n_trials: int) -> bool:
 def requeue(study: optuna.Study, trial_id: int) -> None:
     """Put an asked trial back in the queue; the next ``study.ask()`` anywhere pops it."""
     study._storage.set_trial_state_values(trial_id, TrialState.WAITING)
+
+
+def duplicate_grid_point(study: optuna.Study, trial: optuna.Trial, wait: float = 5.0) -> bool:
+    """Whether a freshly asked grid trial's point is taken by another trial: one that completed,
+    one whose job failed (a grid point is run once), or a running one with a lower number (two
+    workers drew the point at the same moment; the earlier trial keeps it).
+
+    A lower-numbered running trial whose point is not recorded yet (it is between its creation
+    and the grid sampler's choice) is waited for, so that both workers see both points.
+    """
+    storage = study._storage
+    deadline = time.monotonic() + wait
+    while True:
+        trials = storage.get_all_trials(study._study_id, deepcopy=False)
+        mine = next(t for t in trials if t._trial_id == trial._trial_id)
+        point = mine.system_attrs.get("grid_id")
+        if point is None:
+            return False
+        pending = False
+        for other in trials:
+            if other._trial_id == trial._trial_id:
+                continue
+            if other.state == TrialState.RUNNING and other.number < trial.number and \
+                    "grid_id" not in other.system_attrs and "fixed_params" not in other.system_attrs:
+                pending = True
+            elif other.system_attrs.get("grid_id") == point and (
+                    other.state == TrialState.COMPLETE
+                    or (other.state == TrialState.FAIL and "fail_reason" in other.user_attrs)
+                    or (other.state == TrialState.RUNNING and other.number < trial.number)):
+                return True
+        if not pending or time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
