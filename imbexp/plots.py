@@ -39,20 +39,20 @@ def reliability(y_true, y_score, path: Path, n_bins: int, ece: float, p_true=Non
 def pr_curve(y_true, y_score, path: Path) -> Path:
     from sklearn.metrics import PrecisionRecallDisplay
 
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 5))
-    PrecisionRecallDisplay.from_predictions(y_true, y_score, ax=ax, name="model", plot_chance_level=True)
-    ax.set_title("Precision-recall (test)")
-    return _save(fig, path, plt)
+    return _curve(PrecisionRecallDisplay, y_true, y_score, "Precision-recall (test)", path)
 
 
 def roc_curve(y_true, y_score, path: Path) -> Path:
     from sklearn.metrics import RocCurveDisplay
 
+    return _curve(RocCurveDisplay, y_true, y_score, "ROC (test)", path)
+
+
+def _curve(display, y_true, y_score, title: str, path: Path) -> Path:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 5))
-    RocCurveDisplay.from_predictions(y_true, y_score, ax=ax, name="model", plot_chance_level=True)
-    ax.set_title("ROC (test)")
+    display.from_predictions(y_true, y_score, ax=ax, name="model", plot_chance_level=True)
+    ax.set_title(title)
     return _save(fig, path, plt)
 
 

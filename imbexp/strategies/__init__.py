@@ -7,7 +7,7 @@ that only keep and weight rows also answer ``select_rows(y, sample_weight, rando
 from the labels alone.
 """
 
-from imbexp.strategies._base import RowSelection, Strategy, TrainingSet
+from imbexp.strategies._base import RowSelectingStrategy, RowSelection, Strategy, TrainingSet
 from imbexp.strategies._downsample import Downsample, DownsampleUpweight
 from imbexp.strategies._oversample import RandomOversample, Smote
 from imbexp.strategies._weighting import ClassWeight, NoRebalancing
@@ -18,6 +18,7 @@ __all__ = [
     "DownsampleUpweight",
     "NoRebalancing",
     "RandomOversample",
+    "RowSelectingStrategy",
     "RowSelection",
     "Smote",
     "Strategy",

@@ -83,12 +83,24 @@ class Strategy(ABC):
         return {}
 
 
-def selected(X: pd.DataFrame, y: np.ndarray, selection: RowSelection) -> TrainingSet:
-    """The training set of a row selection: one indexed copy of the kept rows."""
-    keep_all = selection.indices.size == len(y)  # positions 0..n-1 in order: no copy needed
-    return TrainingSet(X=X if keep_all else X.iloc[selection.indices],
-                       y=y if keep_all else y[selection.indices],
-                       sample_weight=selection.sample_weight, indices=selection.indices)
+class RowSelectingStrategy(Strategy):
+    """A strategy that only keeps and weights rows: it decides from the labels alone
+    (:meth:`select_rows`), so large files can be read after the choice, and
+    :meth:`fit_resample` is one indexed copy of the kept rows."""
+
+    selects_rows: ClassVar[bool] = True
+
+    @abstractmethod
+    def select_rows(self, y: np.ndarray, sample_weight: np.ndarray | None = None, *,
+                    random_state: int = 0) -> RowSelection:
+        """The kept rows and their weights."""
+
+    def fit_resample(self, X, y, sample_weight=None, *, random_state=0) -> TrainingSet:
+        selection = self.select_rows(y, sample_weight, random_state=random_state)
+        keep_all = selection.indices.size == len(y)  # positions 0..n-1 in order: no copy needed
+        return TrainingSet(X=X if keep_all else X.iloc[selection.indices],
+                           y=y if keep_all else y[selection.indices],
+                           sample_weight=selection.sample_weight, indices=selection.indices)
 
 
 def weights_or_ones(sample_weight: np.ndarray | None, n: int) -> np.ndarray:

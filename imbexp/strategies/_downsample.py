@@ -7,12 +7,10 @@ import numpy as np
 
 from imbexp.errors import ConfigError, DataError
 from imbexp.strategies._base import (
+    RowSelectingStrategy,
     RowSelection,
-    Strategy,
-    TrainingSet,
     check_number,
     per_class,
-    selected,
     weights_or_ones,
 )
 
@@ -48,8 +46,14 @@ def downsample_indices(y: np.ndarray, factors: dict[int, float], rng: np.random.
     return np.sort(np.concatenate(kept))
 
 
-class _DownsampleBase(Strategy):
-    selects_rows = True
+def _factor_text(factor: Any) -> str:
+    """``20`` or, per class, ``0:20,2:5``."""
+    if isinstance(factor, dict):
+        return ",".join(f"{label}:{value:g}" for label, value in factor.items())
+    return f"{factor:g}"
+
+
+class _DownsampleBase(RowSelectingStrategy):
 
     def __init__(self, downsample_factor: Any = 10.0) -> None:
         self.downsample_factor = _check_factor("downsample_factor", downsample_factor, 1.0, True,
@@ -63,9 +67,7 @@ class _DownsampleBase(Strategy):
         return downsample_indices(y, factors, np.random.default_rng(random_state))
 
     def _factor_text(self) -> str:
-        f = self.downsample_factor
-        return f"f={f:g}" if not isinstance(f, dict) else "f=" + ",".join(
-            f"{k}:{v:g}" for k, v in f.items())
+        return f"f={_factor_text(self.downsample_factor)}"
 
 
 class DownsampleUpweight(_DownsampleBase):
@@ -80,9 +82,6 @@ class DownsampleUpweight(_DownsampleBase):
             upweight_factor = _check_factor("upweight_factor", upweight_factor, 0.0, False,
                                             "a number > 0, or null to use the downsample factor")
         self.upweight_factor = upweight_factor
-
-    def fit_resample(self, X, y, sample_weight=None, *, random_state=0) -> TrainingSet:
-        return selected(X, y, self.select_rows(y, sample_weight, random_state=random_state))
 
     def select_rows(self, y, sample_weight=None, *, random_state=0) -> RowSelection:
         kept = self._select(y, random_state)
@@ -100,8 +99,7 @@ class DownsampleUpweight(_DownsampleBase):
     def label(self) -> str:
         text = f"{self.name} {self._factor_text()}"
         if self.upweight_factor is not None and self.upweight_factor != self.downsample_factor:
-            text += f" w={self.upweight_factor:g}" if not isinstance(self.upweight_factor, dict) \
-                else f" w={self.upweight_factor}"
+            text += f" w={_factor_text(self.upweight_factor)}"
         return text
 
     def params(self) -> dict[str, Any]:
@@ -122,9 +120,6 @@ class Downsample(_DownsampleBase):
             raise ConfigError(f"strategy.prior_correction={prior_correction!r} is not allowed; "
                               "use true or false.")
         self.prior_correction = prior_correction
-
-    def fit_resample(self, X, y, sample_weight=None, *, random_state=0) -> TrainingSet:
-        return selected(X, y, self.select_rows(y, sample_weight, random_state=random_state))
 
     def select_rows(self, y, sample_weight=None, *, random_state=0) -> RowSelection:
         kept = self._select(y, random_state)

@@ -6,29 +6,23 @@ import numpy as np
 
 from imbexp.errors import ConfigError
 from imbexp.strategies._base import (
+    RowSelectingStrategy,
     RowSelection,
-    Strategy,
-    TrainingSet,
     check_number,
-    selected,
     weights_or_ones,
 )
 
 
-class NoRebalancing(Strategy):
+class NoRebalancing(RowSelectingStrategy):
     """Train on the true distribution: the baseline every strategy is compared with."""
 
     name = "none"
-    selects_rows = True
 
     def select_rows(self, y, sample_weight=None, *, random_state=0) -> RowSelection:
         return RowSelection(np.arange(len(y)), weights_or_ones(sample_weight, len(y)))
 
-    def fit_resample(self, X, y, sample_weight=None, *, random_state=0) -> TrainingSet:
-        return selected(X, y, self.select_rows(y, sample_weight, random_state=random_state))
 
-
-class ClassWeight(Strategy):
+class ClassWeight(RowSelectingStrategy):
     """Keep every row; weight the minority class by ``minority_weight``.
 
     ``balanced`` gives the minority the weight n_majority / n_minority, so both classes carry
@@ -36,7 +30,6 @@ class ClassWeight(Strategy):
     """
 
     name = "class_weight"
-    selects_rows = True
 
     def __init__(self, minority_weight: Any = "balanced") -> None:
         if minority_weight != "balanced":
@@ -55,9 +48,6 @@ class ClassWeight(Strategy):
         weights = weights_or_ones(sample_weight, len(y)).copy()
         weights[y == minority] *= weight
         return RowSelection(np.arange(len(y)), weights)
-
-    def fit_resample(self, X, y, sample_weight=None, *, random_state=0) -> TrainingSet:
-        return selected(X, y, self.select_rows(y, sample_weight, random_state=random_state))
 
     def label(self) -> str:
         w = self.minority_weight
