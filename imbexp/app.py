@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 from typing import Any
 
@@ -32,6 +34,23 @@ def _app(cfg: DictConfig) -> Any:
         sys.exit(USAGE_ERROR)
 
 
+#: ``${oc.env:NAME}`` without a default, as used to keep passwords out of commands
+_REQUIRED_ENV = re.compile(r"\$\{oc\.env:([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _check_environment(arguments: list[str]) -> None:
+    """An override that reads an unset environment variable fails inside Hydra with a stack
+    trace, before any imbexp code runs; say it in one sentence instead."""
+    for argument in arguments:
+        for name in _REQUIRED_ENV.findall(argument):
+            if name not in os.environ:
+                key = argument.split("=", 1)[0]
+                print(f"imbexp: error: {key} reads the environment variable {name}, which is not set; "
+                      f"export it (or give a default: ${{oc.env:{name},DEFAULT}}).", file=sys.stderr, flush=True)
+                sys.exit(USAGE_ERROR)
+
+
 def main() -> None:
     """Console entry point."""
+    _check_environment(sys.argv[1:])
     _app()

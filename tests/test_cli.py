@@ -130,3 +130,12 @@ def test_bad_analysis_options(run_cli, case: str) -> None:
     assert done.returncode == 2, done.stderr
     (error,) = [line for line in done.stderr.splitlines() if line.startswith("imbexp: error: ")]
     assert message in error
+
+
+def test_an_unset_environment_variable_is_one_sentence(run_cli) -> None:
+    done = run_cli("sweep=downsample_upweight",
+                   "hydra.sweeper.storage=postgresql+psycopg2://u:${oc.env:IMBEXP_TEST_UNSET_PW}@127.0.0.1:1/db")
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    (error,) = [line for line in done.stderr.splitlines() if line.startswith("imbexp: error: ")]
+    assert "hydra.sweeper.storage reads the environment variable IMBEXP_TEST_UNSET_PW, which is not set" in error
