@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import signal
 import socket
@@ -332,7 +333,6 @@ class OptunaSweep:
                                          self.objective.keys), flush=True)
 
     def _check_values(self, result: Any) -> list[float]:
-        import math
 
         raw = list(result) if isinstance(result, list | tuple) or OmegaConf.is_list(result) else [result]
         if len(raw) != len(self.directions):

@@ -25,6 +25,7 @@ from optuna.distributions import (
 )
 
 from imbexp.errors import ConfigError
+from imbexp.tracking import flatten
 
 _GRAMMAR = ("interval(low, high), range(start, stop[, step]), choice(a, b, ...) "
             "or tag(log, interval(low, high))")
@@ -123,17 +124,6 @@ def grid_values(param: Param) -> list[Any]:
                       "sampler=grid needs choice(...) or range(...) values.")
 
 
-def _flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    # `hydra.sweeper.params.strategy.downsample_factor=...` on the command line nests the key.
-    flat: dict[str, Any] = {}
-    for key, value in params.items():
-        if isinstance(value, Mapping):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def parse_param(key: str, expression: Any, where: str = "hydra.sweeper.params") -> BaseDistribution | str:
     """One ``key: expression`` into an Optuna distribution, or a fixed override value (a str)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -212,7 +202,7 @@ def parse_search_space(params: Mapping[str, Any] | None, arguments: list[str] | 
         params = OmegaConf.to_container(params, resolve=True)
     if isinstance(conditional_params, DictConfig):
         conditional_params = OmegaConf.to_container(conditional_params, resolve=True)
-    entries = dict(_flatten(params or {}))
+    entries = dict(flatten(params or {}))
     for argument in arguments or []:
         key, sep, value = argument.partition("=")
         if not sep:
@@ -243,7 +233,7 @@ def parse_search_space(params: Mapping[str, Any] | None, arguments: list[str] | 
         if not isinstance(branch, Mapping):
             raise ConfigError(f"hydra.sweeper.conditional_params.{condition} must map keys to "
                               f"search expressions, not {branch!r}.")
-        for key, expression in _flatten(branch).items():
+        for key, expression in flatten(branch).items():
             where = f"hydra.sweeper.conditional_params.{condition}"
             parsed = parse_param(key, expression, where)
             if isinstance(parsed, str):

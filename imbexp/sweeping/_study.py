@@ -15,12 +15,11 @@ import sqlalchemy.exc
 from optuna.trial import FrozenTrial, TrialState
 
 from imbexp import _paths
-from imbexp.config import Objective
+from imbexp.config import DIRECTIONS, Objective
 from imbexp.errors import ConfigError
 from imbexp.sweeping._space import SearchSpace
 from imbexp.tracking import redact
 
-DIRECTIONS = ("maximize", "minimize")
 #: seconds SQLite waits for another worker's write lock before giving up
 SQLITE_TIMEOUT = 120
 #: tries at opening a storage whose tables other workers are creating at the same moment
@@ -129,10 +128,6 @@ class Counts:
     running: int
     waiting: int
     failed: int
-
-    @property
-    def finished(self) -> int:
-        return self.complete + self.failed
 
 
 def counts(trials: Sequence[FrozenTrial]) -> Counts:
