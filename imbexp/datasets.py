@@ -324,7 +324,7 @@ def file(
             _check_target(target, list(frame.columns), path)
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise DataError(f"dataset.path={str(path)!r} cannot be read: {exc}") from exc
-    _check_drop(drop, list(frame.columns), path)
+    drop = _check_drop(drop, list(frame.columns), target, path)
     labels = frame[target]
     y = _binarise(labels, positive_label, target, path)
     X, categorical = _features(frame.drop(columns=[target, *drop]))
@@ -378,7 +378,7 @@ def file_labels(
     try:
         schema = pq.read_schema(file_path)
         _check_target(target, schema.names, path)
-        _check_drop(drop, schema.names, path)
+        drop = _check_drop(drop, schema.names, target, path)
         labels = pq.read_table(file_path, columns=[target]).column(0).to_pandas()
         empty = schema.empty_table().drop_columns([target, *drop]).to_pandas()
     except (OSError, ValueError) as exc:
@@ -405,7 +405,7 @@ def read_rows(cfg: Any, labels: Dataset, rows: np.ndarray) -> Dataset:
     spec = _spec(cfg)
     rows = np.unique(np.asarray(rows, dtype=np.int64))
     file_path = Path(str(spec["path"])).expanduser()
-    drop = {spec["target"], *spec.get("drop", ())}
+    drop = {spec["target"], *_as_list(spec.get("drop", ()))}
     # pre_buffer=False: with it, Arrow buffers the column chunks of the whole file (950 MB of
     # 10M rows x 20 float32) while the batches are read.
     with pq.ParquetFile(file_path, pre_buffer=False) as parquet:
@@ -466,10 +466,21 @@ def _file_path(path: Any, target: Any, read_in_batches: Any, batch_rows: Any) ->
     return file_path, suffix
 
 
-def _check_drop(drop: Sequence[str], columns: list[str], path: Any) -> None:
+def _as_list(value: Any) -> list[str]:
+    """``dataset.drop=id`` means the one column ``id``, not its letters."""
+    return [value] if isinstance(value, str) else list(value or ())
+
+
+def _check_drop(drop: Any, columns: list[str], target: str, path: Any) -> list[str]:
+    """The columns to drop, as a list, once they are known to exist and to leave features."""
+    drop = _as_list(drop)
     missing = [c for c in drop if c not in columns]
     if missing:
         raise ConfigError(f"dataset.drop lists {missing}, which are not columns of {path}.")
+    if not set(columns) - {target, *drop}:
+        raise ConfigError(f"dataset.drop={drop} leaves no feature columns in {path} besides the target "
+                          f"{target!r}; drop fewer columns.")
+    return drop
 
 
 def _features(X: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:

@@ -34,12 +34,11 @@ import pandas as pd
 
 from imbexp.config import Objective, parse_objective
 from imbexp.errors import ImbexpError
+from imbexp.metrics import INTERVAL_METRICS
 from imbexp.tracking import redact
 
 __all__ = ["ReportError", "claims_figure", "load_runs", "main", "pareto_mask", "write_report"]
 
-#: metrics with bootstrap intervals (``test_<m>_ci_low`` / ``test_<m>_ci_high``) when logged
-INTERVAL_METRICS = ("pr_auc", "roc_auc", "f1", "ece", "prediction_bias")
 #: the claims figure: (metric, title) panels, two per row, read row by row
 CLAIMS_PANELS = (
     ("test_prediction_bias", "Prediction bias (test)"),

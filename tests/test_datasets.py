@@ -106,3 +106,11 @@ def test_file_errors_are_one_sentence(tmp_path, churn) -> None:
     bad.write_text("not parquet")
     with pytest.raises(DataError, match="cannot be read"):
         datasets.file(path=str(bad), target="y")
+
+
+def test_drop_takes_one_column_or_a_list_and_must_leave_features(tmp_path) -> None:
+    path = tmp_path / "ids.csv"
+    pd.DataFrame({"id": range(6), "amount": [1.0, 2, 3, 4, 5, 6], "y": [0, 1, 0, 0, 1, 0]}).to_csv(path, index=False)
+    assert datasets.file(path=str(path), target="y", drop="id").X.columns.tolist() == ["amount"]
+    with pytest.raises(ConfigError, match=r"dataset.drop=\['id', 'amount'\] leaves no feature columns"):
+        datasets.file(path=str(path), target="y", drop=["id", "amount"])
