@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,9 +101,8 @@ def experiment(cfg: DictConfig) -> Result:
         mlflow.log_text(tracking.config_yaml(cfg), "config.yaml")
 
         values = {k: float(v) for k, v in dataset.summary().items() if k != "dataset_degree"}
-        values.update(_fit_and_score(cfg, dataset, split, strategy, seed, n_bins, clock))
-        test_scores = values.pop("_test_scores")
-        model = values.pop("_model")
+        scored, test_scores, model = _fit_and_score(cfg, dataset, split, strategy, seed, n_bins, clock)
+        values.update(scored)
         mlflow.log_metrics(values)
 
         y_test = dataset.y[split.test]
@@ -146,8 +144,9 @@ def _rows_used(split: Split, strategy: Strategy, y: np.ndarray, seed: int) -> np
 
 
 def _fit_and_score(cfg: DictConfig, dataset: Dataset, split, strategy: Strategy, seed: int,
-                   n_bins: int, clock: Stopwatch) -> dict[str, Any]:
-    """Fit on each fold's rebalanced training rows; score valid per fold and test once."""
+                   n_bins: int, clock: Stopwatch) -> tuple[dict[str, float], np.ndarray, Any]:
+    """Fit on each fold's rebalanced training rows; score valid per fold and test once.
+    Returns the metrics, the test scores and the model that made them."""
     y = dataset.y
     method = str(cfg.get("calibration", "none"))
     rule = _threshold_rule(cfg)
@@ -216,9 +215,7 @@ def _fit_and_score(cfg: DictConfig, dataset: Dataset, split, strategy: Strategy,
         if prevalence is not None:
             values.update(_deployment_metrics(float(prevalence), float(np.mean(y[split.train_all])), valid_y,
                                               valid_scores, y_test, test_scores, rule, n_bins))
-    values["_test_scores"] = test_scores
-    values["_model"] = model
-    return values
+    return values, test_scores, model
 
 
 def _threshold_rule(cfg: DictConfig) -> dict[str, Any]:
@@ -255,11 +252,10 @@ def _fit_one(cfg: DictConfig, dataset: Dataset, rows: np.ndarray, strategy: Stra
         else:
             training = strategy.fit_resample(dataset.features(rows), y[rows], random_state=seed)
     model = models.build_model(cfg.model, seed)
+    before = clock.seconds.get("fit", 0.0)
     with clock.stage("fit"):
-        start = time.perf_counter()
         models.fit(model, training.X, training.y, training.sample_weight)
-        fit_seconds = time.perf_counter() - start
-    return model, training, fit_seconds
+    return model, training, clock.seconds["fit"] - before
 
 
 def _print_summary(cfg: DictConfig, dataset: Dataset, strategy: Strategy, model_name: str, result: Result) -> None:
