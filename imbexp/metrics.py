@@ -211,12 +211,18 @@ def interval_bootstrap(y_true: np.ndarray, y_score: np.ndarray, tuned_threshold:
     cut_tuned = int(np.sum(score >= tuned_threshold))
     bins = np.clip(np.ceil(score * n_bins).astype(int) - 1, 0, n_bins - 1)  # as in ECE
     bin_ends = np.r_[np.flatnonzero(np.diff(bins)), n - 1]  # sorted: each bin is one run
+    bin_starts = np.r_[0, bin_ends[:-1] + 1]
     positives_in_bins = np.searchsorted(at_positive, bin_ends, side="right")
+    # the draws of _stratified_resamples (Generator.choice with replacement draws integers),
+    # taken as places in score order
+    places_of = [rank[np.flatnonzero(y_true == label)] for label in (1, 0)]
+    rng = np.random.default_rng(random_state)
     draws: dict[str, list[float]] = {name: [] for name in INTERVAL_METRICS}
-    for rows in _stratified_resamples(y_true, n_resamples, np.random.default_rng(random_state)):
-        count = np.bincount(rank[rows], minlength=n)  # times each sorted row was drawn
+    for _ in range(n_resamples):
+        places = np.concatenate([of[rng.integers(0, of.size, of.size)] for of in places_of])
+        count = np.bincount(places, minlength=n)  # times each sorted row was drawn
         predicted_all = np.cumsum(count)  # rows at or above each place
-        score_all = np.cumsum(count * score)
+        score_in_bins = np.cumsum(np.add.reduceat(count * score, bin_starts))  # drawn scores up to each bin
         tp_all = np.r_[0, np.cumsum(count[at_positive])]  # tp_all[j]: the first j positives
         total, n_pos = predicted_all[-1], tp_all[-1]
         n_neg = total - n_pos
@@ -234,7 +240,7 @@ def interval_bootstrap(y_true: np.ndarray, y_score: np.ndarray, tuned_threshold:
             false_positives = (predicted_all[k - 1] if k else 0) - true_positives
             denominator = true_positives + false_positives + n_pos  # 2tp + fp + fn
             draws[name].append(float(2 * true_positives / denominator) if denominator > 0 else 0.0)
-        per_bin = np.diff(score_all[bin_ends] - tp_all[positives_in_bins], prepend=0.0)  # predicted - observed
+        per_bin = np.diff(score_in_bins - tp_all[positives_in_bins], prepend=0.0)  # predicted - observed
         draws["ece"].append(float(np.sum(np.abs(per_bin)) / total))
-        draws["prediction_bias"].append(float((score_all[-1] - n_pos) / total))
+        draws["prediction_bias"].append(float((score_in_bins[-1] - n_pos) / total))
     return _percentiles(draws, confidence)
