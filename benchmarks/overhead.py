@@ -1,14 +1,15 @@
 """What imbexp adds to a sweep: ``python -m imbexp`` against a plain loop doing the same fits.
 
     python benchmarks/overhead.py [--rows 200000] [--factors 1,3,10,30,100] [--weights 1,10]
-                                  [--trees 200] [--threads 2] [--profile out.prof]
+                                  [--trees 200] [--threads 2] [--profile out.prof] [OVERRIDE ...]
 
 The sweep is the real command line: ``sweep=downsample_upweight`` with a grid sampler over
 downsample factor x upweight factor (one trial per pair), LightGBM, the synthetic dataset, in a
 fresh IMBEXP_HOME whose MLflow database is created beforehand (its one-off migration is timed
 apart). The plain loop is what a user would otherwise write: the same data, the same stratified
 split, the same rows kept, the same LightGBM, predictions on valid and test and their PR-AUC,
-nothing tracked. Both run as fresh Python processes, so both pay their imports.
+nothing tracked. Both run as fresh Python processes, so both pay their imports. Trailing ``OVERRIDE`` arguments go to
+the sweep's command line as they are (e.g. ``metrics.bootstrap=0``).
 
 Printed: both wall times, their ratio, and a per-trial breakdown read back from the runs'
 ``seconds_<stage>`` metrics (config, data, resample, fit, predict, metrics, plots, tracking),
@@ -92,40 +93,41 @@ def make_database(home: str) -> float:
 
 
 def sweep(home: str, rows: int, factors: list[float], weights: list[float], trees: int, threads: int,
-          profile: str | None) -> float:
+          profile: str | None, extra: list[str]) -> tuple[float, float, float]:
+    """Wall time of the sweep command, and its start and end as epoch seconds."""
     env = {**os.environ, "IMBEXP_HOME": home, "IMBEXP_THREADS": str(threads)}
     prefix = [sys.executable] + (["-m", "cProfile", "-o", profile] if profile else [])
     command = [*prefix, "-m", "imbexp", "sweep=downsample_upweight", "hydra/sweeper/sampler=grid",
                f"hydra.sweeper.n_trials={len(factors) * len(weights)}", f"dataset.rows={rows}",
                f"model.estimator.n_estimators={trees}",
                f"strategy.downsample_factor=choice({', '.join(map(str, factors))})",
-               f"strategy.upweight_factor=choice({', '.join(map(str, weights))})"]
-    start = time.perf_counter()
+               f"strategy.upweight_factor=choice({', '.join(map(str, weights))})", *extra]
+    started, start = time.time(), time.perf_counter()
     result = subprocess.run(command, env=env, capture_output=True, text=True, cwd=home)
     elapsed = time.perf_counter() - start
     if result.returncode != 0:
         sys.exit(f"the sweep failed:\n{result.stderr[-3000:]}")
-    return elapsed
+    return elapsed, started, time.time()
 
 
-def sweep_breakdown(home: str) -> tuple[list[dict], float]:
-    """Per child run: its stages and wall time; and the parent run's wall time."""
+def sweep_breakdown(home: str) -> list[dict]:
+    """Per child run: its stages, wall time, start and end (epoch seconds)."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(f"sqlite:///{home}/runs/mlflow.db")
     experiments = [e.experiment_id for e in client.search_experiments()]
     runs = client.search_runs(experiments, max_results=1000)
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
-    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
     trials = []
     for run in sorted(children, key=lambda r: r.info.start_time):
         stages = {k.removeprefix("seconds_"): v for k, v in run.data.metrics.items() if k.startswith("seconds_")}
         wall = (run.info.end_time - run.info.start_time) / 1000
-        trials.append({"wall": wall, **stages, "sweeper": wall - sum(stages.values()),
+        trials.append({"wall": wall, "start": run.info.start_time / 1000, "end": run.info.end_time / 1000,
+                       **stages, "sweeper": wall - sum(stages.values()),
                        "factor": float(run.data.params["strategy.downsample_factor"]),
                        "weight": float(run.data.params["strategy.upweight_factor"]),
                        "valid_pr_auc": run.data.metrics["valid_pr_auc"]})
-    return trials, (parent.info.end_time - parent.info.start_time) / 1000
+    return trials
 
 
 def load() -> str:
@@ -141,6 +143,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="LightGBM threads")
     parser.add_argument("--profile", help="write a cProfile of the sweep process here")
     parser.add_argument("--plain", action="store_true", help=argparse.SUPPRESS)  # the loop's own process
+    parser.add_argument("overrides", nargs="*", help="more overrides for the sweep's command line")
     args = parser.parse_args()
     factors = [float(f) for f in args.factors.split(",")]
     weights = [float(w) for w in args.weights.split(",")]
@@ -150,8 +153,8 @@ def main() -> None:
         return
 
     print(f"{len(pairs)} trials (downsample factor {args.factors} x upweight factor {args.weights}), synthetic "
-          f"{args.rows:,} rows, LightGBM {args.trees} trees x {args.threads} thread(s), {os.cpu_count()} cores; "
-          f"{load()}", flush=True)
+          f"{args.rows:,} rows, LightGBM {args.trees} trees x {args.threads} thread(s), {os.cpu_count()} cores"
+          f"{'; sweep overrides ' + ' '.join(args.overrides) if args.overrides else ''}; {load()}", flush=True)
     start = time.perf_counter()
     out = subprocess.run([sys.executable, __file__, "--plain", f"--rows={args.rows}", f"--factors={args.factors}",
                           f"--weights={args.weights}", f"--trees={args.trees}", f"--threads={args.threads}"],
@@ -164,9 +167,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="imbexp-bench-") as home:
         created = make_database(home)
         print(f"fresh MLflow database (once per home, not timed below): {created:.1f} s", flush=True)
-        sweep_wall = sweep(home, args.rows, factors, weights, args.trees, args.threads, args.profile)
+        sweep_wall, started, ended = sweep(home, args.rows, factors, weights, args.trees, args.threads, args.profile,
+                           args.overrides)
         print(f"python -m imbexp sweep: {sweep_wall:.1f} s; {load()}", flush=True)
-        trials, parent_wall = sweep_breakdown(home)
+        trials = sweep_breakdown(home)
 
     n = len(pairs)
     stages = ["config", "data", "resample", "fit", "predict", "metrics", "plots", "tracking", "sweeper"]
@@ -178,8 +182,10 @@ def main() -> None:
     print("plain loop                    " + " ".join(f"{pmean[s]:9.3f}" for s in stages)
           + f" {sum(sum(t[s] for s in ('resample', 'fit', 'predict', 'metrics')) for t in plain['trials']) / n:9.3f}")
     trial_total = sum(t["wall"] for t in trials)
-    print(f"\nsweep outside its trials (start-up, imports, study, parent run, summary): "
-          f"{sweep_wall - trial_total:.1f} s (parent run open {parent_wall:.1f} s)")
+    first, last = min(t["start"] for t in trials), max(t["end"] for t in trials)
+    print(f"\nsweep outside its trials: {sweep_wall - trial_total:.1f} s = before the first trial (start-up, "
+          f"imports, study, parent run) {first - started:.1f} s + between trials (ask/tell, child runs) "
+          f"{last - first - trial_total:.1f} s + after the last (summary, report, exit) {ended - last:.1f} s")
     plain_trials = sum(sum(t[s] for s in ("resample", "fit", "predict", "metrics")) for t in plain["trials"])
     print(f"plain loop outside its trials (imports, data): {plain_wall - plain_trials:.1f} s")
     agree = max(abs(a["valid_pr_auc"] - b["valid_pr_auc"]) for a, b in
