@@ -123,9 +123,8 @@ def start_run(cfg: DictConfig, run_name: str, tags: dict[str, str]) -> Iterator[
     experiment_id = connect(str(cfg.tracking.uri), default_experiment(cfg))
     run_id = cfg.tracking.get("run_id")
     all_tags = {**tags, **{str(k): str(v) for k, v in (cfg.tracking.get("tags") or {}).items()}}
-    if run_id:
-        run = mlflow.start_run(run_id=str(run_id))
-        mlflow.set_tags({**all_tags, "mlflow.runName": run_name})
+    if run_id:  # renames the pre-created run and sets the tags in the same call
+        run = mlflow.start_run(run_id=str(run_id), run_name=run_name, tags=all_tags)
     else:
         parent = cfg.tracking.get("parent_run_id") or os.environ.get(PARENT_RUN_ENV)
         if parent:
