@@ -123,7 +123,7 @@ def experiment(cfg: DictConfig) -> Result:
                     plots.confusion_matrix(y_test, test_scores, values["threshold_tuned"],
                                            out / "plots" / "confusion_matrix.png")
         if cfg.tracking.get("log_model"):
-            mlflow.sklearn.log_model(model, name="model")
+            tracking.log_model(model)
         clock.remainder("tracking")
         mlflow.log_metrics(clock.metrics())
         result = Result(run.info.run_id, objective, values, test_scores)

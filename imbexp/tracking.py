@@ -147,6 +147,20 @@ def draws_plots(cfg: DictConfig) -> bool:
     return not (HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN)
 
 
+def log_model(model: Any) -> None:
+    """The fitted model as the run's ``model`` artifact (MLflow's sklearn flavour).
+
+    MLflow saves it with skops, which refuses every type not on an allow-list (LightGBM's
+    booster, ``OrderedDict``...) unless they are named trusted. The types of the model this run
+    just fitted are trusted, so they are listed; MLflow records them with the model for loading.
+    """
+    import mlflow
+    import skops.io
+
+    trusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+    mlflow.sklearn.log_model(model, name="model", skops_trusted_types=trusted)
+
+
 def log_params(params: dict[str, str]) -> None:
     import mlflow
 

@@ -100,3 +100,22 @@ def test_credentials_are_redacted_from_params_and_config(compose, mlflow_client)
     assert "alice:***@" in run.data.params["model.note"]
     config = Path(mlflow_client.download_artifacts(result.run_id, "config.yaml")).read_text()
     assert "s3cr3t" not in config and "alice:***@db.example" in config
+
+
+def test_logged_model_loads_and_gives_the_logged_test_scores(compose, mlflow_client, monkeypatch) -> None:
+    import mlflow
+
+    from imbexp.datasets import load_dataset
+    from imbexp.splits import make_split
+
+    cfg = compose("dataset=breast_cancer", "strategy=downsample_upweight", "strategy.downsample_factor=2",
+                  "model.estimator.n_estimators=30", "tracking.log_model=true", "tracking.plots=false",
+                  "tracking.experiment=logged-model")
+    result = experiment(cfg)
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")  # MLflow's guard for loading any model
+    model = mlflow.sklearn.load_model(f"runs:/{result.run_id}/model")
+    dataset = load_dataset(cfg.dataset)
+    test_rows = make_split(dataset.y, cfg.split, int(cfg.seed)).test
+    local = Path(mlflow_client.download_artifacts(result.run_id, "predictions/test.parquet"))
+    logged = pd.read_parquet(local)["y_score"].to_numpy()
+    np.testing.assert_allclose(model.predict_proba(dataset.features(test_rows))[:, 1], logged, rtol=1e-6)
