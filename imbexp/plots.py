@@ -1,10 +1,36 @@
-"""The four per-run plots, drawn with scikit-learn's display classes on a headless backend."""
+"""The four per-run plots, drawn with scikit-learn's display classes on a headless backend, and
+the fixed panel margins the sweep summary and the report lay their figures out with."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+
+#: inches left of a panel whose y axis has a label
+LABELLED_LEFT = 0.9
+
+
+def fixed_margins(fig, *, title: str | None = None, left: float = 0.8, right: float = 0.2, top: float = 0.35,
+                  bottom: float = 0.6, below: float = 0.0) -> None:
+    """Place the figure's grid of panels with fixed margins, in inches: ``left``, ``right``,
+    ``top`` and ``bottom`` around every panel (tick labels, axis labels, panel title), ``below``
+    the grid for a figure legend, and a band above it for the figure's ``title``.
+
+    Rather than a layout engine: with one, savefig draws the figure once more to measure every
+    tick label (constrained layout measures it twice on top), which cost more than drawing it.
+    """
+    width, height = fig.get_size_inches()
+    above = 0.0
+    if title:
+        fig.suptitle(title, fontsize=12, y=1 - 0.1 / height)
+        above = 0.35
+    rows, cols = fig.axes[0].get_subplotspec().get_gridspec().get_geometry()
+    panel_width = (width - cols * (left + right)) / cols
+    panel_height = (height - above - below - rows * (top + bottom)) / rows
+    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=(below + bottom) / height,
+                        top=1 - (above + top) / height, wspace=(left + right) / panel_width,
+                        hspace=(top + bottom) / panel_height)
 
 
 def _pyplot():

@@ -35,6 +35,7 @@ import pandas as pd
 from imbexp.config import Objective, parse_objective
 from imbexp.errors import ImbexpError
 from imbexp.metrics import INTERVAL_METRICS
+from imbexp.plots import LABELLED_LEFT, fixed_margins
 from imbexp.tracking import redact
 
 __all__ = ["ReportError", "claims_figure", "load_runs", "main", "pareto_mask", "write_report"]
@@ -181,6 +182,7 @@ def _frame(runs: Iterable[Any], experiment_names: dict[str, str]) -> pd.DataFram
             "start_time": run.info.start_time,
             "end_time": run.info.end_time,
             "experiment": experiment_names.get(run.info.experiment_id, run.info.experiment_id),
+            "artifact_uri": run.info.artifact_uri,
         }
         row.update({f"{_PARAM}{k}": v for k, v in run.data.params.items()})
         row.update({f"{_TAG}{k}": v for k, v in run.data.tags.items()})
@@ -188,7 +190,8 @@ def _frame(runs: Iterable[Any], experiment_names: dict[str, str]) -> pd.DataFram
         rows.append(row)
     frame = pd.DataFrame(rows)
     if frame.empty:
-        return pd.DataFrame(columns=["run_id", "run_name", "status", "start_time", "end_time", "experiment"])
+        return pd.DataFrame(columns=["run_id", "run_name", "status", "start_time", "end_time", "experiment",
+                                     "artifact_uri"])
     return frame
 
 
@@ -302,7 +305,7 @@ def load_runs(tracking_uri: str, parent_run_id: str | None = None, experiment: s
         experiments = [str(experiment)]
 
     runs = _describe_runs(runs.reset_index(drop=True))
-    objective = _objective(client, runs)
+    objective = _objective(tracking_uri, runs)
     facets = [column for column in ("dataset", "model") if runs[column].nunique(dropna=True) > 1]
     progress(f"{len(runs)} runs ({int((runs['status'] == 'FINISHED').sum())} finished)")
     return ReportRuns(client=client, tracking_uri=tracking_uri, title=title, name=_slug(name),
@@ -392,16 +395,26 @@ def _describe_runs(runs: pd.DataFrame) -> pd.DataFrame:
     return runs
 
 
-def _objective(client, runs: pd.DataFrame) -> Objective:
+def _download(tracking_uri: str, artifact_uri: str, path: str, dst: str) -> str:
+    """One artifact of a run into the folder ``dst``. Found from the run's artifact location:
+    by run id (``runs:/``) MLflow looks the run and its logged models up first, several times
+    slower than the download itself."""
+    from mlflow.artifacts import download_artifacts
+
+    return download_artifacts(artifact_uri=f"{artifact_uri.rstrip('/')}/{path}", dst_path=dst,
+                              tracking_uri=tracking_uri)
+
+
+def _objective(tracking_uri: str, runs: pd.DataFrame) -> Objective:
     """The objective the runs were measured for, read from a run's ``config.yaml``."""
     from omegaconf import OmegaConf
 
     default = Objective(("pr_auc",), ("maximize",))
     finished = runs[runs["status"] == "FINISHED"]
-    for run_id in finished["run_id"].head(3):
+    for artifact_uri in finished["artifact_uri"].head(3):
         try:
             with tempfile.TemporaryDirectory(prefix="imbexp-report-") as tmp:
-                path = client.download_artifacts(run_id, "config.yaml", tmp)
+                path = _download(tracking_uri, artifact_uri, "config.yaml", tmp)
                 cfg = OmegaConf.load(path)
             return parse_objective(cfg)
         except Exception:  # an older run without config.yaml, or one from another tool
@@ -416,9 +429,10 @@ def _objective(client, runs: pd.DataFrame) -> Objective:
 
 def _figure(rows: int, cols: int, width: float = 5.2, height: float = 3.6):
     # matplotlib's Figure without pyplot: no global state, no GUI backend, safe inside a sweep.
+    # No layout engine: the caller places the panels with fixed_margins.
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width * cols, height * rows), layout="constrained")
+    fig = Figure(figsize=(width * cols, height * rows))
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
     return fig, axes
 
@@ -463,6 +477,8 @@ def draw_against_factor(runs: pd.DataFrame, panels: Sequence[tuple[str, str]], f
                         cols: int = 2, title: str | None = None):
     """One panel per metric against the downsample factor (log axis): a line per strategy, a
     dashed level for strategies without a factor, a band where bootstrap intervals were logged."""
+    from matplotlib.ticker import NullLocator
+
     panels = [(metric, label) for metric, label in panels if metric in runs and runs[metric].notna().any()]
     if not panels:
         return None
@@ -499,18 +515,19 @@ def draw_against_factor(runs: pd.DataFrame, panels: Sequence[tuple[str, str]], f
             ax.set_xscale("log")
             ax.set_xticks(factors)
             ax.set_xticklabels([f"{f:g}" for f in factors])
-            ax.minorticks_off() if ax.get_yscale() == "linear" else None
+            ax.xaxis.set_minor_locator(NullLocator())  # the factors are the ticks
         ax.set_xlabel("downsample factor f")
         ax.set_title(label, fontsize=10)
         ax.grid(alpha=0.3)
     for ax in axes[len(panels):]:
         ax.set_visible(False)
     handles, labels = axes[0].get_legend_handles_labels()
+    legend_rows = 0
     if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), fontsize=9,
-                   frameon=False)
-    if title:
-        fig.suptitle(title, fontsize=12)
+        columns = min(len(labels), 4)
+        legend_rows = math.ceil(len(labels) / columns)
+        fig.legend(handles, labels, loc="lower center", ncols=columns, fontsize=9, frameon=False)
+    fixed_margins(fig, title=title, below=0.1 + 0.25 * legend_rows)
     return fig
 
 
@@ -570,14 +587,15 @@ def reliability_points(y_score: np.ndarray, truth: np.ndarray, n_bins: int = REL
     return predicted, observed, counts[filled]
 
 
-def _read_predictions(client, run_ids: Sequence[str]) -> dict[str, pd.DataFrame]:
+def _read_predictions(tracking_uri: str, artifact_uris: dict[str, str]) -> dict[str, pd.DataFrame]:
+    """Each run's test predictions, by run id, from ``{run id: artifact location}``."""
     frames = {}
     with tempfile.TemporaryDirectory(prefix="imbexp-report-") as tmp:
-        for number, run_id in enumerate(run_ids, start=1):
-            if number == 1 or number % 10 == 0 or number == len(run_ids):
-                progress(f"reading test predictions {number}/{len(run_ids)}")
+        for number, (run_id, artifact_uri) in enumerate(artifact_uris.items(), start=1):
+            if number == 1 or number % 10 == 0 or number == len(artifact_uris):
+                progress(f"reading test predictions {number}/{len(artifact_uris)}")
             try:
-                path = client.download_artifacts(run_id, "predictions/test.parquet", f"{tmp}/{run_id}")
+                path = _download(tracking_uri, artifact_uri, "predictions/test.parquet", f"{tmp}/{run_id}")
                 frames[run_id] = pd.read_parquet(path)
             except Exception:  # a failed run logged no predictions
                 continue
@@ -614,9 +632,9 @@ def reliability_figures(data: ReportRuns) -> list[tuple[str, Any, str]]:
         if len(factors) > 1:
             chosen = _spread_pick(list(factors), MAX_FACTORS_PER_PANEL)
             per_factor[name] = [_pick_by_objective(part[part["factor"] == f], data.objective) for f in chosen]
-    wanted = list(dict.fromkeys([row["run_id"] for row in best.values()]
-                                + [row["run_id"] for rows in per_factor.values() for row in rows]))
-    frames = _read_predictions(data.client, wanted[:MAX_PREDICTION_DOWNLOADS])
+    wanted = {row["run_id"]: row["artifact_uri"]
+              for row in [*best.values(), *(row for rows in per_factor.values() for row in rows)]}
+    frames = _read_predictions(data.tracking_uri, dict(list(wanted.items())[:MAX_PREDICTION_DOWNLOADS]))
     if not frames:
         return []
     use_truth = all("p_true" in frame for frame in frames.values())
@@ -643,10 +661,12 @@ def reliability_figures(data: ReportRuns) -> list[tuple[str, Any, str]]:
     top.legend(fontsize=8, loc="upper left")
     bottom.set_xscale("log")
     bottom.set_yscale("log")
+    bottom.minorticks_off()  # as on the curves above
     bottom.set_xlim(1e-4, 1.0)
     bottom.set_xlabel("predicted probability")
     bottom.set_ylabel("test rows")
     bottom.grid(alpha=0.3)
+    fixed_margins(fig, left=LABELLED_LEFT)
     figures.append(("Reliability, strategies overlaid", fig,
                     f"y axis: {truth_label} in each of {RELIABILITY_BINS} quantile bins of the scores; "
                     "the diagonal is perfect calibration. Below: the distribution of the scores."))
@@ -674,6 +694,7 @@ def reliability_figures(data: ReportRuns) -> list[tuple[str, Any, str]]:
             ax.legend(fontsize=7, loc="upper left")
         for ax in axes[len(per_factor):]:
             ax.set_visible(False)
+        fixed_margins(fig, left=LABELLED_LEFT)
         figures.append(("Reliability per strategy, by downsample factor", fig,
                         f"One curve per factor (at most {MAX_FACTORS_PER_PANEL}); y axis: {truth_label}."))
     return figures
@@ -689,6 +710,9 @@ def _reliability_axes(ax, truth_label: str) -> None:
     ax.plot([low, 1], [low, 1], color="grey", linestyle=":", linewidth=1)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    # A tick and a grid line per decade: minor ticks over these four or more decades took half
+    # the time of drawing the figure.
+    ax.minorticks_off()
     ax.set_xlim(low, 1)
     ax.set_ylim(low, 1)
     ax.set_xlabel("mean predicted probability")
@@ -739,6 +763,7 @@ def pareto_section(data: ReportRuns) -> tuple[Any | None, pd.DataFrame | None]:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(f"Pareto front on valid: {len(front)} of {len(runs)} runs", fontsize=10)
+    fixed_margins(fig, left=LABELLED_LEFT)
     return fig, front
 
 
@@ -891,7 +916,7 @@ def _parent_artifacts(data: ReportRuns) -> tuple[list[tuple[str, bytes]], list[t
     """PNG plots and Pareto tables a sweeper logged to the parent run (two folder levels deep)."""
     if data.parent is None:
         return [], []
-    client, run_id = data.client, data.parent.info.run_id
+    client, run_id, artifact_uri = data.client, data.parent.info.run_id, data.parent.info.artifact_uri
     paths: list[str] = []
     try:
         level = list(client.list_artifacts(run_id))
@@ -908,9 +933,9 @@ def _parent_artifacts(data: ReportRuns) -> tuple[list[tuple[str, bytes]], list[t
             lower = path.lower()
             try:
                 if lower.endswith(".png"):
-                    images.append((path, Path(client.download_artifacts(run_id, path, tmp)).read_bytes()))
+                    images.append((path, Path(_download(data.tracking_uri, artifact_uri, path, tmp)).read_bytes()))
                 elif "pareto" in lower and lower.endswith((".csv", ".json", ".parquet")):
-                    local = client.download_artifacts(run_id, path, tmp)
+                    local = _download(data.tracking_uri, artifact_uri, path, tmp)
                     reader = {"csv": pd.read_csv, "json": pd.read_json, "parquet": pd.read_parquet}
                     tables.append((path, reader[lower.rsplit(".", 1)[-1]](local)))
             except Exception:  # an artifact that cannot be read is left out, not fatal

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
+import itertools
 import os
 import subprocess
 import sys
@@ -12,7 +14,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imbexp.report import INTERVAL_METRICS, main, pareto_mask, reliability_points, write_report
+from imbexp.config import Objective
+from imbexp.report import (
+    INTERVAL_METRICS,
+    MORE_FACTOR_PANELS,
+    claims_figure,
+    draw_against_factor,
+    load_runs,
+    main,
+    pareto_mask,
+    pareto_section,
+    reliability_figures,
+    reliability_points,
+    write_report,
+)
 
 STRATEGIES = ("downsample", "downsample_prior", "downsample_upweight")
 FACTORS = (1, 3, 10, 30)
@@ -169,6 +184,29 @@ def test_an_optuna_style_parent_gets_its_pareto_front_and_trial_numbers(sweep, t
     assert "plots/pareto_front.png" in text
     assert all(src.startswith("data:image/png;base64,") for src in page.images)
     assert [a.path for a in client.list_artifacts(parent, "report")] == ["report/optuna.html"]
+
+
+def test_every_label_stays_inside_its_figure_and_clear_of_the_other_panels(sweep) -> None:
+    """The panels sit at fixed margins rather than measured ones: every title, tick label, axis
+    label and legend must still be drawn inside the figure, and no two panels may run into each other."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    data = load_runs(sweep["uri"], parent_run_id=sweep["parent"])
+    two_objectives = dataclasses.replace(data, objective=Objective(("pr_auc", "ece"), ("maximize", "minimize")))
+    figures = [claims_figure(data.finished, data.facets),
+               draw_against_factor(data.finished, MORE_FACTOR_PANELS, data.facets, cols=3),
+               *(figure for _, figure, _ in reliability_figures(data)), pareto_section(two_objectives)[0]]
+    assert all(figures) and len(figures) == 5
+    for figure in figures:
+        canvas = FigureCanvasAgg(figure)
+        canvas.draw()
+        renderer = canvas.get_renderer()
+        panels = [ax.get_tightbbox(renderer) for ax in figure.axes if ax.get_visible()]
+        extras = [artist.get_window_extent(renderer) for artist in [*figure.texts, *figure.legends]]
+        for box in panels + extras:
+            assert box.x0 >= 0 and box.y0 >= 0 and box.x1 <= figure.bbox.x1 and box.y1 <= figure.bbox.y1, box
+        for one, other in itertools.combinations(panels + extras, 2):
+            assert not one.overlaps(other), (one, other)
 
 
 def test_a_missing_experiment_names_the_ones_that_exist(sweep) -> None:

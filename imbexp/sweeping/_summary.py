@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import tempfile
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from imbexp.config import Objective
+from imbexp.plots import LABELLED_LEFT, fixed_margins
 from imbexp.sweeping._mlflow import RUN_ATTR, child_metrics
 
 log = logging.getLogger("imbexp")
@@ -110,33 +112,34 @@ def trials_frame(study: optuna.Study, keys: tuple[str, ...], metrics: dict[str, 
 def log_to_parent(study: optuna.Study, objective: Objective, directions: list[str], parent_id: str,
                   experiment_id: str) -> None:
     """Best value(s) and params as metrics and tags, the trials table and the sweep's plots."""
+    from mlflow.entities import Metric, RunTag
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient()
     keys = objective.keys
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-    client.log_metric(parent_id, "trials_complete", len(complete))
-    client.log_metric(parent_id, "trials_failed", len(failed))
+    metrics: dict[str, float] = {"trials_complete": len(complete), "trials_failed": len(failed)}
+    tags: dict[str, str] = {}
     best = best_trials(study)
     summary: dict[str, Any] = {"study_name": study.study_name, "directions": directions, "objective": list(keys)}
     if len(directions) == 1 and best:
         trial = best[0]
-        client.log_metric(parent_id, f"best_{keys[0]}", trial.value)
-        client.log_metric(parent_id, "best_value", trial.value)
-        client.set_tag(parent_id, "best_trial_number", str(trial.number))
-        client.set_tag(parent_id, "best_run_id", str(trial.user_attrs.get(RUN_ATTR, "")))
-        for name, value in trial.params.items():
-            client.set_tag(parent_id, f"best.{name}", str(value))
+        metrics.update({f"best_{keys[0]}": trial.value, "best_value": trial.value})
+        tags.update({"best_trial_number": str(trial.number), "best_run_id": str(trial.user_attrs.get(RUN_ATTR, ""))})
+        tags.update({f"best.{name}": str(value) for name, value in trial.params.items()})
         summary["best"] = {"trial": trial.number, "value": trial.value, "params": trial.params,
                            "mlflow_run_id": trial.user_attrs.get(RUN_ATTR)}
     elif best:
-        client.log_metric(parent_id, "pareto_front_size", len(best))
+        metrics["pareto_front_size"] = len(best)
         summary["pareto_front"] = [{"trial": t.number, "values": dict(zip(keys, t.values, strict=True)),
                                     "params": t.params, "mlflow_run_id": t.user_attrs.get(RUN_ATTR)} for t in best]
+    now = int(time.time() * 1000)
+    # one write rather than one per value: each costs a database transaction
+    client.log_batch(parent_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()],
+                     tags=[RunTag(k, v) for k, v in tags.items()])
 
-    metrics = child_metrics(parent_id, experiment_id)
-    frame = trials_frame(study, keys, metrics)
+    frame = trials_frame(study, keys, child_metrics(parent_id, experiment_id))
     with tempfile.TemporaryDirectory(prefix="imbexp-sweep-") as tmp:
         out = Path(tmp)
         frame.to_csv(out / "trials.csv", index=False)
@@ -158,13 +161,19 @@ def _plots(study: optuna.Study, frame: pd.DataFrame, keys: tuple[str, ...], out:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from optuna.visualization import matplotlib as ovm
-
     complete = frame[frame["state"] == "COMPLETE"]
     if complete.empty:
         return
-    multi = len(keys) > 1
+    # Optuna's plots switch pyplot to its ggplot style for good; the context keeps the style to
+    # these plots, so the report drawn next looks as it does when run on its own.
+    with matplotlib.rc_context():
+        _optuna_plots(study, keys, len(complete), out)
+        _factor_plots(complete, keys, out)
+
+
+def _optuna_plots(study: optuna.Study, keys: tuple[str, ...], n_complete: int, out: Path) -> None:
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as ovm
 
     def save(name: str, draw) -> None:
         try:
@@ -172,35 +181,41 @@ def _plots(study: optuna.Study, frame: pd.DataFrame, keys: tuple[str, ...], out:
                 warnings.simplefilter("ignore")
                 result = draw()
             figure = result.figure if hasattr(result, "figure") else plt.gcf()
-            figure.tight_layout()
+            # laid out in the draw savefig makes to measure it; tight_layout() would measure once more
+            figure.set_layout_engine("tight")
             figure.savefig(out / name, dpi=110)
         except Exception as exc:  # a plot Optuna cannot draw for this study is skipped, not fatal
             log.info("sweep plot %s skipped: %s", name, exc)
         finally:
             plt.close("all")
 
-    if multi:
+    if len(keys) > 1:
         save("pareto_front.png", lambda: ovm.plot_pareto_front(study, target_names=list(keys)))
         for index, key in enumerate(keys):
             save(f"optimization_history_{key}.png", lambda i=index, k=key: ovm.plot_optimization_history(
                 study, target=lambda t: t.values[i], target_name=k))
-            if len(complete) >= 2:
+            if n_complete >= 2:
                 save(f"param_importances_{key}.png", lambda i=index, k=key: ovm.plot_param_importances(
                     study, target=lambda t: t.values[i], target_name=k))
     else:
         save("optimization_history.png", lambda: ovm.plot_optimization_history(study, target_name=keys[0]))
-        if len(complete) >= 2:
+        if n_complete >= 2:
             save("param_importances.png", lambda: ovm.plot_param_importances(study))
 
-    # The objective and valid ECE against each searched factor: the calibration question of a
-    # downsample/upweight sweep at a glance.
+
+def _factor_plots(complete: pd.DataFrame, keys: tuple[str, ...], out: Path) -> None:
+    """The objective and valid ECE against each searched factor: the calibration question of a
+    downsample/upweight sweep at a glance."""
+    from matplotlib.figure import Figure
+
     columns = [k for k in keys] + (["valid_ece"] if "valid_ece" not in keys else [])
     for param in [c for c in complete.columns if c.startswith("params_")]:
         name = param.removeprefix("params_")
         rows = complete[complete[param].notna()]
         if rows.empty:
             continue
-        figure, axes = plt.subplots(1, len(columns), figsize=(4.2 * len(columns), 3.6), squeeze=False)
+        figure = Figure(figsize=(4.2 * len(columns), 3.6))
+        axes = figure.subplots(1, len(columns), squeeze=False)
         numeric = pd.api.types.is_numeric_dtype(rows[param]) and not pd.api.types.is_bool_dtype(rows[param])
         for axis, column in zip(axes[0], columns, strict=True):
             x = rows[param] if numeric else rows[param].astype(str)
@@ -211,7 +226,5 @@ def _plots(study: optuna.Study, frame: pd.DataFrame, keys: tuple[str, ...], out:
             if positive and rows[param].max() / max(rows[param].min(), 1e-12) > 20:
                 axis.set_xscale("log")
             axis.grid(alpha=0.3)
-        figure.suptitle(f"{', '.join(columns)} against {name}")
-        figure.tight_layout()
+        fixed_margins(figure, title=f"{', '.join(columns)} against {name}", left=LABELLED_LEFT, top=0.15)
         figure.savefig(out / f"factor_{name.replace('/', '_')}.png", dpi=110)
-        plt.close(figure)
