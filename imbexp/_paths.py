@@ -37,6 +37,11 @@ def runs_dir() -> Path:
     return project_root() / "runs"
 
 
+def sqlite_file(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI (MLflow's or Optuna's store); None for others."""
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
 def register_resolvers() -> None:
     """``${imbexp.root:}`` in the configs resolves to :func:`project_root`."""
     if not OmegaConf.has_resolver("imbexp.root"):

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from imbexp._paths import runs_dir, sqlite_file
 from imbexp.config import Objective, parse_objective
 from imbexp.errors import ImbexpError
 from imbexp.metrics import INTERVAL_METRICS
@@ -144,16 +145,14 @@ def _quiet_downloads() -> Iterator[None]:
 
 def default_tracking_uri() -> str:
     """``sqlite:///<project root>/runs/mlflow.db``, the store ``python -m imbexp`` writes to."""
-    from imbexp._paths import runs_dir
-
     return f"sqlite:///{(runs_dir() / 'mlflow.db').as_posix()}"
 
 
 def _client(tracking_uri: str):
     from mlflow.tracking import MlflowClient
 
-    if tracking_uri.startswith("sqlite:///"):
-        db = Path(tracking_uri.removeprefix("sqlite:///"))
+    db = sqlite_file(tracking_uri)
+    if db is not None:
         if not db.is_file():  # opening it would create an empty store
             raise ReportError(f"there is no MLflow store at {db}; run an experiment or a sweep first "
                               "(python -m imbexp ...), or give --tracking-uri.")
@@ -1022,11 +1021,8 @@ def _png_or_none(fig) -> bytes | None:
 
 def reports_dir(tracking_uri: str) -> Path:
     """``reports/`` next to a SQLite store (``runs/reports``), else under the project's ``runs/``."""
-    if tracking_uri.startswith("sqlite:///"):
-        return Path(tracking_uri.removeprefix("sqlite:///")).parent / "reports"
-    from imbexp._paths import runs_dir
-
-    return runs_dir() / "reports"
+    db = sqlite_file(tracking_uri)
+    return (db.parent if db is not None else runs_dir()) / "reports"
 
 
 def write_report(tracking_uri: str | None = None, parent_run_id: str | None = None, experiment: str | None = None,

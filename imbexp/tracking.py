@@ -12,6 +12,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from imbexp._paths import sqlite_file
+
 PARAM_GROUPS = ("dataset", "strategy", "model", "split", "seed", "calibration", "threshold", "deployment")
 MAX_PARAM_VALUE = 6000
 MAX_PARAMS_PER_BATCH = 100
@@ -91,8 +93,9 @@ def connect(uri: str, experiment: str) -> str:
 
 def _find_or_create(mlflow: Any, uri: str, experiment: str) -> str:
     artifact_location = None
-    if uri.startswith("sqlite:///"):
-        db_folder = Path(uri.removeprefix("sqlite:///")).parent
+    db = sqlite_file(uri)
+    if db is not None:
+        db_folder = db.parent
         db_folder.mkdir(parents=True, exist_ok=True)
         # Next to the database, not MLflow's default ./mlruns under whatever directory the
         # user happened to start from.
@@ -182,8 +185,8 @@ def artifact_dir() -> Iterator[Path]:
 
 def ui_hint(uri: str) -> str:
     """How to open the MLflow UI on this store."""
-    if uri.startswith("sqlite:///"):
-        path = Path(uri.removeprefix("sqlite:///"))
+    path = sqlite_file(uri)
+    if path is not None:
         with contextlib.suppress(ValueError):
             path = path.relative_to(Path.cwd())
         return f"mlflow ui --backend-store-uri sqlite:///{path.as_posix()}"

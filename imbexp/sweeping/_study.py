@@ -43,10 +43,9 @@ def open_storage(url: str | None, heartbeat_interval: int | None = None,
     elif "://" in url:
         engine_kwargs["pool_pre_ping"] = True
     try:
-        if url.startswith("sqlite:///"):
-            from pathlib import Path
-
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        db = _paths.sqlite_file(url)
+        if db is not None:
+            db.parent.mkdir(parents=True, exist_ok=True)
         for attempt in range(CREATE_ATTEMPTS):
             try:
                 with warnings.catch_warnings():
