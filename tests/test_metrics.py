@@ -44,6 +44,37 @@ def test_evaluate_matches_scikit_learn() -> None:
     assert set(M.METRIC_NAMES) <= set(values)
 
 
+@pytest.mark.parametrize("case", ["continuous", "tied", "saturated", "few_positives"])
+def test_probability_metrics_from_one_sort_equal_scikit_learns(case) -> None:
+    rng = np.random.default_rng(11)
+    y = (rng.random(5000) < 0.03).astype(np.int8)
+    p = np.clip(rng.normal(0.05 + 0.3 * y, 0.15), 0, 1)
+    if case == "tied":
+        p = np.round(p, 2)  # many runs of equal scores, with positives and negatives inside
+    elif case == "saturated":
+        p = np.where(rng.random(p.size) < 0.3, np.round(p), p)  # exact 0s and 1s
+    elif case == "few_positives":
+        y = np.zeros_like(y)
+        y[[10, 2000]] = 1
+    values = M.probability_metrics(y, p)
+    assert values["roc_auc"] == pytest.approx(skm.roc_auc_score(y, p), rel=1e-12)
+    assert values["pr_auc"] == pytest.approx(skm.average_precision_score(y, p), rel=1e-12)
+    assert values["log_loss"] == pytest.approx(skm.log_loss(y, np.clip(p, 1e-15, 1 - 1e-15)), rel=1e-12)
+    assert values["brier"] == pytest.approx(skm.brier_score_loss(y, p), rel=1e-12)
+    # weighted rows take scikit-learn's own path; equal weights give the same numbers
+    weighted = M.probability_metrics(y, p, sample_weight=np.full(p.size, 2.0))
+    for name in ("roc_auc", "pr_auc", "log_loss", "brier"):
+        assert weighted[name] == pytest.approx(values[name], rel=1e-9)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # scikit-learn: metric undefined for one class
+def test_probability_metrics_of_one_class_are_scikit_learns() -> None:
+    y, p = np.zeros(10, dtype=int), np.linspace(0, 1, 10)
+    values = M.probability_metrics(y, p)
+    np.testing.assert_equal([values["roc_auc"], values["pr_auc"]],
+                            [skm.roc_auc_score(y, p), skm.average_precision_score(y, p)])
+
+
 def test_tuned_threshold_maximises_f1() -> None:
     rng = np.random.default_rng(2)
     y = (rng.random(2000) < 0.1).astype(int)
