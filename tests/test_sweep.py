@@ -182,9 +182,11 @@ def test_a_study_name_reused_with_another_range_names_the_parameter(run_cli, imb
 def test_ctrl_c_stops_cleanly_and_keeps_finished_trials(imbexp_home, mlflow_client) -> None:
     name = "interrupted"
     env = {**os.environ, "IMBEXP_HOME": str(imbexp_home), "PYTHONUNBUFFERED": "1"}
+    # n_trials far beyond what runs before the interrupt: these trials take a fraction of a
+    # second, and 50 of them could all finish before the test saw two complete and pressed Ctrl-C
     process = subprocess.Popen(
         [sys.executable, "-m", "imbexp", "sweep=downsample_upweight", f"hydra.sweeper.study_name={name}",
-         "hydra.sweeper.n_trials=50", "hydra.sweeper.n_jobs=2", "tracking.experiment=sweep-interrupted", *SMALL],
+         "hydra.sweeper.n_trials=1000", "hydra.sweeper.n_jobs=2", "tracking.experiment=sweep-interrupted", *SMALL],
         env=env, cwd=imbexp_home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True)
     try:
