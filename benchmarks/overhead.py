@@ -8,7 +8,9 @@ downsample factor x upweight factor (one trial per pair), LightGBM, the syntheti
 fresh IMBEXP_HOME whose MLflow database is created beforehand (its one-off migration is timed
 apart). The plain loop is what a user would otherwise write: the same data, the same stratified
 split, the same rows kept, the same LightGBM, predictions on valid and test and their PR-AUC,
-nothing tracked. Both run as fresh Python processes, so both pay their imports. Trailing ``OVERRIDE`` arguments go to
+nothing tracked. Both run as fresh Python processes, so both pay their imports. The loop runs before and after the
+sweep and the two are averaged: this machine's speed drifts by 10-15 % over minutes, and the
+same LightGBM fits then look faster on whichever side ran in the faster minutes. Trailing ``OVERRIDE`` arguments go to
 the sweep's command line as they are (e.g. ``metrics.bootstrap=0``).
 
 Printed: both wall times, their ratio, and a per-trial breakdown read back from the runs'
@@ -35,6 +37,7 @@ import time
 from pathlib import Path
 
 SPLIT_SEED = 0  # imbexp's default seed: split, resampling and model
+PLAIN_STAGES = ("resample", "fit", "predict", "metrics")
 
 
 def plain_loop(rows: int, pairs: list[tuple[float, float]], trees: int, threads: int) -> dict:
@@ -155,14 +158,19 @@ def main() -> None:
     print(f"{len(pairs)} trials (downsample factor {args.factors} x upweight factor {args.weights}), synthetic "
           f"{args.rows:,} rows, LightGBM {args.trees} trees x {args.threads} thread(s), {os.cpu_count()} cores"
           f"{'; sweep overrides ' + ' '.join(args.overrides) if args.overrides else ''}; {load()}", flush=True)
-    start = time.perf_counter()
-    out = subprocess.run([sys.executable, __file__, "--plain", f"--rows={args.rows}", f"--factors={args.factors}",
-                          f"--weights={args.weights}", f"--trees={args.trees}", f"--threads={args.threads}"],
-                         capture_output=True, text=True, check=True)
-    plain_wall = time.perf_counter() - start
-    plain = json.loads(out.stdout)
-    print(f"plain loop: {plain_wall:.1f} s (imports {plain['imports']:.1f} s, data {plain['data']:.1f} s); {load()}",
-          flush=True)
+
+    def run_plain(when: str) -> tuple[float, dict]:
+        start = time.perf_counter()
+        out = subprocess.run([sys.executable, __file__, "--plain", f"--rows={args.rows}", f"--factors={args.factors}",
+                              f"--weights={args.weights}", f"--trees={args.trees}", f"--threads={args.threads}"],
+                             capture_output=True, text=True, check=True)
+        wall = time.perf_counter() - start
+        result = json.loads(out.stdout)
+        print(f"plain loop, {when}: {wall:.1f} s (imports {result['imports']:.1f} s, data {result['data']:.1f} s); "
+              f"{load()}", flush=True)
+        return wall, result
+
+    before_wall, before = run_plain("before the sweep")
 
     with tempfile.TemporaryDirectory(prefix="imbexp-bench-") as home:
         created = make_database(home)
@@ -171,6 +179,9 @@ def main() -> None:
                            args.overrides)
         print(f"python -m imbexp sweep: {sweep_wall:.1f} s; {load()}", flush=True)
         trials = sweep_breakdown(home)
+    after_wall, after = run_plain("after the sweep")
+    plain_wall = (before_wall + after_wall) / 2
+    plain = {"trials": before["trials"] + after["trials"]}  # per-trial means over both runs
 
     n = len(pairs)
     stages = ["config", "data", "resample", "fit", "predict", "metrics", "plots", "tracking", "sweeper"]
@@ -178,21 +189,22 @@ def main() -> None:
     mean = {s: sum(t.get(s, 0.0) for t in trials) / n for s in stages}
     print("imbexp sweep                  " + " ".join(f"{mean[s]:9.3f}" for s in stages)
           + f" {sum(t['wall'] for t in trials) / n:9.3f}")
-    pmean = {s: sum(t.get(s, 0.0) for t in plain["trials"]) / n for s in stages}
-    print("plain loop                    " + " ".join(f"{pmean[s]:9.3f}" for s in stages)
-          + f" {sum(sum(t[s] for s in ('resample', 'fit', 'predict', 'metrics')) for t in plain['trials']) / n:9.3f}")
+    pmean = {s: sum(t.get(s, 0.0) for t in plain["trials"]) / (2 * n) for s in stages}
+    print("plain loop (mean of 2 runs)   " + " ".join(f"{pmean[s]:9.3f}" for s in stages)
+          + f" {sum(sum(t[s] for s in PLAIN_STAGES) for t in plain['trials']) / (2 * n):9.3f}")
     trial_total = sum(t["wall"] for t in trials)
     first, last = min(t["start"] for t in trials), max(t["end"] for t in trials)
     print(f"\nsweep outside its trials: {sweep_wall - trial_total:.1f} s = before the first trial (start-up, "
           f"imports, study, parent run) {first - started:.1f} s + between trials (ask/tell, child runs) "
           f"{last - first - trial_total:.1f} s + after the last (summary, report, exit) {ended - last:.1f} s")
-    plain_trials = sum(sum(t[s] for s in ("resample", "fit", "predict", "metrics")) for t in plain["trials"])
+    plain_trials = sum(sum(t[s] for s in PLAIN_STAGES) for t in plain["trials"]) / 2
     print(f"plain loop outside its trials (imports, data): {plain_wall - plain_trials:.1f} s")
     agree = max(abs(a["valid_pr_auc"] - b["valid_pr_auc"]) for a, b in
                 zip(sorted(trials, key=lambda t: (t["factor"], t["weight"])),
-                    sorted(plain["trials"], key=lambda t: (t["factor"], t["weight"])), strict=True))
+                    sorted(before["trials"], key=lambda t: (t["factor"], t["weight"])), strict=True))
     print(f"largest valid PR-AUC difference between the two, same factors: {agree:.2e}")
-    print(f"\nratio sweep / plain loop = {sweep_wall:.1f} / {plain_wall:.1f} = {sweep_wall / plain_wall:.3f}")
+    print(f"\nratio sweep / plain loop = {sweep_wall:.1f} / {plain_wall:.1f} (mean of {before_wall:.1f} and "
+          f"{after_wall:.1f}) = {sweep_wall / plain_wall:.3f}")
     if args.profile:
         print(f"profile: {Path(args.profile).resolve()} (python -m pstats)")
 
