@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -189,20 +190,31 @@ def test_ctrl_c_stops_cleanly_and_keeps_finished_trials(imbexp_home, mlflow_clie
          "hydra.sweeper.n_trials=1000", "hydra.sweeper.n_jobs=2", "tracking.experiment=sweep-interrupted", *SMALL],
         env=env, cwd=imbexp_home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True)
+    # read the output as a terminal would: a full pipe would stall the sweep at its next print
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
+    reader.start()
+    storage = optuna.storages.RDBStorage(f"sqlite:///{imbexp_home.as_posix()}/runs/optuna.db")
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
-            time.sleep(1)
+            time.sleep(0.5)
             try:
-                if len(_study(imbexp_home, name).get_trials(states=(optuna.trial.TrialState.COMPLETE,))) >= 2:
-                    break
-            except KeyError:
+                study = optuna.load_study(study_name=name, storage=storage)
+            except KeyError:  # not created yet
                 continue
+            if len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))) >= 2:
+                break
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
-        output, _ = process.communicate(timeout=120)
+        try:
+            process.wait(timeout=180)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the sweep did not stop within 180 s of Ctrl-C:\n" + "".join(lines)[-3000:])
+        reader.join(timeout=10)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
+    output = "".join(lines)
     assert process.returncode == 130, output[-3000:]
     assert "interrupted" in output
     study = _study(imbexp_home, name)
