@@ -11,10 +11,7 @@ import hydra
 from omegaconf import DictConfig
 
 from imbexp._paths import config_dir
-from imbexp.errors import ImbexpError
-
-#: exit code for a mistake in the user's config or data
-USAGE_ERROR = 2
+from imbexp.errors import USAGE_ERROR, ImbexpError
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")

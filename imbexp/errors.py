@@ -2,6 +2,9 @@
 
 from hydra.errors import CompactHydraException
 
+#: exit code for a mistake in the user's config or data
+USAGE_ERROR = 2
+
 
 class ImbexpError(CompactHydraException):
     """A mistake in the user's config or data, explained in one sentence."""

@@ -10,6 +10,8 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, open_dict
 
+from imbexp.errors import USAGE_ERROR, ConfigError, ImbexpError
+
 from .config import ImbexpOptunaSweeperConf  # noqa: F401  (registers the configs)
 
 
@@ -60,5 +62,11 @@ class ImbexpOptunaSweeper(Sweeper):
             return bool(loader.get_group_options(name.lstrip("+~")))
 
         argv = [sys.executable, *sys.orig_argv[1:]]
-        OptunaSweep(self.settings, self.config, arguments, launch, compose, is_group,
-                    sweep_dir=str(self.config.hydra.sweep.dir), argv=argv).run()
+        try:
+            OptunaSweep(self.settings, self.config, arguments, launch, compose, is_group,
+                        sweep_dir=str(self.config.hydra.sweep.dir), argv=argv).run()
+        except ImbexpError as exc:
+            # as a single run says it: one sentence, no hint about Hydra's stack traces; exit 2
+            # for the user's config, 1 for a sweep that failed (too many failed trials)
+            print(f"imbexp: error: {exc}", file=sys.stderr, flush=True)
+            sys.exit(USAGE_ERROR if isinstance(exc, ConfigError) else 1)
