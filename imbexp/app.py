@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import sys
@@ -50,4 +51,11 @@ def _check_environment(arguments: list[str]) -> None:
 def main() -> None:
     """Console entry point."""
     _check_environment(sys.argv[1:])
-    _app()
+    try:
+        _app()
+    finally:
+        # Python's shutdown runs the cyclic garbage collector over every object MLflow,
+        # scikit-learn, matplotlib and friends created: 1.1 s after a sweep, for nothing (the
+        # process is ending). Frozen objects are skipped; files, databases and atexit handlers
+        # are closed and run as usual.
+        gc.freeze()
