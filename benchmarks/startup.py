@@ -4,7 +4,8 @@
 
 Each command runs ``--repeats`` times in a fresh process (median and fastest printed), in a
 temporary IMBEXP_HOME whose MLflow database is created beforehand. The smallest run is
-``dataset=breast_cancer`` (569 rows) with the defaults otherwise, its four plots included. The
+``dataset=breast_cancer`` (569 rows) with the defaults otherwise (a single run: its model and four
+plots logged), then without model, plots and bootstrap intervals (as in a sweep's trial). The
 heaviest imports of each (``python -X importtime``) are listed, so a slow start has a name.
 """
 
@@ -21,7 +22,8 @@ import time
 COMMANDS = {  # what each one is, for the reader
     "--help": ["--help"],
     "smallest run": ["dataset=breast_cancer"],
-    "smallest run, no plots or intervals": ["dataset=breast_cancer", "tracking.plots=false", "metrics.bootstrap=0"],
+    "smallest run, no model, plots or intervals": ["dataset=breast_cancer", "tracking.log_model=false",
+                                                   "tracking.plots=false", "metrics.bootstrap=0"],
 }
 #: top-level packages worth naming in the import listing
 HEAVY = ("mlflow", "sklearn", "lightgbm", "pandas", "pyarrow", "matplotlib", "optuna", "hydra", "omegaconf",

@@ -79,9 +79,10 @@ def validate(cfg: DictConfig) -> Objective:
     resamples = cfg.get("metrics", {}).get("bootstrap", 0)
     if not _is_int(resamples) or resamples < 0 or 0 < resamples < 20:
         raise ConfigError(f"metrics.bootstrap={resamples!r} is not allowed; use 0 (off) or an integer >= 20.")
-    plots = cfg.tracking.get("plots", "auto")
-    if plots not in ("auto", True, False):
-        raise ConfigError(f"tracking.plots={plots!r} is not allowed; use auto (not in sweeps), true or false.")
+    for key in ("plots", "log_model"):
+        option = cfg.tracking.get(key, "auto")
+        if option not in ("auto", True, False):
+            raise ConfigError(f"tracking.{key}={option!r} is not allowed; use auto (not in sweeps), true or false.")
     _validate_threshold(cfg.get("threshold") or {})
     calibration = cfg.get("calibration", "none")
     if calibration not in CALIBRATION_METHODS:

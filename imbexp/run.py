@@ -122,8 +122,9 @@ def experiment(cfg: DictConfig) -> Result:
                     plots.roc_curve(y_test, test_scores, out / "plots" / "roc_curve.png")
                     plots.confusion_matrix(y_test, test_scores, values["threshold_tuned"],
                                            out / "plots" / "confusion_matrix.png")
-        if cfg.tracking.get("log_model"):
-            tracking.log_model(model)
+        if tracking.logs_model(cfg):
+            with clock.stage("model"):
+                tracking.log_model(model)
         clock.remainder("tracking")
         mlflow.log_metrics(clock.metrics())
         result = Result(run.info.run_id, objective, values, test_scores)

@@ -141,8 +141,18 @@ def draws_plots(cfg: DictConfig) -> bool:
     """``tracking.plots``: true, false, or auto = in a single run but not in the runs of a sweep
     (four figures cost about as much as fitting a small model; the sweep report draws its
     figures from each run's ``predictions/test.parquet``)."""
-    option = cfg.tracking.get("plots", "auto")
-    if option != "auto":
+    return _option(cfg, "plots")
+
+
+def logs_model(cfg: DictConfig) -> bool:
+    """``tracking.log_model``: true, false, or auto = in a single run but not in the runs of a
+    sweep (MLflow's model flavour costs 3-4 s a run, more than many trials' fit)."""
+    return _option(cfg, "log_model")
+
+
+def _option(cfg: DictConfig, key: str) -> bool:
+    option = cfg.tracking.get(key, "auto")
+    if option != "auto":  # checked by config.validate
         return bool(option)
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode

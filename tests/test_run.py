@@ -17,7 +17,7 @@ SMALL = ["dataset.rows=6000", "model.estimator.n_estimators=30"]
 
 def test_run_logs_the_whole_contract(compose, mlflow_client) -> None:
     cfg = compose("strategy=downsample_upweight", "strategy.downsample_factor=5", *SMALL,
-                  "tracking.experiment=contract")
+                  "tracking.experiment=contract", "tracking.log_model=auto")  # the default
     result = experiment(cfg)
     run = mlflow_client.get_run(result.run_id)
     logged = run.data.metrics
@@ -40,6 +40,9 @@ def test_run_logs_the_whole_contract(compose, mlflow_client) -> None:
 
     artifacts = {a.path for a in mlflow_client.list_artifacts(result.run_id)}
     assert {"config.yaml", "predictions", "plots"} <= artifacts
+    # a single run logs its model (MLflow keeps it as a logged model whose source is the run)
+    models = mlflow_client.search_logged_models([run.info.experiment_id])
+    assert [m.name for m in models if m.source_run_id == result.run_id] == ["model"]
     plots = {a.path for a in mlflow_client.list_artifacts(result.run_id, "plots")}
     assert plots == {f"plots/{n}.png" for n in ("reliability", "pr_curve", "roc_curve", "confusion_matrix")}
 

@@ -54,6 +54,11 @@ def test_a_sweep_logs_one_parent_and_a_child_per_trial_and_resumes(run_cli, imbe
         for key, value in trial.params.items():
             assert float(child.data.params[key]) == pytest.approx(value)
         assert child.data.metrics["valid_pr_auc"] == pytest.approx(trial.value)
+    # a trial logs its config and test predictions; no model and no plots by default (they cost
+    # seconds per trial; the report draws its figures from the predictions)
+    assert {a.path for a in mlflow_client.list_artifacts(children[0].info.run_id)} == {"config.yaml", "predictions"}
+    assert not [m for m in mlflow_client.search_logged_models([parent.info.experiment_id])
+                if m.source_run_id in by_run]
     assert parent.data.metrics["best_valid_pr_auc"] == pytest.approx(
         max(c.data.metrics["valid_pr_auc"] for c in children))
     assert parent.info.status == "FINISHED"
