@@ -4,7 +4,7 @@ config -> dataset -> stratified split -> strategy on the training part -> model.
 -> scores on valid and test -> metrics (+ threshold tuned on valid) -> MLflow -> objective.
 
 Each stage's wall time is logged as ``seconds_<stage>`` (config, data, resample, fit, predict,
-metrics, plots, tracking), so a sweep shows where its time goes.
+metrics, plots, model, tracking), so a sweep shows where its time goes.
 """
 
 from __future__ import annotations
@@ -124,7 +124,14 @@ def experiment(cfg: DictConfig) -> Result:
                                            out / "plots" / "confusion_matrix.png")
         if tracking.logs_model(cfg):
             with clock.stage("model"):
-                tracking.log_model(model)
+                try:
+                    tracking.log_model(model)
+                except Exception as exc:
+                    if cfg.tracking.get("log_model") is True:  # asked for: the run fails
+                        raise ImbexpError(f"tracking.log_model=true: the model could not be logged ({exc}).") from exc
+                    # by default, a model MLflow cannot save costs the run nothing else
+                    log.warning("the model was not logged (%s: %s); the run's metrics and predictions are; "
+                                "tracking.log_model=false skips it", type(exc).__name__, str(exc)[:300])
         clock.remainder("tracking")
         mlflow.log_metrics(clock.metrics())
         result = Result(run.info.run_id, objective, values, test_scores)

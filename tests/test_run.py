@@ -106,7 +106,9 @@ def test_credentials_are_redacted_from_params_and_config(compose, mlflow_client)
 
 
 def test_logged_model_loads_and_gives_the_logged_test_scores(compose, mlflow_client, monkeypatch) -> None:
+    import lightgbm
     import mlflow
+    import sklearn
 
     from imbexp.datasets import load_dataset
     from imbexp.splits import make_split
@@ -117,8 +119,34 @@ def test_logged_model_loads_and_gives_the_logged_test_scores(compose, mlflow_cli
     result = experiment(cfg)
     monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")  # MLflow's guard for loading any model
     model = mlflow.sklearn.load_model(f"runs:/{result.run_id}/model")
+    # its environment names the model's packages at the installed versions
+    requirements = Path(mlflow.pyfunc.get_model_dependencies(f"runs:/{result.run_id}/model")).read_text().split()
+    assert {f"lightgbm=={lightgbm.__version__}", f"scikit-learn=={sklearn.__version__}"} <= set(requirements)
     dataset = load_dataset(cfg.dataset)
     test_rows = make_split(dataset.y, cfg.split, int(cfg.seed)).test
     local = Path(mlflow_client.download_artifacts(result.run_id, "predictions/test.parquet"))
     logged = pd.read_parquet(local)["y_score"].to_numpy()
     np.testing.assert_allclose(model.predict_proba(dataset.features(test_rows))[:, 1], logged, rtol=1e-6)
+
+
+UNSAVABLE = ["dataset=breast_cancer", "model=logistic_regression", "tracking.plots=false",
+             "model.estimator.estimator._target_=custom_models.GeneratorLogistic"]
+
+
+def test_a_model_mlflow_cannot_save_is_a_warning_by_default(compose, mlflow_client, caplog) -> None:
+    cfg = compose(*UNSAVABLE, "tracking.log_model=auto", "tracking.experiment=unsavable-auto")
+    result = experiment(cfg)
+    run = mlflow_client.get_run(result.run_id)
+    assert run.info.status == "FINISHED" and "valid_pr_auc" in run.data.metrics
+    assert any("the model was not logged (TypeError" in r.getMessage() for r in caplog.records)
+    assert not mlflow_client.search_logged_models([run.info.experiment_id], filter_string="status = 'READY'")
+
+
+def test_a_model_mlflow_cannot_save_fails_the_run_when_asked_for(compose, mlflow_client) -> None:
+    from imbexp.errors import ImbexpError
+
+    cfg = compose(*UNSAVABLE, "tracking.log_model=true", "tracking.experiment=unsavable-true")
+    with pytest.raises(ImbexpError, match="tracking.log_model=true: the model could not be logged"):
+        experiment(cfg)
+    (run,) = mlflow_client.search_runs([mlflow_client.get_experiment_by_name("unsavable-true").experiment_id])
+    assert run.info.status == "FAILED" and "test_pr_auc" in run.data.metrics  # what was logged stays
