@@ -81,7 +81,7 @@ def validate(cfg: DictConfig) -> Objective:
         raise ConfigError(f"metrics.bootstrap={resamples!r} is not allowed; use 0 (off) or an integer >= 20.")
     for key in ("plots", "log_model"):
         option = cfg.tracking.get(key, "auto")
-        if option not in ("auto", True, False):
+        if option != "auto" and not isinstance(option, bool):
             raise ConfigError(f"tracking.{key}={option!r} is not allowed; use auto (not in sweeps), true or false.")
     _validate_threshold(cfg.get("threshold") or {})
     calibration = cfg.get("calibration", "none")

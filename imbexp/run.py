@@ -127,11 +127,13 @@ def experiment(cfg: DictConfig) -> Result:
                 try:
                     tracking.log_model(model)
                 except Exception as exc:
-                    if cfg.tracking.get("log_model") is True:  # asked for: the run fails
-                        raise ImbexpError(f"tracking.log_model=true: the model could not be logged ({exc}).") from exc
+                    reason = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:300]}"
+                    if cfg.tracking.get("log_model") is True:  # asked for: the run fails, its metrics kept
+                        raise ImbexpError(f"tracking.log_model=true: the model could not be logged ({reason}); "
+                                          "use tracking.log_model=auto or false to run without it.") from exc
                     # by default, a model MLflow cannot save costs the run nothing else
-                    log.warning("the model was not logged (%s: %s); the run's metrics and predictions are; "
-                                "tracking.log_model=false skips it", type(exc).__name__, str(exc)[:300])
+                    log.warning("the model was not logged (%s); the metrics and predictions were. "
+                                "Set tracking.log_model=false to skip it.", reason)
         clock.remainder("tracking")
         mlflow.log_metrics(clock.metrics())
         result = Result(run.info.run_id, objective, values, test_scores)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import tempfile
@@ -146,7 +147,7 @@ def draws_plots(cfg: DictConfig) -> bool:
 
 def logs_model(cfg: DictConfig) -> bool:
     """``tracking.log_model``: true, false, or auto = in a single run but not in the runs of a
-    sweep (MLflow's model flavour costs 3-4 s a run, more than many trials' fit)."""
+    sweep (MLflow's model flavour costs 1-2 s a run, more than many trials' fit)."""
     return _option(cfg, "log_model")
 
 
@@ -175,8 +176,8 @@ def log_model(model: Any) -> None:
                              pip_requirements=model_requirements(trusted))
 
 
-#: what loading any model of the sklearn flavour saved with skops imports
-_BASE_REQUIREMENTS = ("scikit-learn", "skops", "numpy", "scipy")
+#: what loading any model of the sklearn flavour saved with skops imports, by module
+_BASE_REQUIREMENTS = {"sklearn": "scikit-learn", "skops": "skops", "numpy": "numpy", "scipy": "scipy"}
 
 
 def model_requirements(type_names: list[str]) -> list[str]:
@@ -188,17 +189,17 @@ def model_requirements(type_names: list[str]) -> list[str]:
     of the model's own types are what that process would find besides the flavour's own.
     """
     import sys
-    from importlib.metadata import PackageNotFoundError, packages_distributions, version
+    from importlib.metadata import PackageNotFoundError, version
 
-    names = list(_BASE_REQUIREMENTS)
+    names = list(_BASE_REQUIREMENTS.values())
     for module in dict.fromkeys(name.split(".", 1)[0] for name in type_names):
-        if module in sys.stdlib_module_names:
+        if module in sys.stdlib_module_names or module in _BASE_REQUIREMENTS:
             continue
         try:
             version(module)  # mostly the package is named as its module (lightgbm, xgboost)
             found = [module]
-        except PackageNotFoundError:  # else look it up (imblearn -> imbalanced-learn); 0.5 s
-            found = packages_distributions().get(module, [])
+        except PackageNotFoundError:  # else look it up (imblearn -> imbalanced-learn)
+            found = _distributions().get(module, [])
         names += [name for name in found if name not in names]
     pinned = []
     for name in names:
@@ -207,6 +208,14 @@ def model_requirements(type_names: list[str]) -> list[str]:
         except PackageNotFoundError:
             pinned.append(name)
     return pinned
+
+
+@functools.lru_cache(maxsize=1)
+def _distributions() -> Mapping[str, list[str]]:
+    """Top-level module -> distributions; scans every installed package (0.5 s), so once."""
+    from importlib.metadata import packages_distributions
+
+    return packages_distributions()
 
 
 def log_params(params: dict[str, str]) -> None:

@@ -44,7 +44,7 @@ def compose(imbexp_home: Path) -> Callable[..., DictConfig]:
     from imbexp._paths import config_dir
 
     def _compose(*overrides: str) -> DictConfig:
-        # A run composed here is a single run, which logs its model by default (3-4 s of MLflow's
+        # A run composed here is a single run, which logs its model by default (1-2 s of MLflow's
         # model flavour); the tests that check the model ask for it, later overrides win.
         with initialize_config_dir(str(config_dir()), version_base="1.3"):
             return hydra_compose("config", overrides=["tracking.log_model=false", *overrides])

@@ -94,6 +94,7 @@ BAD_INPUTS = {
     "unknown keel": (["dataset=keel", "dataset.name=yeast55"], "did you mean yeast5"),
     "no minority in test": (["dataset=file", "dataset.path={bad}/two_pos.csv", "dataset.target=y"],
                             "none of class 1"),
+    "model logging not a switch": (["tracking.log_model=1"], "tracking.log_model=1 is not allowed; use auto"),
     "unknown metric": (["objective.metric=accuracy"], "objective.metric='accuracy' is not a known metric; "
                                                       "use one of precision, recall"),
 }

@@ -42,7 +42,7 @@ def test_run_logs_the_whole_contract(compose, mlflow_client) -> None:
     assert {"config.yaml", "predictions", "plots"} <= artifacts
     # a single run logs its model (MLflow keeps it as a logged model whose source is the run)
     models = mlflow_client.search_logged_models([run.info.experiment_id])
-    assert [m.name for m in models if m.source_run_id == result.run_id] == ["model"]
+    assert [(m.name, m.status.name) for m in models if m.source_run_id == result.run_id] == [("model", "READY")]
     plots = {a.path for a in mlflow_client.list_artifacts(result.run_id, "plots")}
     assert plots == {f"plots/{n}.png" for n in ("reliability", "pr_curve", "roc_curve", "confusion_matrix")}
 
@@ -139,7 +139,7 @@ def test_a_model_mlflow_cannot_save_is_a_warning_by_default(compose, mlflow_clie
     run = mlflow_client.get_run(result.run_id)
     assert run.info.status == "FINISHED" and "valid_pr_auc" in run.data.metrics
     assert any("the model was not logged (TypeError" in r.getMessage() for r in caplog.records)
-    assert not mlflow_client.search_logged_models([run.info.experiment_id], filter_string="status = 'READY'")
+    assert not [m for m in mlflow_client.search_logged_models([run.info.experiment_id]) if m.status.name == "READY"]
 
 
 def test_a_model_mlflow_cannot_save_fails_the_run_when_asked_for(compose, mlflow_client) -> None:

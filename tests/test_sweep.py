@@ -165,6 +165,7 @@ def test_pareto_stores_a_multi_objective_study_and_logs_its_front(run_cli, imbex
     (["hydra.sweeper.storage=postgresql+psycopg2://alice:s3cret@127.0.0.1:1/optuna"],
      "storage='postgresql+psycopg2://alice:***@127.0.0.1:1/optuna' cannot be opened"),
     (["hydra/sweeper/sampler=grid"], "is continuous; sampler=grid needs choice"),
+    (["hydra.sweeper.n_trials=0"], "hydra.sweeper.n_trials=0 is not allowed; use an integer >= 1"),
 ])
 def test_bad_input_is_one_clear_sentence(run_cli, args, words) -> None:
     result = run_cli("sweep=downsample_upweight", "hydra.sweeper.study_name=bad-input", *args, *SMALL)

@@ -19,9 +19,8 @@ class ImbexpOptunaSweeper(Sweeper):
     """Hydra's entry point; :class:`imbexp.sweeping.OptunaSweep` does the work."""
 
     def __init__(self, **settings: Any) -> None:
-        from imbexp.sweeping import SweepSettings
-
-        self.settings = SweepSettings.from_config(settings)
+        # checked in sweep(), where a bad value is reported as one sentence like every other
+        self.raw_settings = settings
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         from hydra.core.plugins import Plugins
@@ -42,7 +41,7 @@ class ImbexpOptunaSweeper(Sweeper):
             config=config, hydra_context=hydra_context, task_function=task_function)
 
     def sweep(self, arguments: list[str]) -> None:
-        from imbexp.sweeping import OptunaSweep, format_value
+        from imbexp.sweeping import OptunaSweep, SweepSettings, format_value
         from imbexp.sweeping._impl import SWEEP_DIR_ENV
 
         loader = self.hydra_context.config_loader
@@ -63,7 +62,8 @@ class ImbexpOptunaSweeper(Sweeper):
 
         argv = [sys.executable, *sys.orig_argv[1:]]
         try:
-            OptunaSweep(self.settings, self.config, arguments, launch, compose, is_group,
+            settings = SweepSettings.from_config(self.raw_settings)
+            OptunaSweep(settings, self.config, arguments, launch, compose, is_group,
                         sweep_dir=str(self.config.hydra.sweep.dir), argv=argv).run()
         except ImbexpError as exc:
             # as a single run says it: one sentence, no hint about Hydra's stack traces; exit 2
