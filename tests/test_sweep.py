@@ -189,6 +189,22 @@ def test_a_study_name_reused_with_another_range_names_the_parameter(run_cli, imb
            "'conflict'" in result.stderr
 
 
+def test_ctrl_c_while_a_trial_is_being_created_is_raised_once_it_is_recorded() -> None:
+    # study.ask() writes the RUNNING trial before it returns: a Ctrl-C in between used to leave
+    # it RUNNING, unknown to the clean-up; the sweep now holds the interrupt until it is recorded
+    from imbexp.sweeping._impl import _interrupt_after
+
+    before = signal.getsignal(signal.SIGINT)
+    steps = []
+    with pytest.raises(KeyboardInterrupt):
+        with _interrupt_after():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.1)  # Python runs signal handlers between bytecodes: here, not later
+            steps.append("recorded")
+    assert steps == ["recorded"]
+    assert signal.getsignal(signal.SIGINT) is before
+
+
 def test_ctrl_c_stops_cleanly_and_keeps_finished_trials(imbexp_home, mlflow_client) -> None:
     name = "interrupted"
     env = {**os.environ, "IMBEXP_HOME": str(imbexp_home), "PYTHONUNBUFFERED": "1"}

@@ -13,6 +13,7 @@ the sweep stops with an error once this run's failures exceed ``max_failure_rate
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -102,6 +103,27 @@ class SweepSettings:
     @property
     def processes(self) -> int:
         return (os.cpu_count() or 1) if self.n_jobs == -1 else self.n_jobs
+
+
+@contextlib.contextmanager
+def _interrupt_after():
+    """Hold Ctrl-C until the block is done, then raise it.
+
+    For the steps that create something in storage and then record it here: ``study.ask()``
+    writes the new RUNNING trial before it returns, ``create_child`` the MLflow run. Cut in
+    between, the clean-up would not know them and they would stay RUNNING.
+    """
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: received.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
 
 
 class OptunaSweep:
@@ -256,10 +278,10 @@ class OptunaSweep:
             if done + counts.running >= self.n_trials:
                 time.sleep(POLL_SECONDS)  # the last trials are running elsewhere; one may still fail
                 continue
-            with warnings.catch_warnings():
+            with _interrupt_after(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # "heartbeat is supposed to be used with optimize"
                 trial = self.study.ask()
-            self._current = (trial, None)
+                self._current = (trial, None)
             # grid points whose job failed are done without being COMPLETE: fewer slots remain
             if not _study.admitted(self.study, trial.number, self.n_trials - (done - counts.complete)):
                 _study.requeue(self.study, trial._trial_id)
@@ -295,8 +317,9 @@ class OptunaSweep:
                     or (t.state == TrialState.FAIL and "fail_reason" in t.user_attrs)})
 
     def _run_trial(self, trial: optuna.Trial) -> None:
-        run_id = _mlflow.create_child(self.experiment_id, self.parent_id, trial, self.study_name)
-        self._current = (trial, run_id)
+        with _interrupt_after():
+            run_id = _mlflow.create_child(self.experiment_id, self.parent_id, trial, self.study_name)
+            self._current = (trial, run_id)
         trial.set_user_attr(SESSION_ATTR, self.session)
         trial.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
         beating = threading.Event()
