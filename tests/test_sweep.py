@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -258,3 +259,72 @@ def test_hydra_grid_sweeps_keep_their_own_parent_run(run_cli, mlflow_client) -> 
     parents = [r for r in runs if r.data.tags.get("imbexp.sweep") == "grid"]
     assert len(parents) == 1
     assert len([r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]) == 2
+
+
+def _running_trial(study: optuna.Study, session: str, worker: str) -> optuna.Trial:
+    trial = study.ask()
+    trial.set_user_attr("imbexp.sweep_session", session)
+    trial.set_user_attr("imbexp.worker", worker)
+    return trial
+
+
+def test_other_sweep_processes_on_this_host_are_found_by_their_running_trials(tmp_path) -> None:
+    from imbexp.sweeping import _study
+    from imbexp.sweeping._impl import SESSION_ATTR, WORKER_ATTR
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path.as_posix()}/optuna.db", study_name="hosts")
+    host = socket.gethostname()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    try:
+        _running_trial(study, "mine", f"{host}:{os.getpid()}")  # this command's own trial
+        _running_trial(study, "other", f"{host}:{alive.pid}")  # another command here: counts
+        _running_trial(study, "other", f"{host}:{dead.pid}")  # its process is gone
+        _running_trial(study, "third", f"{host}-elsewhere:{alive.pid}")  # another machine
+        finished = _running_trial(study, "other", f"{host}:{alive.pid}")
+        study.tell(finished, 0.5)
+        found = _study.neighbours_on_host(study.get_trials(), "mine", host, WORKER_ATTR, SESSION_ATTR)
+        assert found == {alive.pid}
+    finally:
+        alive.kill()
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core has nothing to split")
+def test_a_sweep_splits_the_cores_with_another_command_on_this_host(imbexp_home) -> None:
+    # another sweep command of the same study, on this host, is running a trial: this command's
+    # trials take half the cores for their model while it does
+    name = "shared-host"
+    storage = f"sqlite:///{imbexp_home.as_posix()}/runs/optuna.db"
+    (imbexp_home / "runs").mkdir(exist_ok=True)
+    study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    neighbour = _running_trial(study, "another-command", f"{socket.gethostname()}:{other.pid}")
+    env = {**os.environ, "IMBEXP_HOME": str(imbexp_home), "PYTHONUNBUFFERED": "1"}
+    env.pop("IMBEXP_THREADS", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "imbexp", "sweep=downsample_upweight", f"hydra.sweeper.study_name={name}",
+         "hydra.sweeper.n_trials=2", "tracking.experiment=sweep-shared-host", *SMALL],
+        env=env, cwd=imbexp_home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
+    reader.start()
+    try:
+        # the sweep waits for the neighbour's trial before its last one; end it once ours ran
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and process.poll() is None:
+            if study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+                break
+            time.sleep(0.5)
+        study.tell(neighbour, state=optuna.trial.TrialState.FAIL)
+        process.wait(timeout=240)
+        reader.join(timeout=10)
+    finally:
+        other.kill()
+        if process.poll() is None:
+            process.kill()
+    output = "".join(lines)
+    assert process.returncode == 0, output[-3000:]
+    threads = max(1, (os.cpu_count() or 1) // 2)
+    assert f"1 other sweep process(es) running trials on {socket.gethostname()}: {threads} model thread(s)" \
+        in output, output[-3000:]

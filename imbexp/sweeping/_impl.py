@@ -54,6 +54,8 @@ SWEEP_DIR_ENV = "IMBEXP_SWEEP_DIR"
 SESSION_ATTR = "imbexp.sweep_session"
 #: trial user attribute: the host and process id that ran it
 WORKER_ATTR = "imbexp.worker"
+#: set with IMBEXP_THREADS when the sweep chose the model threads (not the user)
+AUTO_THREADS_ENV = "IMBEXP_THREADS_BY_SWEEP"
 POLL_SECONDS = 0.5
 
 Launch = Callable[[list[str], int], Any]
@@ -223,8 +225,13 @@ class OptunaSweep:
                 "imbexp.objective": ",".join(self.objective.keys),
             })
         processes = max(1, self.settings.processes)
+        # model threads are the sweep's to split unless the user set them (a worker inherits
+        # the leader's split, marked as the sweep's own)
+        self.splits_threads = "IMBEXP_THREADS" not in os.environ or os.environ.get(AUTO_THREADS_ENV) == "1"
         if "IMBEXP_THREADS" not in os.environ:
             os.environ["IMBEXP_THREADS"] = str(max(1, (os.cpu_count() or 1) // processes))
+            os.environ[AUTO_THREADS_ENV] = "1"
+        self.own_threads = int(os.environ["IMBEXP_THREADS"])
         before = _study.counts(self.study.get_trials(deepcopy=False))
         self.complete_at_start = before.complete
         if not self.is_worker:
@@ -322,6 +329,7 @@ class OptunaSweep:
             self._current = (trial, run_id)
         trial.set_user_attr(SESSION_ATTR, self.session)
         trial.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
+        self._share_cores()
         beating = threading.Event()
         if self.storage.get_heartbeat_interval() is not None:
             threading.Thread(target=self._heartbeat, args=(trial._trial_id, beating), daemon=True).start()
@@ -354,6 +362,23 @@ class OptunaSweep:
             frozen = self.study._storage.get_trial(trial._trial_id)
             print(_summary.progress_line(self.study, frozen, self.n_trials, time.monotonic() - self.started,
                                          self.objective.keys), flush=True)
+
+    def _share_cores(self) -> None:
+        """Split the cores with other sweep commands running trials on this host (the same
+        command started in several terminals): each gives its model every core otherwise, and
+        OpenMP threads of several fits on the same cores spin waiting for each other (three
+        commands on 2 cores took 2.4x longer). ``n_jobs`` workers share this command's split."""
+        if not self.splits_threads:
+            return
+        host = socket.gethostname()
+        neighbours = _study.neighbours_on_host(self.study.get_trials(deepcopy=False), self.session, host,
+                                               WORKER_ATTR, SESSION_ATTR)
+        processes = max(1, self.settings.processes) + len(neighbours)
+        threads = max(1, min(self.own_threads, (os.cpu_count() or 1) // processes))
+        if threads != int(os.environ["IMBEXP_THREADS"]):
+            print(f"[sweep] {len(neighbours)} other sweep process(es) running trials on {host}: "
+                  f"{threads} model thread(s) per trial", flush=True)
+            os.environ["IMBEXP_THREADS"] = str(threads)
 
     def _check_values(self, result: Any) -> list[float]:
 

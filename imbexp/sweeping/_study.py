@@ -183,3 +183,28 @@ def duplicate_grid_point(study: optuna.Study, trial: optuna.Trial, wait: float =
         if not pending or time.monotonic() > deadline:
             return False
         time.sleep(0.05)
+
+
+def neighbours_on_host(trials: Sequence[FrozenTrial], session: str, host: str, worker_attr: str,
+                       session_attr: str) -> set[int]:
+    """Process ids of other sweep commands running a trial of this study on this host now: the
+    RUNNING trials whose worker is ``host:pid`` with a live pid and another sweep session."""
+    import os
+
+    pids = set()
+    for trial in trials:
+        if trial.state != TrialState.RUNNING or trial.user_attrs.get(session_attr) == session:
+            continue
+        where = str(trial.user_attrs.get(worker_attr, ""))
+        name, _, pid = where.rpartition(":")
+        if name != host or not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
+        except ProcessLookupError:
+            continue  # died; its trial waits for the heartbeat to fail it
+        except PermissionError:
+            pass  # exists, under another user
+        pids.add(int(pid))
+    return pids
+
