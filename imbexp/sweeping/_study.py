@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import time
@@ -189,8 +190,6 @@ def neighbours_on_host(trials: Sequence[FrozenTrial], session: str, host: str, w
                        session_attr: str) -> set[int]:
     """Process ids of other sweep commands running a trial of this study on this host now: the
     RUNNING trials whose worker is ``host:pid`` with a live pid and another sweep session."""
-    import os
-
     pids = set()
     for trial in trials:
         if trial.state != TrialState.RUNNING or trial.user_attrs.get(session_attr) == session:
