@@ -12,7 +12,7 @@ import hydra
 from omegaconf import DictConfig
 
 from imbexp._paths import config_dir
-from imbexp.errors import USAGE_ERROR, ImbexpError
+from imbexp.errors import ImbexpError, exit_with
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
@@ -27,9 +27,7 @@ def _app(cfg: DictConfig) -> Any:
     except ImbexpError as exc:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             raise  # the sweeper records the trial as failed
-        # A single run: the user's mistake in one sentence, no traceback.
-        print(f"imbexp: error: {exc}", file=sys.stderr, flush=True)
-        sys.exit(USAGE_ERROR)
+        exit_with(exc)  # a single run: the user's mistake in one sentence, no traceback
 
 
 #: ``${oc.env:NAME}`` without a default, as used to keep passwords out of commands
@@ -43,9 +41,8 @@ def _check_environment(arguments: list[str]) -> None:
         for name in _REQUIRED_ENV.findall(argument):
             if name not in os.environ:
                 key = argument.split("=", 1)[0]
-                print(f"imbexp: error: {key} reads the environment variable {name}, which is not set; "
-                      f"export it (or give a default: ${{oc.env:{name},DEFAULT}}).", file=sys.stderr, flush=True)
-                sys.exit(USAGE_ERROR)
+                exit_with(f"{key} reads the environment variable {name}, which is not set; "
+                          f"export it (or give a default: ${{oc.env:{name},DEFAULT}}).")
 
 
 def main() -> None:

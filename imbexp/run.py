@@ -22,7 +22,7 @@ from imbexp import calibration, models, plots, tracking
 from imbexp import metrics as M
 from imbexp.config import Objective, validate
 from imbexp.datasets import Dataset, load_dataset, read_rows, reads_in_batches
-from imbexp.errors import ConfigError, ImbexpError
+from imbexp.errors import ConfigError, ImbexpError, first_line
 from imbexp.splits import Split, make_split, validate_split
 from imbexp.strategies import Strategy, TrainingSet
 from imbexp.timing import Stopwatch
@@ -127,7 +127,7 @@ def experiment(cfg: DictConfig) -> Result:
                 try:
                     tracking.log_model(model)
                 except Exception as exc:
-                    reason = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:300]}"
+                    reason = f"{type(exc).__name__}: {first_line(exc)[:300]}"
                     if cfg.tracking.get("log_model") is True:  # asked for: the run fails, its metrics kept
                         raise ImbexpError(f"tracking.log_model=true: the model could not be logged ({reason}); "
                                           "use tracking.log_model=auto or false to run without it.") from exc

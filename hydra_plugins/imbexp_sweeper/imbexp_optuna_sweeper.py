@@ -10,7 +10,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, open_dict
 
-from imbexp.errors import USAGE_ERROR, ConfigError, ImbexpError
+from imbexp.errors import USAGE_ERROR, ConfigError, ImbexpError, exit_with
 
 from .config import ImbexpOptunaSweeperConf  # noqa: F401  (registers the configs)
 
@@ -68,5 +68,4 @@ class ImbexpOptunaSweeper(Sweeper):
         except ImbexpError as exc:
             # as a single run says it: one sentence, no hint about Hydra's stack traces; exit 2
             # for the user's config, 1 for a sweep that failed (too many failed trials)
-            print(f"imbexp: error: {exc}", file=sys.stderr, flush=True)
-            sys.exit(USAGE_ERROR if isinstance(exc, ConfigError) else 1)
+            exit_with(exc, USAGE_ERROR if isinstance(exc, ConfigError) else 1)

@@ -24,7 +24,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from imbexp.errors import ConfigError
+from imbexp.errors import ConfigError, first_line
 from imbexp.tracking import flatten
 
 _GRAMMAR = ("interval(low, high), range(start, stop[, step]), choice(a, b, ...) "
@@ -135,8 +135,7 @@ def parse_param(key: str, expression: Any, where: str = "hydra.sweeper.params") 
     try:
         override = OverridesParser.create().parse_overrides([f"{key}={text}"])[0]
     except HydraException as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(f"{label} cannot be parsed ({reason}); use {_GRAMMAR}.") from None
+        raise ConfigError(f"{label} cannot be parsed ({first_line(exc)}); use {_GRAMMAR}.") from None
     if not override.is_sweep_override():
         return override.get_value_element_as_str()
     value = override.value()

@@ -17,7 +17,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from imbexp import _paths
 from imbexp.config import DIRECTIONS, Objective
-from imbexp.errors import ConfigError
+from imbexp.errors import ConfigError, first_line
 from imbexp.sweeping._space import SearchSpace
 from imbexp.tracking import redact
 
@@ -62,8 +62,8 @@ def open_storage(url: str | None, heartbeat_interval: int | None = None,
                 time.sleep(0.2 + random.random())
         raise AssertionError("unreachable")
     except Exception as exc:  # SQLAlchemy and drivers raise many kinds; the user needs one sentence
-        reason = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-        raise ConfigError(f"hydra.sweeper.storage={redact(url)!r} cannot be opened ({reason[:300]}); use "
+        reason = redact(first_line(exc))[:300]
+        raise ConfigError(f"hydra.sweeper.storage={redact(url)!r} cannot be opened ({reason}); use "
                           "sqlite:///path/to/optuna.db or postgresql+psycopg2://user:password@host/db.") from None
 
 
@@ -101,7 +101,7 @@ def load_study(storage: optuna.storages.BaseStorage, study_name: str, directions
                                     directions=directions, load_if_exists=True)
     except Exception as exc:
         raise ConfigError(f"hydra.sweeper.study_name={study_name!r} cannot be created or loaded "
-                          f"({redact(str(exc).splitlines()[0])}).") from None
+                          f"({redact(first_line(exc))}).") from None
     existing = [d.name.lower() for d in study.directions]
     if existing != directions:
         raise ConfigError(f"hydra.sweeper.study_name={study_name!r} exists with direction {existing}, not "
