@@ -16,7 +16,12 @@ from imbexp.errors import ConfigError
 def threads() -> int:
     """Threads one model may use: ``IMBEXP_THREADS`` (set by parallel sweeps) or every core."""
     value = os.environ.get("IMBEXP_THREADS")
-    return max(1, int(value)) if value else (os.cpu_count() or 1)
+    if not value:
+        return os.cpu_count() or 1
+    if not value.strip().isdigit() or int(value) < 1:
+        raise ConfigError(f"the environment variable IMBEXP_THREADS={value!r} is not allowed; use a whole "
+                          "number >= 1 (model threads), or unset it to use every core.")
+    return int(value)
 
 
 def with_preprocessing(estimator: BaseEstimator, scale: bool = True) -> Pipeline:

@@ -140,3 +140,14 @@ def test_an_unset_environment_variable_is_one_sentence(run_cli) -> None:
     assert "Traceback" not in done.stderr
     (error,) = [line for line in done.stderr.splitlines() if line.startswith("imbexp: error: ")]
     assert "hydra.sweeper.storage reads the environment variable IMBEXP_TEST_UNSET_PW, which is not set" in error
+
+
+@pytest.mark.parametrize("command", [["dataset=breast_cancer"],
+                                     ["sweep=downsample_upweight", "hydra.sweeper.n_trials=1"]])
+def test_bad_model_threads_in_the_environment_are_one_sentence(run_cli, monkeypatch, command) -> None:
+    monkeypatch.setenv("IMBEXP_THREADS", "two")
+    done = run_cli(*command, "model.estimator.n_estimators=30", "tracking.experiment=bad-threads")
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr and "HYDRA_FULL_ERROR" not in done.stderr
+    (error,) = [line for line in done.stderr.splitlines() if line.startswith("imbexp: error: ")]
+    assert "IMBEXP_THREADS='two' is not allowed; use a whole number >= 1" in error

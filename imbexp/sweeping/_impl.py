@@ -34,7 +34,7 @@ import optuna
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
-from imbexp import tracking
+from imbexp import models, tracking
 from imbexp.config import parse_objective
 from imbexp.errors import ConfigError, ImbexpError
 from imbexp.sweeping import _mlflow, _study, _summary
@@ -105,6 +105,11 @@ class SweepSettings:
     @property
     def processes(self) -> int:
         return (os.cpu_count() or 1) if self.n_jobs == -1 else self.n_jobs
+
+
+def _cores_each(processes: int) -> int:
+    """Model threads for each of ``processes`` processes sharing this host's cores."""
+    return max(1, (os.cpu_count() or 1) // processes)
 
 
 @contextlib.contextmanager
@@ -227,11 +232,11 @@ class OptunaSweep:
         processes = max(1, self.settings.processes)
         # model threads are the sweep's to split unless the user set them (a worker inherits
         # the leader's split, marked as the sweep's own)
+        models.threads()  # a bad IMBEXP_THREADS is one sentence before anything runs
         self.splits_threads = "IMBEXP_THREADS" not in os.environ or os.environ.get(AUTO_THREADS_ENV) == "1"
         if "IMBEXP_THREADS" not in os.environ:
-            os.environ["IMBEXP_THREADS"] = str(max(1, (os.cpu_count() or 1) // processes))
+            os.environ["IMBEXP_THREADS"] = str(_cores_each(processes))
             os.environ[AUTO_THREADS_ENV] = "1"
-        self.own_threads = int(os.environ["IMBEXP_THREADS"])
         before = _study.counts(self.study.get_trials(deepcopy=False))
         self.complete_at_start = before.complete
         if not self.is_worker:
@@ -371,11 +376,11 @@ class OptunaSweep:
         if not self.splits_threads:
             return
         host = socket.gethostname()
+        # read now, not the loop's list from before ask(): a trial that started since counts
         neighbours = _study.neighbours_on_host(self.study.get_trials(deepcopy=False), self.session, host,
                                                WORKER_ATTR, SESSION_ATTR)
-        processes = max(1, self.settings.processes) + len(neighbours)
-        threads = max(1, min(self.own_threads, (os.cpu_count() or 1) // processes))
-        if threads != int(os.environ["IMBEXP_THREADS"]):
+        threads = _cores_each(max(1, self.settings.processes) + len(neighbours))
+        if threads != models.threads():
             print(f"[sweep] {len(neighbours)} other sweep process(es) running trials on {host}: "
                   f"{threads} model thread(s) per trial", flush=True)
             os.environ["IMBEXP_THREADS"] = str(threads)
