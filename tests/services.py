@@ -163,8 +163,8 @@ def find_postgres() -> PostgresInstall:
     looked = "" if _ignore_system() else f"{PG_SYSTEM_BIN_GLOB}, "
     raise ServiceError(
         f"No PostgreSQL server binaries found (looked in {looked}the pgserver package). "
-        "pip install -e '.[test]' installs pgserver, which bundles them (it has wheels for Python 3.9-3.12 "
-        "on x86_64 Linux, macOS and Windows); elsewhere install the server package "
+        "pip install -e '.[test]' installs pgserver, which bundles them (it has wheels up to CPython 3.12 "
+        "on x86_64 Linux with glibc and on macOS); elsewhere install the server package "
         "(apt-get install -y postgresql-15) or set IMBEXP_PG_BIN_DIR to the folder holding initdb, pg_ctl and postgres."
     )
 
@@ -187,7 +187,10 @@ def _pg_run_as() -> pwd.struct_passwd | None:
 
 
 def _as_user(run_as: pwd.struct_passwd | None) -> dict:
-    """subprocess arguments that drop root for PostgreSQL's commands (group and supplementary groups too)."""
+    """subprocess arguments that drop root for PostgreSQL's commands (group and supplementary groups too).
+
+    Python switches the user itself between fork and exec, so no ``runuser`` or ``su`` is needed.
+    """
     if run_as is None:
         return {}
     return {"user": run_as.pw_uid, "group": run_as.pw_gid, "extra_groups": []}
