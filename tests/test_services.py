@@ -197,6 +197,17 @@ def test_postgres_from_the_pgserver_wheel_when_the_system_has_none(monkeypatch):
     assert not service.root.exists()
 
 
+def test_postgres_bin_dir_without_the_binaries_is_a_loud_error(monkeypatch, tmp_path):
+    """A wrong IMBEXP_PG_BIN_DIR is reported, not silently replaced by other binaries."""
+    from services import ServiceError, start_postgres
+
+    (tmp_path / "initdb").write_text("")
+    monkeypatch.setenv("IMBEXP_PG_BIN_DIR", str(tmp_path))
+    missing = r"does not hold the PostgreSQL server binaries \(missing: pg_ctl, postgres\)"
+    with pytest.raises(ServiceError, match=missing):
+        start_postgres()
+
+
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0, reason="only root hands the server to another user")
 def test_postgres_binaries_the_server_user_cannot_read_are_copied(monkeypatch, tmp_path):
     """A virtualenv under a private folder (/root/.venv): the binaries are copied, not its permissions widened."""
