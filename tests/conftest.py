@@ -75,19 +75,22 @@ def mlflow_client(imbexp_home: Path):
     return MlflowClient(uri)
 
 
-# --- Real services for scale-out tests: PostgreSQL 15 and an MLflow tracking server ---------
+# --- Real services for scale-out tests: PostgreSQL and an MLflow tracking server -------------
 # (tests/services.py does the work; these are session-scoped, so each starts at most once
 # and only when a test asks for it.)
 
 
 @pytest.fixture(scope="session")
 def postgres():
-    """A throwaway PostgreSQL 15 cluster on 127.0.0.1:<free port> with scram password auth.
+    """A throwaway PostgreSQL cluster on 127.0.0.1:<free port> with scram password auth.
+
+    The binaries are the system's PostgreSQL 15 when installed, else the pgserver wheel's 16
+    from the ``test`` extra (``services.find_postgres``).
 
     Yields ``services.PostgresService``: ``.optuna_url`` and ``.mlflow_url`` are
     ``postgresql+psycopg2://imbexp:<random password>@127.0.0.1:PORT/<db>``; ``.url(db)``,
     ``.password`` and ``.create_database()`` (a fresh, isolated database) are there too.
-    Fails loudly, not skips, when PostgreSQL cannot be started: CI installs it.
+    Fails loudly, not skips, when PostgreSQL cannot be started: ``pip install -e '.[test]'`` brings it.
     """
     from services import start_postgres, stop_postgres
 

@@ -1,19 +1,42 @@
-"""Real, throwaway services for tests: a PostgreSQL 15 cluster and an MLflow tracking server.
+"""Real, throwaway services for tests: a PostgreSQL cluster and an MLflow tracking server.
 
 Both bind to 127.0.0.1 on a free port, live in a temporary folder and are removed when
 stopped. Nothing here is mocked: the tests that use them talk to the same software a
 user runs at scale (see docs/running-at-scale.md).
 
-PostgreSQL refuses to run as root, so when the tests run as root the cluster is created
-and run as the ``postgres`` system user (``runuser``); as any other user it runs as that
-user. Missing binaries or a missing ``postgres`` user are reported as a loud error, not a
-skip: CI installs what is needed.
+Where the PostgreSQL server binaries come from (``find_postgres``), first match wins:
+
+1. ``IMBEXP_PG_BIN_DIR``, the folder holding initdb, pg_ctl and postgres (an error if it
+   does not, rather than a silent fallback);
+2. the system's PostgreSQL 15 (``/usr/lib/postgresql/15/bin``, the Debian package CI
+   installs), else any other ``/usr/lib/postgresql/<version>/bin``, newest first;
+3. the ``pgserver`` wheel from the ``test`` extra, which bundles PostgreSQL 16 binaries
+   inside the package, so ``pip install -e ".[test]"`` is all a machine needs.
+
+The cluster's version is whatever those binaries are (``PostgresService.version``).
+``IMBEXP_PG_IGNORE_SYSTEM=1`` makes the launcher ignore step 2 and the system ``postgres``
+user, which is how a machine with only Python and pip is reproduced on one that has both.
+
+PostgreSQL refuses to run as root. As any other user the cluster runs as that user. As
+root it runs as the ``postgres`` system user when there is one (the PostgreSQL packages
+create it). Otherwise, on a machine with only Python and pip, it runs as ``nobody``, with a
+private data folder handed to ``nobody``: that account exists on practically every Unix,
+and borrowing it changes nothing on the machine, whereas adding a user with ``useradd``
+(what pgserver itself does) writes to /etc/passwd, needs cleaning up, and is left behind
+when a test run is killed. The cluster is safe under ``nobody`` because it listens on
+loopback only and every login needs a random scram password. If the binaries sit where that
+user cannot read them (a virtualenv under /root), they are copied into the cluster's folder
+(bin, lib, share and the wheel's bundled libraries: about 28 MB for pgserver's) instead of
+widening permissions on the user's home, which is what pgserver does.
 """
 
 from __future__ import annotations
 
+import glob
+import importlib.util
 import os
 import pwd
+import re
 import secrets
 import shutil
 import signal
@@ -29,9 +52,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-PG_VERSION = 15
-PG_BIN_DIR = Path(os.environ.get("IMBEXP_PG_BIN_DIR", f"/usr/lib/postgresql/{PG_VERSION}/bin"))
+#: the system PostgreSQL the tests prefer (CI installs it with apt); others are found by glob
+PG_PREFERRED_BIN_DIR = Path("/usr/lib/postgresql/15/bin")
+PG_SYSTEM_BIN_GLOB = "/usr/lib/postgresql/*/bin"
 PG_SYSTEM_USER = "postgres"
+#: borrowed as root when there is no PostgreSQL system user (see the module docstring)
+PG_FALLBACK_USER = "nobody"
+PG_BINARIES = ("initdb", "pg_ctl", "postgres")
 LOOPBACK = "127.0.0.1"
 
 # Databases every cluster gets; tests may add more with PostgresService.create_database().
@@ -71,12 +98,180 @@ def _redact(text: str, secrets_: Sequence[str]) -> str:
 # --------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class PostgresInstall:
+    """A folder of PostgreSQL server binaries, and which of the places in the module docstring it is."""
+
+    bin_dir: Path
+    source: str  # "IMBEXP_PG_BIN_DIR", "system" or "pgserver" (", copied" when copied for the run user)
+
+    def binary(self, name: str) -> Path:
+        return self.bin_dir / name
+
+
+def _ignore_system() -> bool:
+    return os.environ.get("IMBEXP_PG_IGNORE_SYSTEM", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _has_binaries(bin_dir: Path) -> bool:
+    return all((bin_dir / name).is_file() for name in PG_BINARIES)
+
+
+def _system_bin_dirs() -> list[Path]:
+    """The preferred system folder first, then any other installed major version, newest first."""
+
+    def major(bin_dir: Path) -> int:
+        return int(bin_dir.parent.name) if bin_dir.parent.name.isdigit() else -1
+
+    others = sorted((Path(p) for p in glob.glob(PG_SYSTEM_BIN_GLOB)), key=major, reverse=True)
+    return [PG_PREFERRED_BIN_DIR, *(d for d in others if d != PG_PREFERRED_BIN_DIR)]
+
+
+def pgserver_bin_dir() -> Path | None:
+    """The ``bin`` folder inside the installed pgserver wheel, or None when it is not installed.
+
+    Found from the package's location, not by importing it: importing pgserver creates a
+    lock file and runtime folders as a side effect. The layout is pgserver's own
+    (``pgserver/_commands.py``: ``POSTGRES_BIN_PATH = Path(__file__).parent / "pginstall" / "bin"``),
+    which is why the test extra bounds it below 0.2.
+    """
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+
+
+def find_postgres() -> PostgresInstall:
+    """The PostgreSQL server binaries the tests use (order and reasons in the module docstring)."""
+    override = os.environ.get("IMBEXP_PG_BIN_DIR", "")
+    if override:
+        bin_dir = Path(override)
+        if not _has_binaries(bin_dir):
+            missing = [name for name in PG_BINARIES if not (bin_dir / name).is_file()]
+            raise ServiceError(
+                f"IMBEXP_PG_BIN_DIR={override} does not hold the PostgreSQL server binaries "
+                f"(missing: {', '.join(missing)}); point it at the folder with {', '.join(PG_BINARIES)}, or unset it."
+            )
+        return PostgresInstall(bin_dir, "IMBEXP_PG_BIN_DIR")
+    if not _ignore_system():
+        for bin_dir in _system_bin_dirs():
+            if _has_binaries(bin_dir):
+                return PostgresInstall(bin_dir, "system")
+    bin_dir = pgserver_bin_dir()
+    if bin_dir is not None and _has_binaries(bin_dir):
+        return PostgresInstall(bin_dir, "pgserver")
+    looked = "" if _ignore_system() else f"{PG_SYSTEM_BIN_GLOB}, "
+    raise ServiceError(
+        f"No PostgreSQL server binaries found (looked in {looked}the pgserver package). "
+        "pip install -e '.[test]' installs pgserver, which bundles them (it has wheels up to CPython 3.12 "
+        "on x86_64 Linux with glibc and on macOS); elsewhere install the server package "
+        "(apt-get install -y postgresql-15) or set IMBEXP_PG_BIN_DIR to the folder holding initdb, pg_ctl and postgres."
+    )
+
+
+def _pg_run_as() -> pwd.struct_passwd | None:
+    """The account PostgreSQL runs as: None (this process's own) unless this process is root."""
+    if os.geteuid() != 0:
+        return None
+    names = ([] if _ignore_system() else [PG_SYSTEM_USER]) + [PG_FALLBACK_USER]
+    for name in names:
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            continue
+    raise ServiceError(
+        f"Running as root, and there is no {' or '.join(repr(n) for n in names)} user to run PostgreSQL as "
+        "(it refuses to run as root). Run the tests as a non-root user, or install the PostgreSQL server "
+        "package, which creates the postgres user."
+    )
+
+
+def _as_user(run_as: pwd.struct_passwd | None) -> dict:
+    """subprocess arguments that drop root for PostgreSQL's commands (group and supplementary groups too).
+
+    Python switches the user itself between fork and exec, so no ``runuser`` or ``su`` is needed.
+    """
+    if run_as is None:
+        return {}
+    return {"user": run_as.pw_uid, "group": run_as.pw_gid, "extra_groups": []}
+
+
+def _pg_env(run_as: pwd.struct_passwd | None, home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env["LC_ALL"] = "C"
+    env["LANG"] = "C"
+    if run_as is not None:  # root's HOME is not the run user's to read
+        env["HOME"] = str(home)
+    return env
+
+
+def _server_version(install: PostgresInstall, run_as: pwd.struct_passwd | None, cwd: Path) -> int:
+    """Major version of ``postgres``, run as the cluster's account: proves that account can run it.
+
+    Raises PermissionError when that account cannot reach the binary, ServiceError when the
+    binary does not run (a missing shared library, say).
+    """
+    cmd = [str(install.binary("postgres")), "--version"]
+    proc = subprocess.run(cmd, cwd=cwd, env=_pg_env(run_as, cwd), stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=60, **_as_user(run_as))
+    found = re.search(r"\(PostgreSQL\) (\d+)", proc.stdout)
+    if proc.returncode != 0 or found is None:
+        raise ServiceError(f"PostgreSQL: `{' '.join(cmd)}` failed (exit {proc.returncode}, {install.source})\n"
+                           f"--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}")
+    return int(found.group(1))
+
+
+def _install_tree(install: PostgresInstall) -> tuple[Path, list[str]]:
+    """The folder to copy and the parts of it a copy of ``install`` needs, laid out as they are.
+
+    The binaries find lib/ and share/ relative to their own location, and a wheel's binaries
+    find their bundled shared libraries (pgserver's libpq, in ``pgserver.libs`` beside the
+    package) through an RPATH relative to it too, so the parts travel with their layout.
+    """
+    prefix = install.bin_dir.parent
+    package = prefix.parent
+    libs = package.parent / f"{package.name}.libs"
+    if libs.is_dir():  # an auditwheel-repaired wheel: <site-packages>/pgserver/pginstall/bin
+        inside = f"{package.name}/{prefix.name}"
+        return package.parent, [f"{inside}/bin", f"{inside}/lib", f"{inside}/share", libs.name]
+    return prefix, ["bin", "lib", "share"]
+
+
+def _usable_install(
+    install: PostgresInstall, run_as: pwd.struct_passwd | None, root: Path
+) -> tuple[PostgresInstall, int]:
+    """``install`` and its major version, or a private copy of it in ``root`` when ``run_as`` cannot read it."""
+    try:
+        return install, _server_version(install, run_as, root)
+    except PermissionError as exc:
+        who = run_as.pw_name if run_as is not None else "this user"
+        tree, parts = _install_tree(install)
+        if run_as is None or not all((tree / part).is_dir() for part in parts):
+            raise ServiceError(f"PostgreSQL: {who} cannot run {install.binary('postgres')} ({exc.strerror}); "
+                               "make the folder readable, or set IMBEXP_PG_BIN_DIR to a copy it can read.") from None
+    # Owned by the run user, so restrictive modes from the install (umask 077) do not matter.
+    copy = root / "pginstall"
+    for part in parts:
+        shutil.copytree(tree / part, copy / part, symlinks=True)
+    for folder, _dirs, files in os.walk(copy):
+        for path in [folder, *(os.path.join(folder, f) for f in files)]:
+            os.chown(path, run_as.pw_uid, run_as.pw_gid, follow_symlinks=False)
+    copied = PostgresInstall(copy / install.bin_dir.relative_to(tree), install.source + ", copied")
+    try:
+        return copied, _server_version(copied, run_as, root)
+    except PermissionError as exc:
+        raise ServiceError(f"PostgreSQL: {who} cannot run {copied.binary('postgres')} either "
+                           f"({exc.strerror}); is {root} on a noexec filesystem?") from None
+
+
 @dataclass
 class PostgresService:
     """A running throwaway PostgreSQL cluster.
 
     ``user``/``password`` is an ordinary (non-superuser) role that owns the databases, the
     way a shared server is usually set up; ``url(db)`` gives SQLAlchemy URLs for it.
+    ``install`` says which binaries run it, ``version`` is their major version and
+    ``run_as`` the account the server runs as when the tests run as root.
     """
 
     host: str
@@ -84,6 +279,9 @@ class PostgresService:
     user: str
     password: str
     root: Path
+    install: PostgresInstall
+    version: int
+    run_as: pwd.struct_passwd | None
     databases: list[str] = field(default_factory=list)
     admin_user: str = "postgres"
     admin_password: str = ""
@@ -153,44 +351,10 @@ def _import_psycopg2():
     return psycopg2
 
 
-def _pg_command_prefix() -> list[str]:
-    """How to run PostgreSQL binaries: directly, or as the postgres user when we are root."""
-    if os.geteuid() != 0:
-        return []
-    runuser = shutil.which("runuser")
-    if runuser is None:
-        raise ServiceError(
-            "Running as root but `runuser` is missing, so PostgreSQL (which refuses to run as root) "
-            f"cannot be started as the {PG_SYSTEM_USER!r} user. Install util-linux, or run the tests "
-            "as a non-root user."
-        )
-    try:
-        pwd.getpwnam(PG_SYSTEM_USER)
-    except KeyError:
-        raise ServiceError(
-            f"Running as root but there is no {PG_SYSTEM_USER!r} system user to run PostgreSQL as. "
-            f"Install the PostgreSQL {PG_VERSION} server (apt-get install postgresql-{PG_VERSION}), "
-            "which creates it, or run the tests as a non-root user."
-        ) from None
-    return [runuser, "-u", PG_SYSTEM_USER, "--"]
-
-
-def _check_pg_binaries() -> None:
-    missing = [name for name in ("initdb", "pg_ctl", "postgres") if not (PG_BIN_DIR / name).is_file()]
-    if missing:
-        raise ServiceError(
-            f"PostgreSQL {PG_VERSION} server binaries not found in {PG_BIN_DIR} (missing: {', '.join(missing)}). "
-            f"Install them with: apt-get install -y postgresql-{PG_VERSION} "
-            "(or set IMBEXP_PG_BIN_DIR to the folder holding initdb, pg_ctl and postgres)."
-        )
-
-
-def _run_pg(prefix: list[str], args: list[str], cwd: Path, what: str, log: Path | None = None) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    env["LC_ALL"] = "C"
-    env["LANG"] = "C"
+def _run_pg(run_as: pwd.struct_passwd | None, args: list[str], cwd: Path, what: str, log: Path | None = None) -> None:
     proc = subprocess.run(
-        prefix + args, cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120
+        args, cwd=cwd, env=_pg_env(run_as, cwd), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        timeout=120, **_as_user(run_as),
     )
     if proc.returncode != 0:
         details = f"$ {' '.join(args)}\n--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}"
@@ -213,32 +377,32 @@ def start_postgres(
     is switched off (fsync, synchronous_commit, full_page_writes): the cluster is thrown
     away, and the tests measure concurrency, not disks.
     """
-    _check_pg_binaries()
-    prefix = _pg_command_prefix()
+    install = find_postgres()
+    run_as = _pg_run_as()
     _import_psycopg2()
 
     root = Path(tempfile.mkdtemp(prefix="imbexp-pg-"))
     try:
         os.chmod(root, 0o700)
-        if prefix:  # root: hand the folder to the postgres user
-            pw = pwd.getpwnam(PG_SYSTEM_USER)
-            os.chown(root, pw.pw_uid, pw.pw_gid)
+        if run_as is not None:  # root: hand the folder to the account the server runs as
+            os.chown(root, run_as.pw_uid, run_as.pw_gid)
+        install, version = _usable_install(install, run_as, root)
 
         admin_password = "adm" + secrets.token_hex(16)
         password = "pw" + secrets.token_hex(16)
         pwfile = root / "pwfile"
         pwfile.write_text(admin_password + "\n")
         os.chmod(pwfile, 0o600)
-        if prefix:
-            os.chown(pwfile, pw.pw_uid, pw.pw_gid)
+        if run_as is not None:
+            os.chown(pwfile, run_as.pw_uid, run_as.pw_gid)
 
         data_dir = root / "data"
         log_path = root / "postgres.log"
         try:
             _run_pg(
-                prefix,
+                run_as,
                 [
-                    str(PG_BIN_DIR / "initdb"),
+                    str(install.binary("initdb")),
                     "-D", str(data_dir),
                     "--username=postgres",
                     f"--pwfile={pwfile}",
@@ -270,9 +434,9 @@ def start_postgres(
             opts = " ".join(f"-c {k}={v}" for k, v in options.items()) + f" -c port={port}"
             try:
                 _run_pg(
-                    prefix,
+                    run_as,
                     [
-                        str(PG_BIN_DIR / "pg_ctl"),
+                        str(install.binary("pg_ctl")),
                         "-D", str(data_dir),
                         "-l", str(log_path),
                         "-o", opts,
@@ -295,6 +459,9 @@ def start_postgres(
             user=user,
             password=password,
             root=root,
+            install=install,
+            version=version,
+            run_as=run_as,
             admin_password=admin_password,
         )
         conn = service.admin_connect()
@@ -307,26 +474,28 @@ def start_postgres(
             service.create_database(name)
         return service
     except BaseException:
-        _stop_postgres_at(root, prefix)
+        _stop_postgres_at(root, install, run_as)
         raise
 
 
-def _stop_postgres_at(root: Path, prefix: list[str]) -> None:
+def _stop_postgres_at(root: Path, install: PostgresInstall, run_as: pwd.struct_passwd | None) -> None:
     data_dir = root / "data"
     if (data_dir / "postmaster.pid").exists():
         subprocess.run(
-            prefix + [str(PG_BIN_DIR / "pg_ctl"), "-D", str(data_dir), "-m", "fast", "-w", "-t", "30", "stop"],
+            [str(install.binary("pg_ctl")), "-D", str(data_dir), "-m", "fast", "-w", "-t", "30", "stop"],
             cwd=root,
+            env=_pg_env(run_as, root),
             stdin=subprocess.DEVNULL,
             capture_output=True,
             timeout=60,
+            **_as_user(run_as),
         )
     shutil.rmtree(root, ignore_errors=True)
 
 
 def stop_postgres(service: PostgresService) -> None:
     """Stop the cluster and delete its folder (data, socket, log)."""
-    _stop_postgres_at(service.root, _pg_command_prefix())
+    _stop_postgres_at(service.root, service.install, service.run_as)
 
 
 # --------------------------------------------------------------------------------------

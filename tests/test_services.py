@@ -1,7 +1,8 @@
 """The test services are real and hold up under concurrent writers.
 
-PostgreSQL: a real 15.x server, loopback only, password (scram) required; Optuna's
-RDBStorage on it serves three processes optimizing one study at the same time.
+PostgreSQL: a real server (the system's, or the pgserver wheel's where the system has none),
+loopback only, password (scram) required; Optuna's RDBStorage on it serves three processes
+optimizing one study at the same time.
 MLflow: a real tracking server on that PostgreSQL; three processes logging runs at the
 same time lose nothing, and the artifacts land in the server's local folder.
 """
@@ -131,7 +132,8 @@ def test_postgres_is_real_loopback_and_password_protected(postgres):
     engine = sa.create_engine(postgres.optuna_url)
     try:
         with engine.connect() as conn:
-            assert conn.execute(sa.text("SHOW server_version_num")).scalar().startswith("15")
+            # the server is the binaries the launcher found, not some other one on the machine
+            assert conn.execute(sa.text("SHOW server_version_num")).scalar().startswith(str(postgres.version))
             assert conn.execute(sa.text("SHOW listen_addresses")).scalar() == "127.0.0.1"
             assert conn.execute(sa.text("SHOW password_encryption")).scalar() == "scram-sha-256"
             assert conn.execute(sa.text("SELECT current_user")).scalar() == postgres.user
@@ -148,6 +150,90 @@ def test_postgres_is_real_loopback_and_password_protected(postgres):
         with pytest.raises(psycopg2.OperationalError, match="password"):
             psycopg2.connect(host="127.0.0.1", port=postgres.port, user=postgres.user, password=password,
                              dbname="optuna", connect_timeout=5).close()
+
+
+def _check_pgserver_cluster(service) -> None:
+    """The cluster is up on loopback, runs as the account the launcher chose, and wants the password."""
+    import psycopg2
+
+    if service.run_as is not None and Path("/proc").is_dir():  # root: the server itself is not root
+        pid = int((service.data_dir / "postmaster.pid").read_text().split()[0])
+        assert os.stat(f"/proc/{pid}").st_uid == service.run_as.pw_uid != 0
+    conn = psycopg2.connect(host="127.0.0.1", port=service.port, user=service.user, password=service.password,
+                            dbname="optuna", connect_timeout=10)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SHOW server_version_num")
+            assert cur.fetchone()[0].startswith(str(service.version))
+    finally:
+        conn.close()
+    admin = service.admin_connect()  # data_directory is for superusers to see
+    try:
+        with admin.cursor() as cur:
+            cur.execute("SHOW data_directory")
+            assert Path(cur.fetchone()[0]) == service.data_dir
+    finally:
+        admin.close()
+    with pytest.raises(psycopg2.OperationalError, match="password"):
+        psycopg2.connect(host="127.0.0.1", port=service.port, user=service.user, password="wrong-password",
+                         dbname="optuna", connect_timeout=5).close()
+
+
+def test_postgres_from_the_pgserver_wheel_when_the_system_has_none(monkeypatch):
+    """What a machine with only Python and pip gets: the wheel's binaries and, as root, ``nobody``."""
+    from services import PG_FALLBACK_USER, pgserver_bin_dir, start_postgres, stop_postgres
+
+    if pgserver_bin_dir() is None:
+        pytest.skip("pgserver has no wheel for this platform (see the test extra in pyproject.toml)")
+    monkeypatch.delenv("IMBEXP_PG_BIN_DIR", raising=False)
+    monkeypatch.setenv("IMBEXP_PG_IGNORE_SYSTEM", "1")  # as if /usr/lib/postgresql and `postgres` were absent
+    service = start_postgres(databases=["optuna"])
+    try:
+        assert (service.install.source, service.install.bin_dir) == ("pgserver", pgserver_bin_dir())
+        assert (service.run_as.pw_name if service.run_as else None) == (PG_FALLBACK_USER if os.geteuid() == 0 else None)
+        _check_pgserver_cluster(service)
+    finally:
+        stop_postgres(service)
+    assert not service.root.exists()
+
+
+def test_postgres_bin_dir_without_the_binaries_is_a_loud_error(monkeypatch, tmp_path):
+    """A wrong IMBEXP_PG_BIN_DIR is reported, not silently replaced by other binaries."""
+    from services import ServiceError, start_postgres
+
+    (tmp_path / "initdb").write_text("")
+    monkeypatch.setenv("IMBEXP_PG_BIN_DIR", str(tmp_path))
+    missing = r"does not hold the PostgreSQL server binaries \(missing: pg_ctl, postgres\)"
+    with pytest.raises(ServiceError, match=missing):
+        start_postgres()
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0, reason="only root hands the server to another user")
+def test_postgres_binaries_the_server_user_cannot_read_are_copied(monkeypatch, tmp_path):
+    """A virtualenv under a private folder (/root/.venv): the binaries are copied, not its permissions widened."""
+    import shutil
+
+    from services import pgserver_bin_dir, start_postgres, stop_postgres
+
+    bundled = pgserver_bin_dir()
+    if bundled is None:
+        pytest.skip("pgserver has no wheel for this platform (see the test extra in pyproject.toml)")
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    site_packages = bundled.parents[2]
+    shutil.copytree(site_packages / "pgserver" / "pginstall", private / "pgserver" / "pginstall", symlinks=True)
+    shutil.copytree(site_packages / "pgserver.libs", private / "pgserver.libs", symlinks=True)
+    monkeypatch.setenv("IMBEXP_PG_BIN_DIR", str(private / "pgserver" / "pginstall" / "bin"))
+    monkeypatch.setenv("IMBEXP_PG_IGNORE_SYSTEM", "1")
+    service = start_postgres(databases=["optuna"])
+    try:
+        assert service.install.source == "IMBEXP_PG_BIN_DIR, copied"
+        assert service.install.bin_dir.is_relative_to(service.root)
+        assert (private.stat().st_mode & 0o777) == 0o700  # the private folder was left as it was
+        _check_pgserver_cluster(service)
+    finally:
+        stop_postgres(service)
+    assert not service.root.exists()
 
 
 def test_optuna_rdb_storage_with_three_concurrent_processes(postgres, tmp_path):
