@@ -12,13 +12,6 @@ import pytest
 from omegaconf import DictConfig
 
 REPO = Path(__file__).resolve().parents[1]
-#: small models keep the suite fast; the data flow is the same as with the defaults
-FAST_MODEL = {
-    "lightgbm": ["model.estimator.n_estimators=30"],
-    "logistic_regression": [],
-    "random_forest": ["model.estimator.estimator.n_estimators=30"],
-    "hist_gradient_boosting": ["model.estimator.max_iter=30"],
-}
 
 
 @pytest.fixture(scope="session")

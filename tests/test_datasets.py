@@ -1,10 +1,11 @@
-"""Datasets report their size and imbalance; bad files fail with one clear sentence."""
+"""Every dataset found in conf/dataset loads as one protocol says; bad files fail with one clear sentence."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
+from components import Component, load, parametrize_with_checks, small, small_dataset
 
 from imbexp import datasets
 from imbexp.errors import ConfigError, DataError
@@ -114,3 +115,68 @@ def test_drop_takes_one_column_or_a_list_and_must_leave_features(tmp_path) -> No
     assert datasets.file(path=str(path), target="y", drop="id").X.columns.tolist() == ["amount"]
     with pytest.raises(ConfigError, match=r"dataset.drop=\['id', 'amount'\] leaves no feature columns"):
         datasets.file(path=str(path), target="y", drop=["id", "amount"])
+
+
+# --------------------------------------------------------------------------- every dataset YAML
+
+def check_labels_are_binary(dataset: datasets.Dataset) -> None:
+    assert isinstance(dataset.y, np.ndarray) and dataset.y.ndim == 1
+    assert np.issubdtype(dataset.y.dtype, np.integer)
+    assert set(np.unique(dataset.y).tolist()) == {0, 1}, "labels are 0/1 and both classes occur"
+
+
+def check_features_are_a_frame_of_the_rows(dataset: datasets.Dataset) -> None:
+    X = dataset.X
+    assert isinstance(X, pd.DataFrame) and len(X) == len(dataset.y) and dataset.n_features == X.shape[1] >= 1
+    assert set(dataset.categorical_columns) <= set(X.columns)
+    assert all(isinstance(X[c].dtype, pd.CategoricalDtype) for c in dataset.categorical_columns)
+    rows = np.arange(0, len(dataset.y), 7)
+    pd.testing.assert_frame_equal(dataset.features(rows), X.iloc[rows])
+    if dataset.p_true is not None:
+        assert dataset.p_true.shape == dataset.y.shape
+        assert np.all((dataset.p_true >= 0) & (dataset.p_true <= 1))
+
+
+def check_summary_reports_size_and_imbalance(dataset: datasets.Dataset) -> None:
+    summary = dataset.summary()
+    assert {"dataset_rows", "dataset_features", "dataset_positives", "dataset_minority_fraction",
+            "dataset_degree"} <= set(summary)
+    assert summary["dataset_rows"] == len(dataset.y) and summary["dataset_features"] == dataset.X.shape[1]
+    assert summary["dataset_positives"] == int(dataset.y.sum())
+    assert 0 < summary["dataset_minority_fraction"] <= 0.5
+    assert summary["dataset_degree"] == datasets.degree_of_imbalance(summary["dataset_minority_fraction"])
+    assert isinstance(dataset.name, str) and dataset.name
+
+
+DATASET_CHECKS = [
+    check_labels_are_binary,
+    check_features_are_a_frame_of_the_rows,
+    check_summary_reports_size_and_imbalance,
+]
+
+
+@parametrize_with_checks("dataset", DATASET_CHECKS)
+def test_dataset_protocol(compose, imbexp_home, component: Component, check) -> None:
+    """Every dataset in conf/dataset, at its small setting, through the same checks."""
+    cfg = compose(*small(compose, component, imbexp_home))
+    check(load(cfg, component.name))
+
+
+def test_a_dataset_that_needs_inputs_says_what_to_add(compose, imbexp_home, monkeypatch) -> None:
+    import components
+
+    monkeypatch.delitem(components.DATASET_INPUTS, "file")
+    cfg = compose(*small(compose, Component("dataset", "file"), imbexp_home))
+    with pytest.raises(pytest.fail.Exception, match=r"conf/dataset/file.yaml does not load in the tests .*"
+                                                    r"DATASET_INPUTS\['file'\]"):
+        load(cfg, "file")
+    large = compose("dataset=synthetic", "dataset.rows=40000", "dataset.features=2", "dataset.informative=2")
+    with pytest.raises(pytest.fail.Exception, match=r"loads 40,000 rows, more than the shared tests' 30,000"):
+        load(large, "synthetic")
+
+
+def test_generated_datasets_are_shrunk_to_enough_positives(compose) -> None:
+    from components import MIN_POSITIVES
+
+    cfg = compose("dataset=synthetic", "dataset.rows=1000000", "dataset.minority_fraction=0.01")
+    assert small_dataset("synthetic", cfg, None) == [f"dataset.rows={MIN_POSITIVES * 100}"]

@@ -1,66 +1,118 @@
-"""Every strategy honours one protocol; the downsampling arithmetic is exact."""
+"""Every strategy found in conf/strategy honours one protocol; the downsampling arithmetic is exact."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
+from components import Component, build, imbalanced_frame, parametrize_with_checks
 
 from imbexp.errors import ConfigError, DataError
 from imbexp.strategies import (
     ClassWeight,
     Downsample,
     DownsampleUpweight,
-    NoRebalancing,
     RandomOversample,
     Smote,
     Strategy,
     TrainingSet,
 )
 
-ALL = [
-    NoRebalancing(),
-    DownsampleUpweight(downsample_factor=10),
-    Downsample(downsample_factor=10),
-    Downsample(downsample_factor=10, prior_correction=True),
-    ClassWeight(),
-    ClassWeight(minority_weight=5),
-    RandomOversample(),
-    Smote(kind="smote"),
-    Smote(kind="adasyn"),
-    Smote(kind="borderline"),
+
+def check_training_set(strategy: Strategy, X: pd.DataFrame, y: np.ndarray) -> None:
+    X_before, y_before = X.copy(), y.copy()
+    out = strategy.fit_resample(X, y, random_state=3)
+    assert isinstance(out, TrainingSet)
+    assert len(out.X) == len(out.y) == len(out.sample_weight) == out.n_rows > 0
+    assert list(out.X.columns) == list(X.columns)
+    assert set(np.unique(out.y)) == {0, 1}
+    assert np.all(np.isfinite(out.sample_weight)) and np.all(out.sample_weight > 0)
+    assert out.minority_fraction > 0
+    if out.indices is not None:  # selected rows are the input rows, unchanged
+        np.testing.assert_array_equal(out.y, y[out.indices])
+        pd.testing.assert_frame_equal(out.X.reset_index(drop=True), X.iloc[out.indices].reset_index(drop=True))
+    # a strategy is given the training part only, and leaves it as it was: the frame it came
+    # from also holds valid and test
+    pd.testing.assert_frame_equal(X, X_before)
+    np.testing.assert_array_equal(y, y_before)
+
+
+def _keeps_every_row(out: TrainingSet, n: int) -> bool:
+    return out.indices is not None and np.array_equal(out.indices, np.arange(n))
+
+
+def check_seed_reproduces_the_draw(strategy: Strategy, X: pd.DataFrame, y: np.ndarray) -> None:
+    out = strategy.fit_resample(X, y, random_state=3)
+    again = strategy.fit_resample(X, y, random_state=3)
+    pd.testing.assert_frame_equal(out.X.reset_index(drop=True), again.X.reset_index(drop=True))
+    np.testing.assert_array_equal(out.y, again.y)
+    np.testing.assert_array_equal(out.sample_weight, again.sample_weight)
+    if _keeps_every_row(out, len(y)):
+        return  # nothing was drawn: every seed gives the input rows
+    # rows were dropped, repeated or made up: a random draw, which the seed must choose
+    other = strategy.fit_resample(X, y, random_state=4)
+    same_rows = (out.indices is not None and other.indices is not None
+                 and np.array_equal(out.indices, other.indices))
+    same_data = out.X.reset_index(drop=True).equals(other.X.reset_index(drop=True))
+    assert not (same_rows or same_data), "another seed should give another draw"
+
+
+def check_corrected_scores_stay_probabilities(strategy: Strategy, X: pd.DataFrame, y: np.ndarray) -> None:
+    strategy.fit_resample(X, y, random_state=3)  # a correction may depend on what was kept
+    p = np.linspace(0.001, 0.999, 50)
+    corrected = strategy.correct_probabilities(p)
+    assert corrected.shape == p.shape
+    assert np.all((corrected > 0) & (corrected < 1))
+    assert np.all(np.diff(corrected) >= 0), "a correction must keep the ranking (ROC and PR curves rely on it)"
+    ends = strategy.correct_probabilities(np.array([0.0, 1.0]))
+    assert np.all((ends >= 0) & (ends <= 1))
+
+
+def check_label_names_the_strategy(strategy: Strategy, X: pd.DataFrame, y: np.ndarray) -> None:
+    assert isinstance(strategy.name, str) and strategy.name
+    assert isinstance(strategy.label(), str) and strategy.label().startswith(strategy.name)
+
+
+def check_select_rows_agrees_with_fit_resample(strategy: Strategy, X: pd.DataFrame, y: np.ndarray) -> None:
+    selection = strategy.select_rows(y, random_state=3)
+    assert (selection is not None) == strategy.selects_rows
+    if selection is None:
+        return
+    indices = selection.indices
+    assert len(np.unique(indices)) == len(indices) and indices.min() >= 0 and indices.max() < len(y)
+    out = strategy.fit_resample(X, y, random_state=3)
+    np.testing.assert_array_equal(out.indices, indices)
+    np.testing.assert_array_equal(out.sample_weight, selection.sample_weight)
+    pd.testing.assert_frame_equal(out.X.reset_index(drop=True), X.iloc[indices].reset_index(drop=True))
+
+
+STRATEGY_CHECKS = [
+    check_training_set,
+    check_seed_reproduces_the_draw,
+    check_corrected_scores_stay_probabilities,
+    check_label_names_the_strategy,
+    check_select_rows_agrees_with_fit_resample,
 ]
 
 
 @pytest.fixture(scope="module")
 def data() -> tuple[pd.DataFrame, np.ndarray]:
-    rng = np.random.default_rng(0)
-    n = 5000
-    y = (rng.random(n) < 0.04).astype(np.int8)
-    X = pd.DataFrame(rng.standard_normal((n, 4)).astype(np.float32) + y[:, None], columns=list("abcd"))
-    return X, y
+    frame = imbalanced_frame(5000, 0.04)
+    return frame.drop(columns="y"), frame["y"].to_numpy()
 
 
-@pytest.mark.parametrize("strategy", ALL, ids=lambda s: s.label())
-def test_protocol(strategy: Strategy, data) -> None:
-    X, y = data
-    out = strategy.fit_resample(X, y, random_state=3)
-    assert isinstance(out, TrainingSet)
-    assert len(out.X) == len(out.y) == len(out.sample_weight)
-    assert list(out.X.columns) == list(X.columns)
-    assert np.all(out.sample_weight > 0)
-    assert set(np.unique(out.y)) == {0, 1}
-    assert out.minority_fraction > 0
-    if out.indices is not None:  # selected rows are the input rows, unchanged
-        np.testing.assert_array_equal(out.y, y[out.indices])
-        pd.testing.assert_frame_equal(out.X.reset_index(drop=True), X.iloc[out.indices].reset_index(drop=True))
-    again = strategy.fit_resample(X, y, random_state=3)
-    pd.testing.assert_frame_equal(out.X.reset_index(drop=True), again.X.reset_index(drop=True))
-    np.testing.assert_array_equal(out.sample_weight, again.sample_weight)
-    p = np.linspace(0.001, 0.999, 50)
-    corrected = strategy.correct_probabilities(p)
-    assert np.all((corrected > 0) & (corrected < 1))
-    assert strategy.label().startswith(strategy.name)
+#: known defects, each a strict xfail: fixing one makes its test fail until the entry goes
+EXPECTED_FAILED = {
+    ("downsample_prior", "check_corrected_scores_stay_probabilities"):
+        "the prior correction maps a score of 1.0 to 1 + 2.2e-16, which scikit-learn's brier_score_loss "
+        "refuses (ValueError); Downsample.correct_probabilities should clip to [0, 1]",
+}
+
+
+@parametrize_with_checks("strategy", STRATEGY_CHECKS, expected_failed_checks=EXPECTED_FAILED)
+def test_strategy_protocol(compose, component: Component, check, data) -> None:
+    """Every strategy in conf/strategy, and each of its VARIANTS, through the same checks."""
+    check(build("strategy", compose(*component.choice)), *data)
 
 
 def test_downsample_upweight_keeps_one_in_f_and_weights_by_f(data) -> None:
