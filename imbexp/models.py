@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from omegaconf import OmegaConf
 from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 
@@ -73,7 +74,8 @@ def build_model(model_cfg: Any, random_state: int, *, strategy: Strategy | None 
 
     estimator = components.build(spec, "model.estimator", check=check)
     final = final_step(estimator)
-    where = f"{keys.get(id(final), 'model.estimator')}._target_={_path(final)!r}"
+    key = keys.get(id(final), "model.estimator")
+    where = f"{key}._target_={OmegaConf.select(model_cfg, key.removeprefix('model.') + '._target_')!r}"
     if not hasattr(final, "predict_proba"):
         raise ConfigError(f"{where} has no predict_proba; imbexp needs a probabilistic classifier.")
     if strategy is not None and strategy.weights_rows and not takes_sample_weight(estimator):
