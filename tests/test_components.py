@@ -143,3 +143,22 @@ def test_a_strategy_target_must_be_a_strategy(compose) -> None:
     assert isinstance(build_strategy(compose().strategy), Strategy)
     with pytest.raises(ConfigError, match="is not a strategy"):
         build_strategy(compose("strategy._target_=sklearn.linear_model.LogisticRegression").strategy)
+
+
+def test_a_sampler_setting_it_does_not_take_is_named_with_the_close_one() -> None:
+    from imbexp.sweeping._samplers import make_sampler
+    from imbexp.sweeping._space import parse_search_space
+
+    space = parse_search_space({"strategy.downsample_factor": "interval(1, 10)"}, [], None)
+    assert make_sampler({"_target_": "optuna.samplers.TPESampler", "seed": 1}, space, 1) is not None
+    with pytest.raises(ConfigError, match=r"^hydra.sweeper.sampler.seeds is not a parameter of tpe; "
+                                          r"did you mean hydra.sweeper.sampler.seed\?"):
+        make_sampler({"_target_": "optuna.samplers.TPESampler", "seeds": 1}, space, 1)
+
+
+def test_a_search_space_function_is_located_with_one_sentence() -> None:
+    assert components.locate("imbexp.datasets.synthetic", "hydra.sweeper.custom_search_space").__name__ == "synthetic"
+    with pytest.raises(ConfigError, match=r"^hydra.sweeper.custom_search_space='imbexp.datasets.synthetik' cannot "
+                                          r"be imported: imbexp.datasets has no 'synthetik'; did you mean "
+                                          r"imbexp.datasets.synthetic\?$"):
+        components.locate("imbexp.datasets.synthetik", "hydra.sweeper.custom_search_space")
