@@ -1,13 +1,21 @@
-"""The one place where the top-level config is checked before any work starts."""
+"""The one place where the top-level config is checked before any work starts.
+
+The checks are a table, :data:`RULES` (key path -> constraint, in the vocabulary of
+:mod:`imbexp.constraints`), plus the keys ``conf/config.yaml`` itself defines for each section,
+so ``+objective.metrik=f1`` is refused with "did you mean" instead of doing nothing.
+"""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from imbexp._paths import config_dir
 from imbexp.calibration import METHODS as CALIBRATION_METHODS
+from imbexp.constraints import AnyOf, Constraint, Interval, Null, Options, Text, Worded, check, check_keys
 from imbexp.errors import ConfigError
 from imbexp.metrics import LOWER_IS_BETTER, OBJECTIVE_METRICS, THRESHOLD_RULES
 
@@ -61,60 +69,64 @@ def parse_objective(cfg: DictConfig) -> Objective:
     return Objective(tuple(metrics), tuple(resolved))
 
 
+#: the config's sections whose keys are all read by a run: any other key is a typo
+SECTIONS = ("objective", "threshold", "metrics", "deployment", "tracking")
+
+#: key path -> what it may hold; a key left out of the config keeps its default
+RULES: dict[str, Constraint] = {
+    "seed": Interval(int, 0, None),
+    "tracking.uri": Worded(Text(), "use e.g. sqlite:///runs/mlflow.db or http://host:5000"),
+    "tracking.log_model": Worded(Options("auto", True, False), "use auto (not in sweeps), true or false"),
+    "tracking.plots": Worded(Options("auto", True, False), "use auto (not in sweeps), true or false"),
+    "metrics.ece_bins": Interval(int, 2, None),
+    "metrics.bootstrap": Worded(AnyOf(Options(0), Interval(int, 20, None)), "use 0 (off) or an integer >= 20"),
+    "threshold.rule": Worded(Options(*THRESHOLD_RULES), f"use one of {', '.join(THRESHOLD_RULES)}"),
+    "threshold.beta": Interval(float, 0, None, closed="neither"),
+    "threshold.min_recall": Worded(Interval(float, 0, 1), "use a number in [0, 1]"),
+    "threshold.cost_fp": Worded(Interval(float, 0, None), "costs are numbers >= 0"),
+    "threshold.cost_fn": Worded(Interval(float, 0, None), "costs are numbers >= 0"),
+    # a plain value, so a map (calibration.method=...) is refused too
+    "calibration": Worded(Options(*CALIBRATION_METHODS), f"use one of {', '.join(CALIBRATION_METHODS)}"),
+    "deployment.prevalence": Worded(AnyOf(Interval(float, 0, 1, closed="neither"), Null()),
+                                    "use a share strictly between 0 and 1 (e.g. 0.002), or null"),
+}
+#: keys a run cannot do without (no default)
+REQUIRED = ("seed", "tracking.uri")
+_ABSENT = object()
+
+
+@functools.lru_cache(maxsize=1)
+def known_keys() -> dict[str, tuple[str, ...]]:
+    """The keys of each section in ``conf/config.yaml``: adding a key to the YAML is all it takes
+    for a run to accept it."""
+    root = OmegaConf.load(config_dir() / "config.yaml")
+    return {section: tuple(root[section].keys()) for section in SECTIONS}
+
+
+def check_rules(cfg: Any, rules: dict[str, Constraint], required: tuple[str, ...] = (),
+                prefix: str = "") -> None:
+    """Check every key of ``rules`` present in ``cfg`` (``required`` ones even when absent)."""
+    for key, constraint in rules.items():
+        value = OmegaConf.select(cfg, key, default=_ABSENT, throw_on_missing=False)
+        if value is _ABSENT and key not in required:
+            continue
+        value = None if value is _ABSENT else value
+        if isinstance(value, DictConfig | ListConfig):
+            value = OmegaConf.to_container(value, resolve=True)
+        check(f"{prefix}{key}", value, constraint)
+
+
 def validate(cfg: DictConfig) -> Objective:
     """Check the keys every run needs; return the parsed objective."""
     for group in ("dataset", "strategy", "model", "split", "tracking"):
         if not isinstance(cfg.get(group), DictConfig):
             raise ConfigError(f"{group} is not configured; pick one with {group}=NAME.")
-    seed = cfg.get("seed")
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ConfigError(f"seed={seed!r} is not allowed; use an integer >= 0.")
-    uri = cfg.tracking.get("uri")
-    if not uri or not isinstance(uri, str):
-        raise ConfigError(f"tracking.uri={uri!r} is not allowed; use e.g. sqlite:///runs/mlflow.db "
-                          "or http://host:5000.")
-    bins = cfg.get("metrics", {}).get("ece_bins", 15)
-    if not _is_int(bins) or bins < 2:
-        raise ConfigError(f"metrics.ece_bins={bins!r} is not allowed; use an integer >= 2.")
-    resamples = cfg.get("metrics", {}).get("bootstrap", 0)
-    if not _is_int(resamples) or resamples < 0 or 0 < resamples < 20:
-        raise ConfigError(f"metrics.bootstrap={resamples!r} is not allowed; use 0 (off) or an integer >= 20.")
-    for key in ("plots", "log_model"):
-        option = cfg.tracking.get(key, "auto")
-        if option != "auto" and not isinstance(option, bool):
-            raise ConfigError(f"tracking.{key}={option!r} is not allowed; use auto (not in sweeps), true or false.")
-    _validate_threshold(cfg.get("threshold") or {})
-    calibration = cfg.get("calibration", "none")
-    if calibration not in CALIBRATION_METHODS:
-        raise ConfigError(f"calibration={calibration!r} is not allowed; use one of {', '.join(CALIBRATION_METHODS)}.")
-    prevalence = (cfg.get("deployment") or {}).get("prevalence")
-    if prevalence is not None and not (_is_number(prevalence) and 0 < prevalence < 1):
-        raise ConfigError(f"deployment.prevalence={prevalence!r} is not allowed; use a share strictly "
-                          "between 0 and 1 (e.g. 0.002), or null.")
-    return parse_objective(cfg)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
-
-
-def _validate_threshold(threshold: Any) -> None:
-    rule = threshold.get("rule", "f1")
-    if rule not in THRESHOLD_RULES:
-        raise ConfigError(f"threshold.rule={rule!r} is not allowed; use one of {', '.join(THRESHOLD_RULES)}.")
-    beta = threshold.get("beta", 1.0)
-    if not (_is_number(beta) and beta > 0):
-        raise ConfigError(f"threshold.beta={beta!r} is not allowed; use a number > 0.")
-    min_recall = threshold.get("min_recall", 0.5)
-    if not (_is_number(min_recall) and 0 <= min_recall <= 1):
-        raise ConfigError(f"threshold.min_recall={min_recall!r} is not allowed; use a number in [0, 1].")
-    for key in ("cost_fp", "cost_fn"):
-        cost = threshold.get(key, 1.0)
-        if not (_is_number(cost) and cost >= 0):
-            raise ConfigError(f"threshold.{key}={cost!r} is not allowed; costs are numbers >= 0.")
+    known = known_keys()
+    for section in SECTIONS:
+        if isinstance(cfg.get(section), DictConfig):
+            check_keys(section, cfg[section].keys(), known[section])
+    check_rules(cfg, RULES, REQUIRED)
+    threshold = cfg.get("threshold") or {}
     if threshold.get("cost_fp", 1.0) == 0 and threshold.get("cost_fn", 1.0) == 0:
         raise ConfigError("threshold.cost_fp and threshold.cost_fn are both 0; at least one cost must be > 0.")
+    return parse_objective(cfg)

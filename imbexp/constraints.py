@@ -29,6 +29,7 @@ __all__ = [
     "Options",
     "PerClass",
     "Text",
+    "Worded",
     "allowed_text",
     "check",
     "check_keys",
@@ -69,6 +70,10 @@ class Constraint(ABC):
     @abstractmethod
     def allowed(self) -> str:
         """What is allowed, in the words of the error sentence (``a number >= 1``)."""
+
+    def clause(self) -> str:
+        """The sentence's end after "is not allowed; ": ``use <allowed>``."""
+        return f"use {self.allowed()}"
 
 
 class Interval(Constraint):
@@ -164,6 +169,23 @@ class Text(Constraint):
         return self.description
 
 
+class Worded(Constraint):
+    """Another constraint in its own words, for a sentence users already know
+    (``threshold.cost_fp=-1 is not allowed; costs are numbers >= 0.``)."""
+
+    def __init__(self, inner: Constraint, clause: str) -> None:
+        self.inner, self._clause = inner, clause
+
+    def is_satisfied_by(self, value: Any) -> bool:
+        return self.inner.is_satisfied_by(value)
+
+    def allowed(self) -> str:
+        return self._clause.removeprefix("use ")
+
+    def clause(self) -> str:
+        return self._clause
+
+
 class AnyOf(Constraint):
     """Any one of several constraints (``'balanced' or a number > 0``)."""
 
@@ -207,20 +229,30 @@ def check(key: str, value: Any, constraints: Constraint | Iterable[Constraint], 
     """``value`` if one of ``constraints`` allows it; otherwise :class:`ConfigError` with the
     one sentence ``<key>=<value> is not allowed; use <allowed>.`` (``hint`` is appended)."""
     constraint = constraints if isinstance(constraints, Constraint) else AnyOf(*constraints)
-    if isinstance(constraint, PerClass) and isinstance(value, Mapping) and value:
+    per_class = _per_class(constraint)
+    if per_class is not None and isinstance(value, Mapping) and value:
         for label, item in value.items():  # name the bad entry, not the whole map
-            check(f"{key}.{label}", item, constraint.each, hint)
+            check(f"{key}.{label}", item, per_class.each, hint)
         return value
     if not constraint.is_satisfied_by(value):
-        raise ConfigError(f"{key}={value!r} is not allowed; use {constraint.allowed()}."
+        raise ConfigError(f"{key}={value!r} is not allowed; {constraint.clause()}."
                           + (f" {hint}" if hint else ""))
     return value
 
 
-def did_you_mean(name: str, known: Iterable[str]) -> str:
-    """`` did you mean X?`` for the closest known name, or an empty string."""
+def _per_class(constraint: Constraint) -> PerClass | None:
+    """The per-class map a constraint accepts, also among alternatives (a factor or ``null``)."""
+    if isinstance(constraint, PerClass):
+        return constraint
+    if isinstance(constraint, AnyOf):
+        return next((c for c in constraint.constraints if isinstance(c, PerClass)), None)
+    return None
+
+
+def did_you_mean(name: str, known: Iterable[str], prefix: str = "") -> str:
+    """`` did you mean <prefix>X?`` for the closest known name, or an empty string."""
     close = difflib.get_close_matches(str(name), list(known), n=1, cutoff=0.6)
-    return f" did you mean {close[0]}?" if close else ""
+    return f" did you mean {prefix}{close[0]}?" if close else ""
 
 
 def check_keys(prefix: str, given: Iterable[str], known: Iterable[str], what: str = "") -> None:
@@ -231,7 +263,6 @@ def check_keys(prefix: str, given: Iterable[str], known: Iterable[str], what: st
     known = sorted(known)
     for key in given:
         if key not in known:
-            close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
-            hint = f" did you mean {prefix}.{close[0]}?" if close else ""
+            hint = did_you_mean(key, known, prefix=f"{prefix}.")
             listed = ", ".join(known) or "none"
             raise ConfigError(f"{prefix}.{key} is not a key of {what or prefix};{hint} its keys: {listed}.")

@@ -9,16 +9,15 @@ metrics, plots, model, tracking), so a sweep shows where its time goes.
 
 from __future__ import annotations
 
-import inspect
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from imbexp import calibration, models, plots, tracking
+from imbexp import calibration, components, models, plots, tracking
 from imbexp import metrics as M
 from imbexp.config import Objective, validate
 from imbexp.datasets import Dataset, load_dataset, read_rows, reads_in_batches
@@ -46,23 +45,12 @@ class Result:
 
 
 def build_strategy(spec: DictConfig) -> Strategy:
-    """Instantiate ``strategy._target_``; its constructor validates the factors."""
-    from hydra.utils import get_class
-
-    params = OmegaConf.to_container(spec, resolve=True)
-    target = params.pop("_target_", None)
-    if not target:
-        raise ConfigError("strategy._target_ is missing; pick a strategy with strategy=NAME.")
-    try:
-        cls = get_class(target)
-    except Exception as exc:
-        raise ConfigError(f"strategy._target_={target!r} cannot be imported ({exc}).") from exc
-    accepted = set(inspect.signature(cls).parameters)
-    unknown = sorted(set(params) - accepted)
-    if unknown:
-        raise ConfigError(f"strategy.{unknown[0]} is not a parameter of strategy {cls.name!r}; "
-                          f"its parameters: {', '.join(sorted(accepted)) or 'none'}.")
-    return cls(**params)
+    """Build ``strategy`` from its ``_target_``; the strategy checks its own parameter values."""
+    strategy = components.build(spec, "strategy")
+    if not isinstance(strategy, Strategy):
+        raise ConfigError(f"strategy._target_={spec.get('_target_')!r} is not a strategy; use a class "
+                          "derived from imbexp.strategies.Strategy.")
+    return strategy
 
 
 def run_experiment(cfg: DictConfig) -> float | list[float]:
@@ -78,7 +66,7 @@ def experiment(cfg: DictConfig) -> Result:
         seed = int(cfg.seed)
         strategy = build_strategy(cfg.strategy)
         model_name = str(cfg.model.get("name") or cfg.model.estimator._target_.rsplit(".", 1)[-1])
-        models.build_model(cfg.model, seed)  # fail on a bad model before loading data
+        models.build_model(cfg.model, seed, strategy=strategy)  # fail on a bad model before loading data
         validate_split(cfg.split)
         n_bins = int(cfg.get("metrics", {}).get("ece_bins", 15))
         in_batches = reads_in_batches(cfg.dataset, strategy)

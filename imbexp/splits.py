@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from imbexp.constraints import Constraint, Interval, Options, Worded, check
 from imbexp.errors import ConfigError, DataError
 
 
@@ -30,32 +31,22 @@ class Split:
     test: np.ndarray
 
 
-def _fraction(key: str, value: Any) -> float:
-    if not (isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 1):
-        raise ConfigError(f"split.{key}={value!r} is not allowed; use a fraction between 0 and 1.")
-    return float(value)
-
-
-def _count(key: str, value: Any, low: int) -> int:
-    if not (isinstance(value, int) and not isinstance(value, bool) and value >= low):
-        raise ConfigError(f"split.{key}={value!r} is not allowed; use an integer >= {low}.")
-    return value
+_FRACTION = Worded(Interval(float, 0, 1, closed="neither"), "use a fraction between 0 and 1")
+#: what each kind of split reads: key -> what it may hold
+RULES: dict[str, dict[str, Constraint]] = {
+    "holdout": {"test_size": _FRACTION, "valid_size": _FRACTION},
+    "cv": {"test_size": _FRACTION, "n_splits": Interval(int, 2, None), "n_repeats": Interval(int, 1, None)},
+}
 
 
 def validate_split(cfg: Any) -> None:
     """Check the ``split`` config before any data is loaded."""
-    kind = cfg.get("kind")
-    if kind not in ("holdout", "cv"):
-        raise ConfigError(f"split.kind={kind!r} is not allowed; use holdout or cv.")
-    test = _fraction("test_size", cfg.get("test_size"))
-    if kind == "holdout":
-        valid = _fraction("valid_size", cfg.get("valid_size"))
-        if valid + test >= 1:
-            raise ConfigError(f"split.valid_size + split.test_size = {valid + test:g} leaves no "
-                              "training rows; keep the sum below 1.")
-    else:
-        _count("n_splits", cfg.get("n_splits"), 2)
-        _count("n_repeats", cfg.get("n_repeats"), 1)
+    kind = check("split.kind", cfg.get("kind"), Options(*RULES))
+    for key, constraint in RULES[kind].items():
+        check(f"split.{key}", cfg.get(key), constraint)
+    if kind == "holdout" and cfg["valid_size"] + cfg["test_size"] >= 1:
+        raise ConfigError(f"split.valid_size + split.test_size = {cfg['valid_size'] + cfg['test_size']:g} "
+                          "leaves no training rows; keep the sum below 1.")
 
 
 #: the last split made, with the labels it was made from: the trials of a sweep share it

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from imbexp.constraints import AnyOf, Interval, Null, Options, PerClass, Text, check, check_keys
+from imbexp.constraints import AnyOf, Interval, Null, Options, PerClass, Text, Worded, check, check_keys, did_you_mean
 from imbexp.errors import ConfigError
 
 
@@ -65,3 +65,29 @@ def test_check_keys_suggests_the_close_key():
                                 "its keys: direction, metric.")
     with pytest.raises(ConfigError, match="is not a key of objective; its keys"):
         check_keys("objective", ["zzz"], ["metric", "direction"])
+
+
+def test_worded_keeps_a_sentence_users_know():
+    cost = Worded(Interval(float, 0, None), "costs are numbers >= 0")
+    assert check("threshold.cost_fp", 2, cost) == 2
+    with pytest.raises(ConfigError) as error:
+        check("threshold.cost_fp", -1, cost)
+    assert str(error.value) == "threshold.cost_fp=-1 is not allowed; costs are numbers >= 0."
+    assert Worded(Interval(float, 0, 1), "use a number in [0, 1]").allowed() == "a number in [0, 1]"
+
+
+def test_a_per_class_map_among_alternatives_names_its_bad_entry():
+    upweight = AnyOf(PerClass(Interval(float, 0, None, closed="neither")), Null("to use the factor"))
+    assert check("strategy.upweight_factor", None, upweight) is None
+    assert check("strategy.upweight_factor", {0: 3}, upweight) == {0: 3}
+    with pytest.raises(ConfigError, match=r"^strategy.upweight_factor.0=-1 is not allowed; use a number > 0\.$"):
+        check("strategy.upweight_factor", {0: -1}, upweight)
+    with pytest.raises(ConfigError, match=r"^strategy.upweight_factor=0 is not allowed; use a number > 0, "
+                                          r"or a map \{class: a number > 0\} or null to use the factor\.$"):
+        check("strategy.upweight_factor", 0, upweight)
+
+
+def test_did_you_mean_can_name_the_full_key():
+    assert did_you_mean("downsample_factr", ["downsample_factor"], prefix="strategy.") == \
+        " did you mean strategy.downsample_factor?"
+    assert did_you_mean("zzz", ["downsample_factor"]) == ""

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+import functools
+import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
+from imbexp.constraints import Constraint, check
 from imbexp.errors import ConfigError
 
 
@@ -42,16 +45,45 @@ class RowSelection:
     sample_weight: np.ndarray
 
 
+def _checked(init: Callable[..., None]) -> Callable[..., None]:
+    """``init`` preceded by the check of each argument against ``parameter_constraints``."""
+    signature = inspect.signature(init)
+
+    @functools.wraps(init)  # keeps the signature, which the builder reads to refuse unknown keys
+    def checked_init(self: Strategy, *args: Any, **kwargs: Any) -> None:
+        given = signature.bind(self, *args, **kwargs).arguments
+        for name, value in list(given.items())[1:]:
+            constraint = type(self).parameter_constraints.get(name)
+            if constraint is not None:
+                check(f"strategy.{name}", value, constraint)
+        init(self, *args, **kwargs)
+
+    return checked_init
+
+
 class Strategy(ABC):
-    """A rebalancing strategy. Subclasses validate their parameters in ``__init__``.
+    """A rebalancing strategy.
+
+    Its parameters are declared as data, ``parameter_constraints`` (the vocabulary of
+    :mod:`imbexp.constraints`), and checked here before the subclass's ``__init__`` runs, so every
+    strategy refuses a bad value with the same sentence, made from what it declares.
 
     Strategies that only keep and weight rows (``selects_rows``) decide from the labels alone
     through :meth:`select_rows`; their ``fit_resample`` is that selection applied to ``X``.
-    A run can then read only the kept rows of a large file.
+    A run can then read only the kept rows of a large file. ``weights_rows`` says whether the
+    strategy gives rows weights other than the dataset's own, so the model must take
+    ``sample_weight`` in ``fit`` (checked before any data is loaded).
     """
 
     name: ClassVar[str]
     selects_rows: ClassVar[bool] = False
+    weights_rows: ClassVar[bool] = False
+    parameter_constraints: ClassVar[dict[str, Constraint]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _checked(cls.__dict__["__init__"])  # type: ignore[method-assign]
 
     @abstractmethod
     def fit_resample(
@@ -109,20 +141,11 @@ def weights_or_ones(sample_weight: np.ndarray | None, n: int) -> np.ndarray:
     return np.asarray(sample_weight, dtype=np.float64)
 
 
-def check_number(key: str, value: Any, *, low: float, low_inclusive: bool, allowed: str) -> float:
-    """One sentence naming the key, the bad value and what is allowed."""
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value)
-    if ok:
-        ok = value >= low if low_inclusive else value > low
-    if not ok:
-        raise ConfigError(f"strategy.{key}={value!r} is not allowed; use {allowed}.")
-    return float(value)
-
-
-def per_class(key: str, value: Any, y: np.ndarray, *, low: float, low_inclusive: bool,
-              allowed: str) -> dict[int, float]:
+def per_class(key: str, value: Any, y: np.ndarray) -> dict[int, float]:
     """A factor for each class: a number applies to the majority class, a mapping to the
-    classes it names (the shape that multi-class rebalancing will use)."""
+    classes it names (the shape that multi-class rebalancing will use). The values were
+    checked against ``parameter_constraints`` when the strategy was made; the class labels can
+    only be checked against the training labels."""
     classes, counts = np.unique(y, return_counts=True)
     if isinstance(value, Mapping):
         factors = {int(c): 1.0 for c in classes}
@@ -130,8 +153,7 @@ def per_class(key: str, value: Any, y: np.ndarray, *, low: float, low_inclusive:
             if int(label) not in factors:
                 raise ConfigError(f"strategy.{key} names class {label!r}, which is not in the "
                                   f"training labels {sorted(factors)}.")
-            factors[int(label)] = check_number(f"{key}.{label}", factor, low=low,
-                                               low_inclusive=low_inclusive, allowed=allowed)
+            factors[int(label)] = float(factor)
         return factors
     majority = int(classes[np.argmax(counts)])
     return {int(c): (float(value) if int(c) == majority else 1.0) for c in classes}

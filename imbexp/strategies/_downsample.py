@@ -5,25 +5,17 @@ from typing import Any
 
 import numpy as np
 
-from imbexp.errors import ConfigError, DataError
+from imbexp.constraints import AnyOf, Interval, Null, Options, PerClass
+from imbexp.errors import DataError
 from imbexp.strategies._base import (
     RowSelectingStrategy,
     RowSelection,
-    check_number,
     per_class,
     weights_or_ones,
 )
 
-_FACTOR_ALLOWED = "a number >= 1 (1 keeps every row)"
-
-
-def _check_factor(key: str, value: Any, low: float, low_inclusive: bool, allowed: str) -> Any:
-    if isinstance(value, Mapping):
-        for label, factor in value.items():
-            check_number(f"{key}.{label}", factor, low=low, low_inclusive=low_inclusive,
-                         allowed=allowed)
-        return dict(value)
-    return check_number(key, value, low=low, low_inclusive=low_inclusive, allowed=allowed)
+#: a downsample factor: 1 keeps every row of its class
+FACTOR = PerClass(Interval(float, 1, None))
 
 
 def downsample_indices(y: np.ndarray, factors: dict[int, float], rng: np.random.Generator,
@@ -53,16 +45,21 @@ def _factor_text(factor: Any) -> str:
     return f"{factor:g}"
 
 
+def _as_given(factor: Any) -> Any:
+    """A factor as a float, a per-class map as a plain dict."""
+    return dict(factor) if isinstance(factor, Mapping) else float(factor)
+
+
 class _DownsampleBase(RowSelectingStrategy):
 
+    parameter_constraints = {"downsample_factor": FACTOR}
+
     def __init__(self, downsample_factor: Any = 10.0) -> None:
-        self.downsample_factor = _check_factor("downsample_factor", downsample_factor, 1.0, True,
-                                               _FACTOR_ALLOWED)
+        self.downsample_factor = _as_given(downsample_factor)
         self._keep_fraction: dict[int, float] = {}
 
     def _select(self, y: np.ndarray, random_state: int) -> np.ndarray:
-        factors = per_class("downsample_factor", self.downsample_factor, y, low=1.0,
-                            low_inclusive=True, allowed=_FACTOR_ALLOWED)
+        factors = per_class("downsample_factor", self.downsample_factor, y)
         self._keep_fraction = {c: 1.0 / f for c, f in factors.items()}
         return downsample_indices(y, factors, np.random.default_rng(random_state))
 
@@ -75,20 +72,22 @@ class DownsampleUpweight(_DownsampleBase):
     unless set), so the weighted class totals, hence the probabilities, stay as in the data."""
 
     name = "downsample_upweight"
+    weights_rows = True
+    parameter_constraints = {
+        "downsample_factor": FACTOR,
+        "upweight_factor": AnyOf(PerClass(Interval(float, 0, None, closed="neither")),
+                                 Null("to use the downsample factor")),
+    }
 
     def __init__(self, downsample_factor: Any = 10.0, upweight_factor: Any = None) -> None:
         super().__init__(downsample_factor)
-        if upweight_factor is not None:
-            upweight_factor = _check_factor("upweight_factor", upweight_factor, 0.0, False,
-                                            "a number > 0, or null to use the downsample factor")
-        self.upweight_factor = upweight_factor
+        self.upweight_factor = None if upweight_factor is None else _as_given(upweight_factor)
 
     def select_rows(self, y, sample_weight=None, *, random_state=0) -> RowSelection:
         kept = self._select(y, random_state)
         weight_of = per_class(
             "upweight_factor",
-            self.downsample_factor if self.upweight_factor is None else self.upweight_factor,
-            y, low=0.0, low_inclusive=False, allowed="a number > 0")
+            self.downsample_factor if self.upweight_factor is None else self.upweight_factor, y)
         y_kept = y[kept]
         class_weight = np.ones(len(kept))
         for label, factor in weight_of.items():
@@ -113,12 +112,10 @@ class Downsample(_DownsampleBase):
     (Dal Pozzolo et al. 2015): with beta = 1/f, p = beta p_s / (beta p_s - p_s + 1)."""
 
     name = "downsample"
+    parameter_constraints = {"downsample_factor": FACTOR, "prior_correction": Options(True, False)}
 
     def __init__(self, downsample_factor: Any = 10.0, prior_correction: bool = False) -> None:
         super().__init__(downsample_factor)
-        if not isinstance(prior_correction, bool):
-            raise ConfigError(f"strategy.prior_correction={prior_correction!r} is not allowed; "
-                              "use true or false.")
         self.prior_correction = prior_correction
 
     def select_rows(self, y, sample_weight=None, *, random_state=0) -> RowSelection:

@@ -6,20 +6,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from imbexp.errors import ConfigError, DataError
-from imbexp.strategies._base import Strategy, TrainingSet, check_number
+from imbexp.constraints import Interval, Options, Worded
+from imbexp.errors import DataError
+from imbexp.strategies._base import Strategy, TrainingSet
 
 log = logging.getLogger(__name__)
 
-_RATIO_ALLOWED = "a number > 0 and <= 1 (minority rows / majority rows after resampling)"
-
-
-def _check_ratio(value: Any) -> float:
-    ratio = check_number("sampling_strategy", value, low=0.0, low_inclusive=False,
-                         allowed=_RATIO_ALLOWED)
-    if ratio > 1:
-        raise ConfigError(f"strategy.sampling_strategy={value!r} is not allowed; use {_RATIO_ALLOWED}.")
-    return ratio
+#: minority rows / majority rows after resampling
+RATIO = Worded(Interval(float, 0, 1, closed="right"),
+               "use a number > 0 and <= 1 (minority rows / majority rows after resampling)")
 
 
 def _resampled(sampler, X, y) -> TrainingSet:
@@ -36,9 +31,10 @@ class RandomOversample(Strategy):
     """Repeat random minority rows until minority / majority = ``sampling_strategy``."""
 
     name = "oversample"
+    parameter_constraints = {"sampling_strategy": RATIO}
 
     def __init__(self, sampling_strategy: Any = 1.0) -> None:
-        self.sampling_strategy = _check_ratio(sampling_strategy)
+        self.sampling_strategy = float(sampling_strategy)
 
     def fit_resample(self, X, y, sample_weight=None, *, random_state=0) -> TrainingSet:
         from imblearn.over_sampling import RandomOverSampler
@@ -63,16 +59,16 @@ class Smote(Strategy):
     has categorical columns."""
 
     name = "smote"
+    parameter_constraints = {
+        "kind": Worded(Options(*SMOTE_KINDS), f"use one of {', '.join(SMOTE_KINDS)}"),
+        "k_neighbors": Interval(int, 1, None, whole_floats=True),
+        "sampling_strategy": RATIO,
+    }
 
     def __init__(self, kind: str = "auto", k_neighbors: Any = 5, sampling_strategy: Any = 1.0) -> None:
-        if kind not in SMOTE_KINDS:
-            raise ConfigError(f"strategy.kind={kind!r} is not allowed; use one of {', '.join(SMOTE_KINDS)}.")
-        check_number("k_neighbors", k_neighbors, low=1, low_inclusive=True, allowed="an integer >= 1")
-        if not float(k_neighbors).is_integer():
-            raise ConfigError(f"strategy.k_neighbors={k_neighbors!r} is not allowed; use an integer >= 1.")
         self.kind = kind
         self.k_neighbors = int(k_neighbors)
-        self.sampling_strategy = _check_ratio(sampling_strategy)
+        self.sampling_strategy = float(sampling_strategy)
 
     def fit_resample(self, X, y, sample_weight=None, *, random_state=0) -> TrainingSet:
         from imblearn.over_sampling import ADASYN, SMOTE, SMOTENC, BorderlineSMOTE

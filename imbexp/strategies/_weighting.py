@@ -4,13 +4,8 @@ from typing import Any
 
 import numpy as np
 
-from imbexp.errors import ConfigError
-from imbexp.strategies._base import (
-    RowSelectingStrategy,
-    RowSelection,
-    check_number,
-    weights_or_ones,
-)
+from imbexp.constraints import AnyOf, Interval, Options, Worded
+from imbexp.strategies._base import RowSelectingStrategy, RowSelection, weights_or_ones
 
 
 class NoRebalancing(RowSelectingStrategy):
@@ -30,14 +25,13 @@ class ClassWeight(RowSelectingStrategy):
     """
 
     name = "class_weight"
+    weights_rows = True
+    parameter_constraints = {
+        "minority_weight": Worded(AnyOf(Options("balanced"), Interval(float, 0, None, closed="neither")),
+                                  "use 'balanced' or a number > 0"),
+    }
 
     def __init__(self, minority_weight: Any = "balanced") -> None:
-        if minority_weight != "balanced":
-            if isinstance(minority_weight, str):
-                raise ConfigError(f"strategy.minority_weight={minority_weight!r} is not allowed; "
-                                  "use 'balanced' or a number > 0.")
-            check_number("minority_weight", minority_weight, low=0.0, low_inclusive=False,
-                         allowed="'balanced' or a number > 0")
         self.minority_weight = minority_weight
 
     def select_rows(self, y, sample_weight=None, *, random_state=0) -> RowSelection:

@@ -10,6 +10,7 @@ from typing import Any
 import optuna
 from omegaconf import DictConfig, OmegaConf
 
+from imbexp import components
 from imbexp.errors import ConfigError
 from imbexp.sweeping._space import SearchSpace
 
@@ -76,12 +77,10 @@ def make_sampler(spec: Any, space: SearchSpace, n_objectives: int, seed_offset: 
         kwargs.setdefault("warn_asynchronous_seeding", False)
     elif kwargs.get("seed") is not None:
         kwargs["seed"] = int(kwargs["seed"]) + seed_offset
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            sampler = SAMPLERS[name](**kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"hydra.sweeper.sampler={name} does not take these settings ({exc}).") from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        # the one builder: a setting the sampler does not take is named with did-you-mean
+        sampler = components.build({"_target_": name, **kwargs}, "hydra.sweeper.sampler", target=SAMPLERS[name])
     if name != "qmc" and kwargs.get("seed") is not None:
         _seed_per_trial(sampler, int(kwargs["seed"]))
     return sampler
