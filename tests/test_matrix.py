@@ -17,11 +17,7 @@ from imbexp.splits import make_split
 ROWS = sorted(all_pairs({group: options(group) for group in GROUPS}), key=lambda row: row["dataset"])
 #: known defects by strategy: a run that fails with this exception is an xfail, any other failure
 #: still fails; a run the defect does not reach passes as XPASS (it depends on the model's scores)
-KNOWN_DEFECTS = {
-    "downsample_prior": (ValueError, "the prior correction maps a score of 1.0 to 1 + 2.2e-16, which the reliability "
-                                     "plot (sklearn calibration_curve) refuses: python -m imbexp dataset=breast_cancer "
-                                     "strategy=downsample_prior model=logistic_regression exits 1, a traceback"),
-}
+KNOWN_DEFECTS: dict[str, tuple[type[BaseException], str]] = {}
 
 
 def _param(row: dict[str, str]):

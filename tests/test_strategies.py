@@ -102,11 +102,7 @@ def data() -> tuple[pd.DataFrame, np.ndarray]:
 
 
 #: known defects, each a strict xfail: fixing one makes its test fail until the entry goes
-EXPECTED_FAILED = {
-    ("downsample_prior", "check_corrected_scores_stay_probabilities"):
-        "the prior correction maps a score of 1.0 to 1 + 2.2e-16, which scikit-learn's brier_score_loss "
-        "refuses (ValueError); Downsample.correct_probabilities should clip to [0, 1]",
-}
+EXPECTED_FAILED: dict[tuple[str, str], str] = {}
 
 
 @parametrize_with_checks("strategy", STRATEGY_CHECKS, expected_failed_checks=EXPECTED_FAILED)

@@ -129,7 +129,8 @@ class Downsample(_DownsampleBase):
         # odds_true = odds_sampled * keep(negative) / keep(positive).
         ratio = self._keep_fraction.get(0, 1.0) / self._keep_fraction.get(1, 1.0)
         p = np.asarray(p, dtype=np.float64)
-        return ratio * p / (ratio * p - p + 1.0)
+        # rounding takes a score of 1.0 to 1 + 2.2e-16, which scikit-learn's metrics refuse
+        return np.clip(ratio * p / (ratio * p - p + 1.0), 0.0, 1.0)
 
     def label(self) -> str:
         return f"{self.name} {self._factor_text()}" + (" +prior" if self.prior_correction else "")
