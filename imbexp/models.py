@@ -10,12 +10,13 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 
+from imbexp import names
 from imbexp.errors import ConfigError
 
 
 def threads() -> int:
     """Threads one model may use: ``IMBEXP_THREADS`` (set by parallel sweeps) or every core."""
-    value = os.environ.get("IMBEXP_THREADS")
+    value = os.environ.get(names.THREADS_ENV)
     if not value:
         return os.cpu_count() or 1
     if not value.strip().isdigit() or int(value) < 1:

@@ -200,7 +200,7 @@ def extra_space(cfg, trial) -> None:
 def test_the_loop_without_hydra_fails_nan_trials_and_stops_at_n_trials(tmp_path: Path, monkeypatch) -> None:
     from mlflow.tracking import MlflowClient
 
-    from imbexp.sweeping import OptunaSweep
+    from imbexp.sweeping import OptunaSweep, make_plan
 
     monkeypatch.setenv("IMBEXP_HOME", str(tmp_path))
     monkeypatch.delenv("IMBEXP_SWEEP_WORKER", raising=False)
@@ -221,7 +221,7 @@ def test_the_loop_without_hydra_fails_nan_trials_and_stops_at_n_trials(tmp_path:
         "sampler": {"_target_": "optuna.samplers.RandomSampler", "seed": 0}, "n_trials": 4,
         "max_failure_rate": 1.0, "params": {"strategy.downsample_factor": "choice(1.0, 2.0, 4.0)"},
         "custom_search_space": "test_sweep_space.extra_space"})
-    OptunaSweep(settings, cfg, [], launch, lambda overrides: cfg, lambda name: False).run()
+    OptunaSweep(make_plan(settings, cfg, [], lambda overrides: cfg, lambda name: False), launch).run()
 
     study = optuna.load_study(study_name="tiny-strategy-model-custom", storage=f"sqlite:///{tmp_path}/runs/optuna.db")
     complete = study.get_trials(states=(TrialState.COMPLETE,))
