@@ -11,6 +11,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from imbexp.names import DIRECTIONS_TAG, SAMPLER_TAG, STUDY_PARENT_RUN_ATTR
+
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 # Every key of the official plugin's OptunaSweeperConf, and every field of its TPESamplerConfig,
@@ -76,8 +78,8 @@ def _sweep(run_cli, folder: Path, monkeypatch) -> subprocess.CompletedProcess:
     return run_cli("-m", f"--config-dir={folder}", "sweep=ported")
 
 
-def test_an_official_sweep_config_runs_with_only_the_sweepers_name_changed(run_cli, imbexp_home, tmp_path,
-                                                                             monkeypatch) -> None:
+def test_an_official_sweep_config_runs_with_only_the_sweepers_name_changed(run_cli, imbexp_home, mlflow_client,
+                                                                             tmp_path, monkeypatch) -> None:
     ported = OFFICIAL.replace("override /hydra/sweeper: optuna", "override /hydra/sweeper: imbexp_optuna")
     assert [line for line in ported.splitlines() if line not in OFFICIAL.splitlines()] == [
         "  - override /hydra/sweeper: imbexp_optuna"]
@@ -92,8 +94,8 @@ def test_an_official_sweep_config_runs_with_only_the_sweepers_name_changed(run_c
         assert trial.params["strategy.upweight_factor"] in (1.0, 2.0)
         assert trial.params["model.estimator.num_leaves"] in (8, 16, 24, 32)
         assert trial.params["model.estimator.learning_rate"] in (0.05, 0.1)
-    sampler = study.sampler
-    assert isinstance(sampler, optuna.samplers.TPESampler) and sampler._constant_liar is False
+    parent = mlflow_client.get_run(study.user_attrs[STUDY_PARENT_RUN_ATTR])
+    assert parent.data.tags[SAMPLER_TAG] == "tpe" and parent.data.tags[DIRECTIONS_TAG] == "maximize"
 
 
 @pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is None,

@@ -7,7 +7,7 @@ here with only the sweeper's name changed; the differences in meaning are in doc
 ``n_trials`` counts the study's COMPLETE trials (a resumed study stops at the same total),
 ``n_jobs`` runs trials in parallel processes, ``storage: null`` means
 ``sqlite:///<runs home>/runs/optuna.db``, ``direction: null`` follows ``objective.direction``,
-and ``range(a, b)`` stops before ``b`` as in the rest of Hydra's grammar. imbexp's own keys come
+and ``interval(a, b)`` is a float range even for whole-number bounds. imbexp's own keys come
 after ``custom_search_space``.
 """
 
