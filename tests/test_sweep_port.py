@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 from pathlib import Path
 
@@ -72,10 +73,12 @@ def _write(folder: Path, text: str) -> Path:
     return folder
 
 
-def _sweep(run_cli, folder: Path, monkeypatch) -> subprocess.CompletedProcess:
-    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))  # where the sweep imports extra_space
+def _sweep(run_cli, folder: Path, monkeypatch, *args: str) -> subprocess.CompletedProcess:
+    # where the sweep imports extra_space from
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(Path(__file__).parent),
+                                                                   os.environ.get("PYTHONPATH")])))
     # --config-dir adds the folder with sweep/ported.yaml to the config search path
-    return run_cli("-m", f"--config-dir={folder}", "sweep=ported")
+    return run_cli("-m", f"--config-dir={folder}", "sweep=ported", *args)
 
 
 def test_an_official_sweep_config_runs_with_only_the_sweepers_name_changed(run_cli, imbexp_home, mlflow_client,
@@ -103,8 +106,8 @@ def test_an_official_sweep_config_runs_with_only_the_sweepers_name_changed(run_c
 def test_the_same_config_runs_under_the_official_plugin_beside_imbexps(run_cli, imbexp_home, tmp_path,
                                                                         monkeypatch) -> None:
     """Both plugins installed together: no ConfigStore collision, and the official one still runs."""
-    result = _sweep(run_cli, _write(tmp_path / "conf", OFFICIAL), monkeypatch)
+    result = _sweep(run_cli, _write(tmp_path / "conf", OFFICIAL), monkeypatch, "hydra.sweeper.study_name=official")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "already registered" not in result.stderr
-    study = optuna.load_study(study_name="ported", storage=f"sqlite:///{imbexp_home}/ported.db")
+    study = optuna.load_study(study_name="official", storage=f"sqlite:///{imbexp_home}/ported.db")
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 3
