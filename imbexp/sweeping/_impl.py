@@ -115,7 +115,6 @@ class OptunaSweep:
         processes = max(1, self.plan.settings.processes)
         # model threads are the sweep's to split unless the user set them (a worker inherits
         # the leader's split, marked as the sweep's own)
-        models.threads()  # a bad IMBEXP_THREADS is one sentence before anything runs
         self.splits_threads = (names.THREADS_ENV not in os.environ
                                or os.environ.get(names.THREADS_BY_SWEEP_ENV) == "1")
         if names.THREADS_ENV not in os.environ:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import optuna
 from omegaconf import DictConfig
 
-from imbexp import tracking
+from imbexp import models, tracking
 from imbexp.config import Objective, parse_objective
 from imbexp.errors import ConfigError
 from imbexp.sweeping import _mlflow, _study
@@ -64,6 +64,7 @@ def make_plan(settings: SweepSettings, config: DictConfig, arguments: list[str],
     pass their own); ``worker_index`` offsets a seeded sampler so workers draw different points.
     """
     settings.validate()
+    models.threads()  # a bad IMBEXP_THREADS is one sentence before anything is created
     space = parse_search_space(settings.params, arguments, settings.conditional_params)
     # the objective every trial will get, fixed params (e.g. objective.metric) applied
     job_config = compose([f"{k}={v}" for k, v in space.fixed.items()]) if space.fixed else config
