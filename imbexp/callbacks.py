@@ -31,14 +31,14 @@ class SweepParentRun(Callback):
             return
         from mlflow.tracking import MlflowClient
 
-        from imbexp import tracking
+        from imbexp import names, tracking
 
         experiment_id = tracking.connect(str(config.tracking.uri), tracking.default_experiment(config))
         overrides = " ".join(config.hydra.overrides.task)
         run = MlflowClient().create_run(
             experiment_id,
             run_name=f"grid · {overrides}"[:250] if overrides else "grid",
-            tags={"imbexp.sweep": "grid", "imbexp.overrides": tracking.redact(overrides)[:5000]},
+            tags={names.SWEEP_TAG: "grid", names.OVERRIDES_TAG: tracking.redact(overrides)[:5000]},
         )
         self._run_id = run.info.run_id
         os.environ[tracking.PARENT_RUN_ENV] = self._run_id

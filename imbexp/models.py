@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 
-from imbexp import components
+from imbexp import components, names
 from imbexp.constraints import did_you_mean
 from imbexp.errors import ConfigError, first_line
 from imbexp.strategies import Strategy
@@ -22,7 +22,7 @@ from imbexp.strategies import Strategy
 
 def threads() -> int:
     """Threads one model may use: ``IMBEXP_THREADS`` (set by parallel sweeps) or every core."""
-    value = os.environ.get("IMBEXP_THREADS")
+    value = os.environ.get(names.THREADS_ENV)
     if not value:
         return os.cpu_count() or 1
     if not value.strip().isdigit() or int(value) < 1:

@@ -13,13 +13,14 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from imbexp import names
 from imbexp._paths import sqlite_file
 
 PARAM_GROUPS = ("dataset", "strategy", "model", "split", "seed", "calibration", "threshold", "deployment")
 MAX_PARAM_VALUE = 6000
 MAX_PARAMS_PER_BATCH = 100
 #: set by a sweep for the runs it launches in the same process
-PARENT_RUN_ENV = "IMBEXP_PARENT_RUN_ID"
+PARENT_RUN_ENV = names.GRID_PARENT_RUN_ENV
 
 _CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<secret>[^@/\s]+)@")
 _QUERY_SECRET = re.compile(r"(?i)([?&](?:password|passwd|pwd|token|secret|access_key)=)[^&\s]+")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import optuna
@@ -113,11 +114,47 @@ def test_the_grid_is_every_discrete_value_and_a_continuous_range_is_refused() ->
         parse_search_space({"a": "interval(1, 2)"}).grid()
 
 
-@pytest.mark.parametrize("name", ["tpe", "random", "grid", "cmaes", "nsgaii", "qmc"])
+@pytest.mark.parametrize("name", ["tpe", "random", "grid", "cmaes", "nsgaii", "nsgaiii", "qmc"])
 def test_every_named_sampler_builds(name) -> None:
     space = parse_search_space({"a": "choice(1, 2)", "b": "range(0, 3)"})
     sampler = make_sampler(name, space, n_objectives=1)
     assert isinstance(sampler, optuna.samplers.BaseSampler)
+
+
+@pytest.mark.parametrize("name", ["tpe", "random", "grid", "cmaes", "nsgaii", "nsgaiii", "gp", "qmc"])
+def test_every_sampler_config_builds_its_sampler_with_the_official_fields(name) -> None:
+    """hydra/sweeper/imbexp_sampler=NAME, every field at its default (null: Optuna's own)."""
+    import dataclasses
+
+    from hydra_plugins.imbexp_sweeper.config import SAMPLER_CONFIGS
+
+    spec = dataclasses.asdict(SAMPLER_CONFIGS[name]())
+    space = parse_search_space({"a": "choice(1, 2)", "b": "range(0, 3)"})
+    if name == "gp" and importlib.util.find_spec("torch") is None:
+        with pytest.raises(ConfigError, match="sampler=gp needs PyTorch"):
+            make_sampler(spec, space, n_objectives=1)
+        return
+    sampler = make_sampler(spec, space, n_objectives=1)
+    assert type(sampler).__name__ == spec["_target_"].rsplit(".", 1)[1]
+
+
+def test_the_official_plugins_own_sampler_targets_are_read_and_motpe_is_explained() -> None:
+    space = parse_search_space({"a": "interval(0, 1)"})
+    official = "hydra_plugins.hydra_optuna_sweeper."
+    sampler = make_sampler({"_target_": f"{official}_impl.create_nsgaii_sampler", "population_size": 10,
+                            "mutation": None, "seed": 1}, space, 2)
+    assert isinstance(sampler, optuna.samplers.NSGAIISampler)
+    with pytest.raises(ConfigError, match="motpe was removed in Optuna 4.0; use tpe"):
+        make_sampler({"_target_": f"{official}config.raise_motpe_removed"}, space, 1)
+    independent = {"_target_": "optuna.samplers.RandomSampler", "seed": 3}
+    sampler = make_sampler({"_target_": "optuna.samplers.QMCSampler", "independent_sampler": independent}, space, 1)
+    assert isinstance(sampler._independent_sampler, optuna.samplers.RandomSampler)
+
+
+def test_the_removed_search_space_key_points_to_params() -> None:
+    with pytest.raises(ConfigError, match="search_space is the official Optuna sweeper's old key.*use "
+                                          "hydra.sweeper.params"):
+        SweepSettings.from_config({"search_space": {"strategy.downsample_factor": {"type": "float"}}})
 
 
 def test_a_sampler_is_also_known_by_the_official_target_and_seeds_differ_per_worker() -> None:
@@ -200,7 +237,7 @@ def extra_space(cfg, trial) -> None:
 def test_the_loop_without_hydra_fails_nan_trials_and_stops_at_n_trials(tmp_path: Path, monkeypatch) -> None:
     from mlflow.tracking import MlflowClient
 
-    from imbexp.sweeping import OptunaSweep
+    from imbexp.sweeping import OptunaSweep, make_plan
 
     monkeypatch.setenv("IMBEXP_HOME", str(tmp_path))
     monkeypatch.delenv("IMBEXP_SWEEP_WORKER", raising=False)
@@ -221,7 +258,7 @@ def test_the_loop_without_hydra_fails_nan_trials_and_stops_at_n_trials(tmp_path:
         "sampler": {"_target_": "optuna.samplers.RandomSampler", "seed": 0}, "n_trials": 4,
         "max_failure_rate": 1.0, "params": {"strategy.downsample_factor": "choice(1.0, 2.0, 4.0)"},
         "custom_search_space": "test_sweep_space.extra_space"})
-    OptunaSweep(settings, cfg, [], launch, lambda overrides: cfg, lambda name: False).run()
+    OptunaSweep(make_plan(settings, cfg, [], lambda overrides: cfg, lambda name: False), launch).run()
 
     study = optuna.load_study(study_name="tiny-strategy-model-custom", storage=f"sqlite:///{tmp_path}/runs/optuna.db")
     complete = study.get_trials(states=(TrialState.COMPLETE,))

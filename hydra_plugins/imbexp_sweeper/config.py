@@ -1,11 +1,12 @@
-"""``hydra/sweeper: imbexp_optuna`` and its samplers, with the official Optuna sweeper's keys.
+"""``hydra/sweeper: imbexp_optuna`` and its samplers in Hydra's ConfigStore.
 
-Differences from the official plugin, all documented in the README: ``n_trials`` counts the
-study's COMPLETE trials (so a resumed study stops at the same total), ``n_jobs`` runs trials
-in parallel processes, ``storage: null`` means ``sqlite:///<project root>/runs/optuna.db``,
-``direction: null`` follows ``objective.direction``, ``range(a, b)`` stops before ``b`` as in
-the rest of Hydra's grammar, and ``conditional_params`` adds keys searched only when another
-parameter takes a value.
+The settings are :class:`imbexp.sweeping.SweepSettings` (one dataclass for the schema and the
+validation); this module adds what only Hydra reads. The samplers take the official Optuna
+sweeper's fields (1.4.0rc3) and live in imbexp's own group, ``hydra/sweeper/imbexp_sampler``, so
+that the official plugin's ``hydra/sweeper/sampler`` configs and these never collide when both
+plugins are installed (Hydra 1.4 warns on a collision, 1.5 raises). They are stored at the
+package ``hydra.sweeper.sampler``, where the official plugin keeps its sampler too:
+``hydra/sweeper/imbexp_sampler=random`` selects one, ``hydra.sweeper.sampler.seed=1`` sets a field.
 """
 
 from dataclasses import dataclass, field
@@ -14,7 +15,10 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from imbexp.sweeping._settings import SweepSettings
+
 TARGET = "hydra_plugins.imbexp_sweeper.imbexp_optuna_sweeper.ImbexpOptunaSweeper"
+SAMPLER_GROUP = "hydra/sweeper/imbexp_sampler"
 
 
 @dataclass
@@ -25,12 +29,20 @@ class SamplerConfig:
 
 @dataclass
 class TPESamplerConfig(SamplerConfig):
+    """A field left null takes Optuna's own default, as in the official plugin."""
+
     _target_: str = "optuna.samplers.TPESampler"
+    consider_prior: bool | None = None
+    prior_weight: float | None = None
+    consider_magic_clip: bool | None = None
+    consider_endpoints: bool | None = None
     n_startup_trials: int = 10
     n_ei_candidates: int = 24
     multivariate: bool = False
     group: bool = False
+    warn_independent_sampling: bool | None = None
     constant_liar: bool = True  # parallel workers do not all probe the same promising point
+    constraints_func: Any | None = None
 
 
 @dataclass
@@ -51,12 +63,16 @@ class CmaEsSamplerConfig(SamplerConfig):
     x0: dict[str, Any] | None = None
     sigma0: float | None = None
     n_startup_trials: int = 1
+    independent_sampler: Any | None = None
     warn_independent_sampling: bool = True
     consider_pruned_trials: bool = False
     restart_strategy: str | None = None
     popsize: int | None = None
     inc_popsize: int = -1
     use_separable_cma: bool = False
+    with_margin: bool = False
+    lr_adapt: bool = False
+    source_trials: Any | None = None
 
 
 @dataclass
@@ -64,8 +80,30 @@ class NSGAIISamplerConfig(SamplerConfig):
     _target_: str = "optuna.samplers.NSGAIISampler"
     population_size: int = 50
     mutation_prob: float | None = None
+    mutation: Any | None = None
+    crossover: Any | None = None
     crossover_prob: float = 0.9
     swapping_prob: float = 0.5
+    constraints_func: Any | None = None
+
+
+@dataclass
+class NSGAIIISamplerConfig(NSGAIISamplerConfig):
+    _target_: str = "optuna.samplers.NSGAIIISampler"
+    reference_points: list[list[float]] | None = None
+    dividing_parameter: int = 3
+
+
+@dataclass
+class GPSamplerConfig(SamplerConfig):
+    """Optuna's Gaussian-process sampler; it needs PyTorch (``pip install torch``)."""
+
+    _target_: str = "optuna.samplers.GPSampler"
+    independent_sampler: Any | None = None
+    n_startup_trials: int = 10
+    deterministic_objective: bool = False
+    constraints_func: Any | None = None
+    warn_independent_sampling: bool = True
 
 
 @dataclass
@@ -73,32 +111,27 @@ class QMCSamplerConfig(SamplerConfig):
     _target_: str = "optuna.samplers.QMCSampler"
     qmc_type: str = "sobol"
     scramble: bool = False
+    independent_sampler: Any | None = None
     warn_independent_sampling: bool = True
 
 
+SAMPLER_CONFIGS: dict[str, type[SamplerConfig]] = {
+    "tpe": TPESamplerConfig, "random": RandomSamplerConfig, "grid": GridSamplerConfig, "cmaes": CmaEsSamplerConfig,
+    "nsgaii": NSGAIISamplerConfig, "nsgaiii": NSGAIIISamplerConfig, "gp": GPSamplerConfig, "qmc": QMCSamplerConfig,
+}
+
+
 @dataclass
-class ImbexpOptunaSweeperConf:
+class ImbexpOptunaSweeperConf(SweepSettings):
     _target_: str = TARGET
     # the sweeper builds the sampler itself: the grid needs the search space, workers a seed each
     _recursive_: bool = False
-    defaults: list[Any] = field(default_factory=lambda: [{"sampler": "tpe"}])
-
-    sampler: Any = MISSING  # filled by hydra/sweeper/sampler (tpe unless overridden)
-    direction: Any = None  # null: objective.direction; or maximize / minimize / a list of them
-    storage: Any = None  # null: sqlite:///<project root>/runs/optuna.db
-    study_name: str | None = None  # null: <dataset>-<strategy>-<model>-<sweep preset>
-    n_trials: int = 20  # the study's total of COMPLETE trials
-    n_jobs: int = 1  # trials at once, each in its own process; -1: one per core
-    max_failure_rate: float = 0.5  # stop once failures exceed this x n_trials
-    params: dict[str, Any] | None = None
-    custom_search_space: str | None = None  # module.function(cfg, trial) adding trial.suggest_*
-    conditional_params: dict[str, Any] | None = None  # {"param=value": {key: expression}}
-    heartbeat_interval: int | None = 30  # seconds; a trial silent for 2x this is failed and retried
-    max_retry: int = 3  # retries of a trial whose worker died
+    defaults: list[Any] = field(default_factory=lambda: [{"imbexp_sampler": "tpe"}])
+    sampler: Any = MISSING  # filled by hydra/sweeper/imbexp_sampler
 
 
 ConfigStore.instance().store(group="hydra/sweeper", name="imbexp_optuna", node=ImbexpOptunaSweeperConf,
                              provider="imbexp")
-for _name, _node in {"tpe": TPESamplerConfig, "random": RandomSamplerConfig, "grid": GridSamplerConfig,
-                     "cmaes": CmaEsSamplerConfig, "nsgaii": NSGAIISamplerConfig, "qmc": QMCSamplerConfig}.items():
-    ConfigStore.instance().store(group="hydra/sweeper/sampler", name=_name, node=_node, provider="imbexp")
+for _name, _node in SAMPLER_CONFIGS.items():
+    ConfigStore.instance().store(group=SAMPLER_GROUP, name=_name, node=_node, package="hydra.sweeper.sampler",
+                                 provider="imbexp")

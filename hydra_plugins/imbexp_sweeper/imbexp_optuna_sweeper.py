@@ -11,12 +11,14 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, open_dict
 
 from imbexp.errors import USAGE_ERROR, ConfigError, ImbexpError, exit_with
+from imbexp.names import SWEEP_DIR_ENV
 
 from .config import ImbexpOptunaSweeperConf  # noqa: F401  (registers the configs)
 
 
 class ImbexpOptunaSweeper(Sweeper):
-    """Hydra's entry point; :class:`imbexp.sweeping.OptunaSweep` does the work."""
+    """Hydra's entry point: :func:`imbexp.sweeping.make_plan` checks the config, then
+    :class:`imbexp.sweeping.OptunaSweep` runs the plan."""
 
     def __init__(self, **settings: Any) -> None:
         # checked in sweep(), where a bad value is reported as one sentence like every other
@@ -25,24 +27,26 @@ class ImbexpOptunaSweeper(Sweeper):
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         from hydra.core.plugins import Plugins
 
-        from imbexp.sweeping._compose import TrialConfigLoader
-        from imbexp.sweeping._impl import SWEEP_DIR_ENV
-
         if os.environ.get(SWEEP_DIR_ENV):  # a worker writes its trials' folders beside the leader's
             with open_dict(config):
                 config.hydra.sweep.dir = os.environ[SWEEP_DIR_ENV]
         self.config = config
-        # the launcher composes each trial's config through this loader: once per config-group
-        # choice instead of once per trial
-        hydra_context = HydraContext(config_loader=TrialConfigLoader(hydra_context.config_loader),
-                                     callbacks=hydra_context.callbacks)
+        try:
+            from imbexp.sweeping._compose import TrialConfigLoader
+        except ImportError:  # Hydra 1.4 moved the private helpers it uses: Hydra composes every trial
+            pass
+        else:
+            # the launcher composes each trial's config through this loader: once per config-group
+            # choice instead of once per trial
+            hydra_context = HydraContext(config_loader=TrialConfigLoader(hydra_context.config_loader),
+                                         callbacks=hydra_context.callbacks)
         self.hydra_context = hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(
             config=config, hydra_context=hydra_context, task_function=task_function)
 
     def sweep(self, arguments: list[str]) -> None:
-        from imbexp.sweeping import OptunaSweep, SweepSettings, format_value
-        from imbexp.sweeping._impl import SWEEP_DIR_ENV
+        from imbexp.sweeping import OptunaSweep, SweepSettings, format_value, make_plan
+        from imbexp.sweeping._impl import worker_index
 
         loader = self.hydra_context.config_loader
         # a job's config is composed anew, so a worker names the leader's folder for each job
@@ -62,9 +66,9 @@ class ImbexpOptunaSweeper(Sweeper):
 
         argv = [sys.executable, *sys.orig_argv[1:]]
         try:
-            settings = SweepSettings.from_config(self.raw_settings)
-            OptunaSweep(settings, self.config, arguments, launch, compose, is_group,
-                        sweep_dir=str(self.config.hydra.sweep.dir), argv=argv).run()
+            plan = make_plan(SweepSettings.from_config(self.raw_settings), self.config, arguments, compose,
+                             is_group, worker_index=worker_index())
+            OptunaSweep(plan, launch, sweep_dir=str(self.config.hydra.sweep.dir), argv=argv).run()
         except ImbexpError as exc:
             # as a single run says it: one sentence, no hint about Hydra's stack traces; exit 2
             # for the user's config, 1 for a sweep that failed (too many failed trials)

@@ -1,26 +1,38 @@
-"""imbexp's Optuna sweeps, usable without Hydra: the search-space grammar, the samplers and the
-ask/tell loop that the ``imbexp_optuna`` Hydra sweeper plugin drives."""
+"""imbexp's Optuna sweeps, usable without Hydra: the settings, the search-space grammar, the
+samplers, the plan built from a sweep's config and the ask/tell loop that runs it, all driven
+by the ``imbexp_optuna`` Hydra sweeper plugin.
 
-from imbexp.sweeping._impl import WORKER_ENV, OptunaSweep, SweepSettings
-from imbexp.sweeping._samplers import SAMPLERS, make_sampler, sampler_name
-from imbexp.sweeping._space import Param, SearchSpace, check_keys, format_value, parse_param, parse_search_space
-from imbexp.sweeping._study import default_storage, default_study_name, open_storage, resolve_directions
+The names are imported on first use: Hydra imports every installed plugin's config module at
+start-up, on every command, and that module needs only :class:`SweepSettings`, not Optuna.
+"""
 
-__all__ = [
-    "SAMPLERS",
-    "WORKER_ENV",
-    "OptunaSweep",
-    "Param",
-    "SearchSpace",
-    "SweepSettings",
-    "check_keys",
-    "default_storage",
-    "default_study_name",
-    "format_value",
-    "make_sampler",
-    "open_storage",
-    "parse_param",
-    "parse_search_space",
-    "resolve_directions",
-    "sampler_name",
-]
+from importlib import import_module
+from typing import Any
+
+_WHERE = {
+    "SweepSettings": "_settings",
+    "OptunaSweep": "_impl",
+    "SweepPlan": "_plan",
+    "make_plan": "_plan",
+    "SAMPLERS": "_samplers",
+    "make_sampler": "_samplers",
+    "sampler_name": "_samplers",
+    "Param": "_space",
+    "SearchSpace": "_space",
+    "check_keys": "_space",
+    "format_value": "_space",
+    "parse_param": "_space",
+    "parse_search_space": "_space",
+    "default_storage": "_study",
+    "default_study_name": "_study",
+    "open_storage": "_study",
+    "resolve_directions": "_study",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)

@@ -1,20 +1,22 @@
 """The sweep: an ask/tell loop over a shared Optuna study, run by one or many processes.
 
 How ``n_jobs=k`` runs k trials at once: the sweep process starts k-1 worker processes with the
-same command line (marked by :data:`WORKER_ENV`). Every process runs the same loop against the
-study in storage and launches its trials in-process through Hydra's launcher. Sweeps started
+same command line (marked by :data:`imbexp.names.SWEEP_WORKER_ENV`). Every process runs the same
+loop against the study in storage and launches its trials in-process through Hydra's launcher. Sweeps started
 on other machines with the same command join the same way (they find the study by name and the
 parent run through the study), so one process, one machine and many machines are one design.
 
 ``n_trials`` is the study's total of COMPLETE trials: a fresh study runs n_trials trials, a
 resumed or shared study stops at that same total. Failed trials are retried with new trials;
 the sweep stops with an error once this run's failures exceed ``max_failure_rate x n_trials``.
+
+What can fail on the user's config is decided first, in the :class:`~imbexp.sweeping.SweepPlan`
+(:mod:`imbexp.sweeping._plan`); this loop takes the plan.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import math
 import os
@@ -26,85 +28,30 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import optuna
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-from imbexp import models, tracking
-from imbexp.config import parse_objective
-from imbexp.errors import ConfigError, ImbexpError
+from imbexp import models, names, tracking
+from imbexp.errors import ImbexpError
 from imbexp.sweeping import _mlflow, _study, _summary
-from imbexp.sweeping._samplers import make_sampler, sampler_name
-from imbexp.sweeping._space import SearchSpace, check_keys, parse_search_space
+from imbexp.sweeping._plan import SweepPlan
 
 log = logging.getLogger("imbexp")
 
-#: set in a worker process a sweep started: its index (1, 2, ...)
-WORKER_ENV = "IMBEXP_SWEEP_WORKER"
-#: the parent MLflow run, handed to workers
-PARENT_ENV = "IMBEXP_SWEEP_PARENT_RUN_ID"
-#: one id per sweep command (shared with its workers): the failures it caused are its own
-SESSION_ENV = "IMBEXP_SWEEP_SESSION"
-#: the leader's Hydra sweep folder, so a worker's trial folders land beside the leader's
-SWEEP_DIR_ENV = "IMBEXP_SWEEP_DIR"
-SESSION_ATTR = "imbexp.sweep_session"
-#: trial user attribute: the host and process id that ran it
-WORKER_ATTR = "imbexp.worker"
-#: set with IMBEXP_THREADS when the sweep chose the model threads (not the user)
-AUTO_THREADS_ENV = "IMBEXP_THREADS_BY_SWEEP"
 POLL_SECONDS = 0.5
 
 Launch = Callable[[list[str], int], Any]
 
 
-@dataclasses.dataclass
-class SweepSettings:
-    """``hydra.sweeper.*``: the official Optuna sweeper's keys, plus a few of imbexp's own."""
-
-    sampler: Any = "tpe"
-    direction: Any = None
-    storage: str | None = None
-    study_name: str | None = None
-    n_trials: int = 20
-    n_jobs: int = 1
-    max_failure_rate: float = 0.5
-    params: Mapping[str, Any] | None = None
-    custom_search_space: str | None = None
-    conditional_params: Mapping[str, Any] | None = None
-    heartbeat_interval: int | None = 30
-    max_retry: int = 3
-
-    @classmethod
-    def from_config(cls, values: Mapping[str, Any]) -> SweepSettings:
-        if isinstance(values, DictConfig):
-            values = OmegaConf.to_container(values, resolve=True)
-        known = {f.name for f in dataclasses.fields(cls)}
-        settings = cls(**{k: v for k, v in values.items() if k in known})
-        settings.validate()
-        return settings
-
-    def validate(self) -> None:
-        def whole(key: str, value: Any, low: int) -> None:
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ConfigError(f"hydra.sweeper.{key}={value!r} is not allowed; use an integer >= {low}.")
-
-        whole("n_trials", self.n_trials, 1)
-        if self.n_jobs != -1:
-            whole("n_jobs", self.n_jobs, 1)
-        whole("max_retry", self.max_retry, 0)
-        if self.heartbeat_interval is not None:
-            whole("heartbeat_interval", self.heartbeat_interval, 1)
-        rate = self.max_failure_rate
-        if not isinstance(rate, int | float) or isinstance(rate, bool) or not 0 <= rate <= 1:
-            raise ConfigError(f"hydra.sweeper.max_failure_rate={rate!r} is not allowed; use a number from 0 to 1.")
-
-    @property
-    def processes(self) -> int:
-        return (os.cpu_count() or 1) if self.n_jobs == -1 else self.n_jobs
+def worker_index() -> int:
+    """This process's worker index: 0 in the sweep command the user started, 1, 2, ... in the
+    workers it starts."""
+    return int(os.environ.get(names.SWEEP_WORKER_ENV, "0") or 0)
 
 
 def _cores_each(processes: int) -> int:
@@ -134,115 +81,51 @@ def _interrupt_after():
 
 
 class OptunaSweep:
-    """One process's part of a sweep; :meth:`run` does it all.
+    """One process's part of a sweep, following its plan; :meth:`run` does it all.
 
     ``launch(overrides, job_index)`` runs one job and returns its value (raising the job's
-    error); ``compose(overrides)`` returns the config a job with those overrides would get;
-    ``is_group(name)`` tells config groups from keys. The Hydra plugin passes Hydra's; tests
-    can pass their own.
+    error); the Hydra plugin passes Hydra's launcher, tests can pass their own. ``argv`` is the
+    command a worker process runs (none are started without it); ``sweep_dir`` holds their logs.
     """
 
-    def __init__(self, settings: SweepSettings, config: DictConfig, arguments: list[str], launch: Launch,
-                 compose: Callable[[list[str]], DictConfig], is_group: Callable[[str], bool],
-                 sweep_dir: str | None = None, argv: list[str] | None = None) -> None:
-        self.settings = settings
-        self.config = config
-        self.arguments = list(arguments)
+    def __init__(self, plan: SweepPlan, launch: Launch, sweep_dir: str | None = None,
+                 argv: list[str] | None = None) -> None:
+        self.plan = plan
         self.launch = launch
-        self.compose = compose
-        self.is_group = is_group
         self.sweep_dir = Path(sweep_dir) if sweep_dir else None
         self.argv = argv
-        self.worker_index = int(os.environ.get(WORKER_ENV, "0") or 0)
-        self.is_worker = WORKER_ENV in os.environ
-        self.session = os.environ.get(SESSION_ENV) or uuid.uuid4().hex
+        self.worker_index = worker_index()
+        self.is_worker = names.SWEEP_WORKER_ENV in os.environ
+        self.session = os.environ.get(names.SWEEP_SESSION_ENV) or uuid.uuid4().hex
         self._workers: list[subprocess.Popen] = []
         self._stop = threading.Event()
         self.failures = 0
         self._current: tuple[optuna.Trial, str | None] | None = None
         self.too_many_failures = False
 
-    # -- set-up -------------------------------------------------------------------------------
-    def prepare(self) -> None:
-        """Everything that can fail on the user's config, before any trial runs."""
-        settings = self.settings
-        self.space: SearchSpace = parse_search_space(settings.params, self.arguments, settings.conditional_params)
-        # the objective every trial will get, fixed params (e.g. objective.metric) applied
-        job_config = self.compose([f"{k}={v}" for k, v in self.space.fixed.items()]) if self.space.fixed \
-            else self.config
-        self.objective = parse_objective(job_config)
-        self.directions = _study.resolve_directions(settings.direction, self.objective)
-        self.custom = None
-        if settings.custom_search_space:
-            from hydra.utils import get_method
-
-            try:
-                self.custom = get_method(settings.custom_search_space)
-            except Exception as exc:
-                raise ConfigError(f"hydra.sweeper.custom_search_space={settings.custom_search_space!r} cannot "
-                                  f"be imported ({exc}); give a module.function(cfg, trial).") from None
-        if not self.space.params and self.custom is None:
-            raise ConfigError("hydra.sweeper.params is empty; list at least one key to search, e.g. "
-                              "strategy.downsample_factor: tag(log, interval(1, 100)).")
-        check_keys(self.space, self.compose, self.is_group)
-
-        self.n_trials = settings.n_trials
-        self.is_grid = sampler_name(settings.sampler) == "grid"
-        if self.is_grid:
-            size = self.space.grid_size()
-            if size < self.n_trials:
-                log.info("sweep: the grid has %d points; n_trials %d -> %d", size, self.n_trials, size)
-                self.n_trials = size
-
-        choices = dict(self.config.hydra.runtime.choices) if "hydra" in self.config else {}
-        self.study_name = settings.study_name or _study.default_study_name(
-            choices, self.config.dataset.get("name") if "dataset" in self.config else None, self.space.names)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=settings.max_retry)
-
-        def on_dead_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-            _mlflow.fail_dead_trial_run(study, trial)
-            retry(study, trial)
-
-        self.storage = _study.open_storage(settings.storage, settings.heartbeat_interval, on_dead_trial)
-        self.storage_label = tracking.redact(settings.storage or _study.default_storage())
-        existing = 0
-        try:
-            existing = len(self.storage.get_all_trials(self.storage.get_study_id_from_name(self.study_name),
-                                                       deepcopy=False))
-        except KeyError:
-            pass
-        sampler = make_sampler(settings.sampler, self.space, len(self.directions),
-                               seed_offset=1000 * self.worker_index + existing)
-        self.study = _study.load_study(self.storage, self.study_name, self.directions, sampler)
-        _study.check_space_conflicts(self.study, self.space)
-        self.experiment_id = tracking.connect(str(self.config.tracking.uri), tracking.default_experiment(self.config))
-
     # -- the sweep ----------------------------------------------------------------------------
     def run(self) -> None:
-        self.prepare()
         self.parent_id = _mlflow.find_or_create_parent(
-            self.study, self.experiment_id, given=os.environ.get(PARENT_ENV), tags={
-                "optuna.storage": self.storage_label,
-                "optuna.sampler": sampler_name(self.settings.sampler),
-                "optuna.directions": ",".join(self.directions),
-                "imbexp.objective": ",".join(self.objective.keys),
+            self.plan.study, self.plan.experiment_id, given=os.environ.get(names.SWEEP_PARENT_RUN_ENV), tags={
+                names.STORAGE_TAG: self.plan.storage_label,
+                names.SAMPLER_TAG: self.plan.sampler_name,
+                names.DIRECTIONS_TAG: ",".join(self.plan.directions),
+                names.OBJECTIVE_TAG: ",".join(self.plan.objective.keys),
             })
-        processes = max(1, self.settings.processes)
+        processes = max(1, self.plan.settings.processes)
         # model threads are the sweep's to split unless the user set them (a worker inherits
         # the leader's split, marked as the sweep's own)
-        models.threads()  # a bad IMBEXP_THREADS is one sentence before anything runs
-        self.splits_threads = "IMBEXP_THREADS" not in os.environ or os.environ.get(AUTO_THREADS_ENV) == "1"
-        if "IMBEXP_THREADS" not in os.environ:
-            os.environ["IMBEXP_THREADS"] = str(_cores_each(processes))
-            os.environ[AUTO_THREADS_ENV] = "1"
-        before = _study.counts(self.study.get_trials(deepcopy=False))
+        self.splits_threads = (names.THREADS_ENV not in os.environ
+                               or os.environ.get(names.THREADS_BY_SWEEP_ENV) == "1")
+        if names.THREADS_ENV not in os.environ:
+            os.environ[names.THREADS_ENV] = str(_cores_each(processes))
+            os.environ[names.THREADS_BY_SWEEP_ENV] = "1"
+        before = _study.counts(self.plan.study.get_trials(deepcopy=False))
         self.complete_at_start = before.complete
         if not self.is_worker:
-            print(f"[sweep] study {self.study_name} in {self.storage_label}: {before.complete} of "
-                  f"{self.n_trials} trials complete; sampler {sampler_name(self.settings.sampler)}, "
-                  f"{processes} parallel trial(s) x {os.environ['IMBEXP_THREADS']} model thread(s); "
+            print(f"[sweep] study {self.plan.study_name} in {self.plan.storage_label}: {before.complete} of "
+                  f"{self.plan.n_trials} trials complete; sampler {self.plan.sampler_name}, "
+                  f"{processes} parallel trial(s) x {os.environ[names.THREADS_ENV]} model thread(s); "
                   f"MLflow parent run {self.parent_id}", flush=True)
             self._start_workers(processes - 1)
 
@@ -270,39 +153,38 @@ class OptunaSweep:
         self._finish(interrupted)
 
     def _loop(self) -> None:
-        allowed_failures = self.settings.max_failure_rate * self.n_trials
-        heartbeat = self.storage.get_heartbeat_interval() is not None
+        allowed_failures = self.plan.settings.max_failure_rate * self.plan.n_trials
         while True:
-            if heartbeat:
+            if self.plan.heartbeats:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                    optuna.storages.fail_stale_trials(self.study)
-            trials = self.study.get_trials(deepcopy=False)
+                    optuna.storages.fail_stale_trials(self.plan.study)
+            trials = self.plan.study.get_trials(deepcopy=False)
             counts = _study.counts(trials)
-            done = self._grid_points_done(trials) if self.is_grid else counts.complete
-            if done >= self.n_trials:
+            done = self._grid_points_done(trials) if self.plan.is_grid else counts.complete
+            if done >= self.plan.n_trials:
                 return
-            self.failures = sum(t.state == TrialState.FAIL and t.user_attrs.get(SESSION_ATTR) == self.session
-                                for t in trials)
+            self.failures = sum(t.state == TrialState.FAIL
+                                and t.user_attrs.get(names.TRIAL_SESSION_ATTR) == self.session for t in trials)
             if self.failures > allowed_failures:
                 self.too_many_failures = True
                 return
-            if done + counts.running >= self.n_trials:
+            if done + counts.running >= self.plan.n_trials:
                 time.sleep(POLL_SECONDS)  # the last trials are running elsewhere; one may still fail
                 continue
             with _interrupt_after(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # "heartbeat is supposed to be used with optimize"
-                trial = self.study.ask()
+                trial = self.plan.study.ask()
                 self._current = (trial, None)
             # grid points whose job failed are done without being COMPLETE: fewer slots remain
-            if not _study.admitted(self.study, trial.number, self.n_trials - (done - counts.complete)):
-                _study.requeue(self.study, trial._trial_id)
+            if not _study.admitted(self.plan.study, trial.number, self.plan.n_trials - (done - counts.complete)):
+                _study.requeue(self.plan.study, trial._trial_id)
                 time.sleep(POLL_SECONDS * (1 + self.worker_index))
                 self._current = None
                 continue
             # two workers asking at once can draw the same grid point; the later one drops it
-            if self.is_grid and _study.duplicate_grid_point(self.study, trial):
-                self.study.tell(trial, state=TrialState.PRUNED)
+            if self.plan.is_grid and _study.duplicate_grid_point(self.plan.study, trial):
+                self.plan.study.tell(trial, state=TrialState.PRUNED)
                 self._current = None
                 continue
             self._run_trial(trial)
@@ -315,7 +197,7 @@ class OptunaSweep:
         trial, run_id = self._current
         self._current = None
         try:
-            self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+            self.plan.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
         except Exception as exc:  # e.g. it was put back in the queue (WAITING) just before
             log.debug("interrupted trial %d not failed: %s", trial.number, exc)
         if run_id:
@@ -326,47 +208,47 @@ class OptunaSweep:
         # A grid point is run once: one that completed, or whose job failed (a refused factor
         # fails again), is done. A point whose worker died is not; its retry is queued.
         return len({t.system_attrs.get("grid_id") for t in trials if t.state == TrialState.COMPLETE
-                    or (t.state == TrialState.FAIL and "fail_reason" in t.user_attrs)})
+                    or (t.state == TrialState.FAIL and names.TRIAL_FAIL_REASON_ATTR in t.user_attrs)})
 
     def _run_trial(self, trial: optuna.Trial) -> None:
         with _interrupt_after():
-            run_id = _mlflow.create_child(self.experiment_id, self.parent_id, trial, self.study_name)
+            run_id = _mlflow.create_child(self.plan.experiment_id, self.parent_id, trial, self.plan.study_name)
             self._current = (trial, run_id)
-        trial.set_user_attr(SESSION_ATTR, self.session)
-        trial.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
+        trial.set_user_attr(names.TRIAL_SESSION_ATTR, self.session)
+        trial.set_user_attr(names.TRIAL_WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
         self._share_cores()
         beating = threading.Event()
-        if self.storage.get_heartbeat_interval() is not None:
+        if self.plan.storage.get_heartbeat_interval() is not None:
             threading.Thread(target=self._heartbeat, args=(trial._trial_id, beating), daemon=True).start()
         try:
             try:
-                values = self.space.suggest(trial)
-                if self.custom is not None:
-                    self.custom(self.config, trial)
+                values = self.plan.space.suggest(trial)
+                if self.plan.custom is not None:
+                    self.plan.custom(self.plan.config, trial)
                     values = {**values, **{k: v for k, v in trial.params.items() if k not in values}}
-                overrides = [*self.space.overrides(values), f"tracking.run_id={run_id}"]
+                overrides = [*self.plan.space.overrides(values), f"tracking.run_id={run_id}"]
                 result = self.launch(overrides, trial.number)
                 objective_values = self._check_values(result)
             except KeyboardInterrupt:
                 signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up
-                self.study.tell(trial, state=TrialState.FAIL)
+                self.plan.study.tell(trial, state=TrialState.FAIL)
                 _mlflow.end_child(run_id, "KILLED")
                 raise
             except Exception as exc:  # the job's own error: this trial fails, the sweep goes on
                 reason = tracking.redact(f"{type(exc).__name__}: {exc}".strip())
-                trial.set_user_attr("fail_reason", reason[:1000])
-                self.study.tell(trial, state=TrialState.FAIL)
+                trial.set_user_attr(names.TRIAL_FAIL_REASON_ATTR, reason[:1000])
+                self.plan.study.tell(trial, state=TrialState.FAIL)
                 _mlflow.end_child(run_id, "FAILED")
                 log.warning("[sweep] trial %d failed: %s", trial.number, reason.splitlines()[0][:500])
             else:
-                self.study.tell(trial, objective_values)
+                self.plan.study.tell(trial, objective_values)
                 _mlflow.end_child(run_id, "FINISHED")
         finally:
             beating.set()
         if self.is_worker:  # the sweep's progress lines come from the leader; a worker logs its own
-            frozen = self.study._storage.get_trial(trial._trial_id)
-            print(_summary.progress_line(self.study, frozen, self.n_trials, time.monotonic() - self.started,
-                                         self.objective.keys), flush=True)
+            frozen = self.plan.study._storage.get_trial(trial._trial_id)
+            print(_summary.progress_line(self.plan.study, frozen, self.plan.n_trials, time.monotonic() - self.started,
+                                         self.plan.objective.keys), flush=True)
 
     def _share_cores(self) -> None:
         """Split the cores with other sweep commands running trials on this host (the same
@@ -377,19 +259,19 @@ class OptunaSweep:
             return
         host = socket.gethostname()
         # read now, not the loop's list from before ask(): a trial that started since counts
-        neighbours = _study.neighbours_on_host(self.study.get_trials(deepcopy=False), self.session, host,
-                                               WORKER_ATTR, SESSION_ATTR)
-        threads = _cores_each(max(1, self.settings.processes) + len(neighbours))
+        neighbours = _study.neighbours_on_host(self.plan.study.get_trials(deepcopy=False), self.session, host,
+                                               names.TRIAL_WORKER_ATTR, names.TRIAL_SESSION_ATTR)
+        threads = _cores_each(max(1, self.plan.settings.processes) + len(neighbours))
         if threads != models.threads():
             print(f"[sweep] {len(neighbours)} other sweep process(es) running trials on {host}: "
                   f"{threads} model thread(s) per trial", flush=True)
-            os.environ["IMBEXP_THREADS"] = str(threads)
+            os.environ[names.THREADS_ENV] = str(threads)
 
     def _check_values(self, result: Any) -> list[float]:
 
         raw = list(result) if isinstance(result, list | tuple) or OmegaConf.is_list(result) else [result]
-        if len(raw) != len(self.directions):
-            raise ImbexpError(f"the job returned {len(raw)} value(s) for {len(self.directions)} direction(s).")
+        if len(raw) != len(self.plan.directions):
+            raise ImbexpError(f"the job returned {len(raw)} value(s) for {len(self.plan.directions)} direction(s).")
         try:
             values = [float(v) for v in raw]
         except (TypeError, ValueError):
@@ -399,10 +281,10 @@ class OptunaSweep:
         return values
 
     def _heartbeat(self, trial_id: int, done: threading.Event) -> None:
-        interval = self.settings.heartbeat_interval or 30
+        interval = self.plan.settings.heartbeat_interval or 30
         while not done.is_set():
             try:
-                self.storage.record_heartbeat(trial_id)
+                self.plan.storage.record_heartbeat(trial_id)
             except Exception as exc:  # a missed beat is retried; the grace period covers a few
                 log.debug("heartbeat for trial %d failed: %s", trial_id, exc)
             done.wait(interval)
@@ -414,8 +296,8 @@ class OptunaSweep:
         folder = self.sweep_dir or Path.cwd()
         folder.mkdir(parents=True, exist_ok=True)
         for index in range(1, count + 1):
-            env = {**os.environ, WORKER_ENV: str(index), PARENT_ENV: self.parent_id, SESSION_ENV: self.session,
-                   SWEEP_DIR_ENV: str(folder)}
+            env = {**os.environ, names.SWEEP_WORKER_ENV: str(index), names.SWEEP_PARENT_RUN_ENV: self.parent_id,
+                   names.SWEEP_SESSION_ENV: self.session, names.SWEEP_DIR_ENV: str(folder)}
             log_path = folder / f"worker-{index}.log"
             with open(log_path, "ab") as out:
                 self._workers.append(subprocess.Popen(self.argv, env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -441,24 +323,24 @@ class OptunaSweep:
                 print(f"[sweep] worker {index} exited with code {code}; see its log in {self.sweep_dir}", flush=True)
 
     def _report_progress(self) -> None:
-        seen = {t.number for t in self.study.get_trials(deepcopy=False) if t.state.is_finished()}
+        seen = {t.number for t in self.plan.study.get_trials(deepcopy=False) if t.state.is_finished()}
         while True:
             stopping = self._stop.wait(1.0)
             try:
-                trials = self.study.get_trials(deepcopy=False)
+                trials = self.plan.study.get_trials(deepcopy=False)
             except Exception:  # a busy database now and then is fine for a progress line
                 continue
             for trial in sorted(trials, key=lambda t: t.number):
                 if trial.state.is_finished() and trial.number not in seen:
                     seen.add(trial.number)
-                    print(_summary.progress_line(self.study, trial, self.n_trials,
-                                                 time.monotonic() - self.started, self.objective.keys), flush=True)
+                    print(_summary.progress_line(self.plan.study, trial, self.plan.n_trials,
+                                                 time.monotonic() - self.started, self.plan.objective.keys), flush=True)
             if stopping:
                 return
 
     def _failure_message(self) -> str:
         return (f"the sweep stopped: {self.failures} trials failed, more than hydra.sweeper.max_failure_rate="
-                f"{self.settings.max_failure_rate} x n_trials={self.n_trials} allows; see the failed trials' "
+                f"{self.plan.settings.max_failure_rate} x n_trials={self.plan.n_trials} allows; see the failed trials' "
                 "logs and their fail_reason in the study.")
 
     def _write_report(self) -> None:
@@ -466,7 +348,7 @@ class OptunaSweep:
         try:
             from imbexp.report import write_report
 
-            path = write_report(str(self.config.tracking.uri), parent_run_id=self.parent_id)
+            path = write_report(str(self.plan.config.tracking.uri), parent_run_id=self.parent_id)
             print(f"[sweep] report: {path}", flush=True)
         except Exception as exc:  # the trials are tracked; a missing report must not fail the sweep
             log.warning("[sweep] the report could not be written: %s", exc)
@@ -477,35 +359,35 @@ class OptunaSweep:
         numbered COMPLETE trial (clocks need not agree). A study complete before this command
         started, an interrupted or failed sweep: this command reports what it sees."""
         complete = [t for t in trials if t.state == TrialState.COMPLETE]
-        if not complete or self.complete_at_start >= self.n_trials:
+        if not complete or self.complete_at_start >= self.plan.n_trials:
             return True
-        return max(complete, key=lambda t: t.number).user_attrs.get(SESSION_ATTR) == self.session
+        return max(complete, key=lambda t: t.number).user_attrs.get(names.TRIAL_SESSION_ATTR) == self.session
 
     def _finish(self, interrupted: bool) -> None:
         from mlflow.tracking import MlflowClient
 
-        trials = self.study.get_trials(deepcopy=False)
+        trials = self.plan.study.get_trials(deepcopy=False)
         complete = _study.counts(trials).complete
-        partial = interrupted or self.too_many_failures or complete < self.n_trials
+        partial = interrupted or self.too_many_failures or complete < self.plan.n_trials
         summary = partial or self._writes_summary(trials)
         if summary:
             try:
-                _summary.log_to_parent(self.study, self.objective, self.directions, self.parent_id,
-                                       self.experiment_id)
+                _summary.log_to_parent(self.plan.study, self.plan.objective, self.plan.directions, self.parent_id,
+                                       self.plan.experiment_id)
             except Exception as exc:  # the trials are safe in storage and MLflow; the summary is a bonus
                 log.warning("[sweep] parent run summary incomplete: %s", exc)
         else:
             print("[sweep] the parent run's summary and report are written by the command that ran the "
                   "study's last trial", flush=True)
         status = "KILLED" if interrupted else "FAILED" if self.too_many_failures else "FINISHED"
-        if summary and not interrupted and complete >= self.n_trials and WORKER_ENV not in os.environ:
+        if summary and not interrupted and complete >= self.plan.n_trials and not self.is_worker:
             self._write_report()
-        if interrupted or self.too_many_failures or complete >= self.n_trials:
+        if interrupted or self.too_many_failures or complete >= self.plan.n_trials:
             MlflowClient().set_terminated(self.parent_id, status)
-        print(_summary.final_table(self.study, self.objective.keys), flush=True)
-        print(f"[sweep] MLflow parent run {self.parent_id} · {tracking.ui_hint(str(self.config.tracking.uri))}",
+        print(_summary.final_table(self.plan.study, self.plan.objective.keys), flush=True)
+        print(f"[sweep] MLflow parent run {self.parent_id} · {tracking.ui_hint(str(self.plan.config.tracking.uri))}",
               flush=True)
-        print(f"[sweep] watch the study: optuna-dashboard {self.storage_label}", flush=True)
+        print(f"[sweep] watch the study: optuna-dashboard {self.plan.storage_label}", flush=True)
         if self.too_many_failures:
             raise ImbexpError(self._failure_message())
         if interrupted:

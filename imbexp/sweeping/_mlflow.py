@@ -8,13 +8,9 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial
 
-log = logging.getLogger("imbexp")
+from imbexp import names
 
-#: Optuna study user attribute that lets every worker find the parent run
-PARENT_ATTR = "mlflow_parent_run_id"
-#: Optuna trial user attributes set on every trial
-RUN_ATTR = "mlflow_run_id"
-SWEEP_ATTR = "imbexp.parent_run_id"
+log = logging.getLogger("imbexp")
 
 
 def _client():
@@ -29,7 +25,7 @@ def find_or_create_parent(study: optuna.Study, experiment_id: str, tags: dict[st
     (a resumed study, or another machine's sweep), or a new one. Re-opens a finished parent,
     so a study keeps one parent run across resumes."""
     client = _client()
-    run_id = given or study.user_attrs.get(PARENT_ATTR)
+    run_id = given or study.user_attrs.get(names.STUDY_PARENT_RUN_ATTR)
     if run_id:
         try:
             run = client.get_run(run_id)
@@ -40,32 +36,32 @@ def find_or_create_parent(study: optuna.Study, experiment_id: str, tags: dict[st
                 client.update_run(run_id, status="RUNNING")
             return run_id
     run = client.create_run(experiment_id, run_name=f"optuna · {study.study_name}"[:250],
-                            tags={**tags, "imbexp.sweep": "optuna", "optuna.study_name": study.study_name})
+                            tags={**tags, names.SWEEP_TAG: "optuna", names.STUDY_NAME_TAG: study.study_name})
     # Sweeps started at the same moment (several machines) may each create one. They agree on
     # the oldest, which exists before any of them looks; the others delete their own.
     rivals = client.search_runs(
         [experiment_id], max_results=100, order_by=["attributes.start_time ASC"],
-        filter_string=f"tags.`optuna.study_name` = '{study.study_name}' and tags.`imbexp.sweep` = 'optuna' "
-                      "and attributes.status = 'RUNNING'")
-    parents = [r for r in rivals if "mlflow.parentRunId" not in r.data.tags]
+        filter_string=f"tags.`{names.STUDY_NAME_TAG}` = '{study.study_name}' and tags.`{names.SWEEP_TAG}` = "
+                      "'optuna' and attributes.status = 'RUNNING'")
+    parents = [r for r in rivals if names.PARENT_RUN_TAG not in r.data.tags]
     winner = min(parents, key=lambda r: (r.info.start_time, r.info.run_id)) if parents else run
     if winner.info.run_id != run.info.run_id:
         client.set_terminated(run.info.run_id, "KILLED")  # not left RUNNING, even in the bin
         client.delete_run(run.info.run_id)
     else:
-        study.set_user_attr(PARENT_ATTR, run.info.run_id)
+        study.set_user_attr(names.STUDY_PARENT_RUN_ATTR, run.info.run_id)
     return winner.info.run_id
 
 
 def create_child(experiment_id: str, parent_id: str, trial: optuna.Trial, study_name: str) -> str:
     run = _client().create_run(experiment_id, run_name=f"trial {trial.number}", tags={
-        "mlflow.parentRunId": parent_id,
-        "optuna.trial_number": str(trial.number),
-        "optuna.study_name": study_name,
-        "imbexp.sweep": "optuna",
+        names.PARENT_RUN_TAG: parent_id,
+        names.TRIAL_NUMBER_TAG: str(trial.number),
+        names.STUDY_NAME_TAG: study_name,
+        names.SWEEP_TAG: "optuna",
     })
-    trial.set_user_attr(RUN_ATTR, run.info.run_id)
-    trial.set_user_attr(SWEEP_ATTR, parent_id)
+    trial.set_user_attr(names.TRIAL_RUN_ATTR, run.info.run_id)
+    trial.set_user_attr(names.TRIAL_PARENT_RUN_ATTR, parent_id)
     return run.info.run_id
 
 
@@ -84,7 +80,7 @@ def end_child(run_id: str, status: str) -> None:
 
 def fail_dead_trial_run(study: optuna.Study, trial: FrozenTrial) -> None:
     """Heartbeat callback: a trial whose worker died leaves its MLflow run FAILED, not RUNNING."""
-    run_id = trial.user_attrs.get(RUN_ATTR)
+    run_id = trial.user_attrs.get(names.TRIAL_RUN_ATTR)
     if run_id:
         end_child(str(run_id), "FAILED")
 
@@ -95,7 +91,7 @@ def child_metrics(parent_id: str, experiment_id: str) -> dict[str, dict[str, Any
     found: dict[str, dict[str, Any]] = {}
     token = None
     while True:
-        page = client.search_runs([experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_id}'",
+        page = client.search_runs([experiment_id], filter_string=f"tags.`{names.PARENT_RUN_TAG}` = '{parent_id}'",
                                   max_results=1000, page_token=token)
         for run in page:
             found[run.info.run_id] = {**run.data.metrics, "status": run.info.status}

@@ -1,5 +1,6 @@
-"""Optuna samplers by name (``tpe``, ``random``, ``grid``, ``cmaes``, ``nsgaii``, ``qmc``) or by
-``_target_``, as the official sweeper's ``hydra/sweeper/sampler`` configs give them."""
+"""Optuna samplers by name (``tpe``, ``random``, ``grid``, ``cmaes``, ``nsgaii``, ``nsgaiii``, ``gp``,
+``qmc``) or by ``_target_``, as imbexp's ``hydra/sweeper/imbexp_sampler`` configs and the official
+sweeper's ``hydra/sweeper/sampler`` configs (1.3 and 1.4) give them, with the same fields."""
 
 from __future__ import annotations
 
@@ -29,10 +30,19 @@ SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
     "grid": GridSampler,
     "cmaes": optuna.samplers.CmaEsSampler,
     "nsgaii": optuna.samplers.NSGAIISampler,
+    "nsgaiii": optuna.samplers.NSGAIIISampler,
+    "gp": optuna.samplers.GPSampler,
     "qmc": optuna.samplers.QMCSampler,
 }
 _BY_TARGET = {f"optuna.samplers.{cls.__name__}": name for name, cls in SAMPLERS.items()}
 _BY_TARGET["imbexp.sweeping._samplers.GridSampler"] = "grid"
+# the official plugin's 1.4 configs: wrappers that drop v5-only arguments left unset, and motpe
+_OFFICIAL = "hydra_plugins.hydra_optuna_sweeper."
+_BY_TARGET.update({f"{_OFFICIAL}_impl.create_nsgaii_sampler": "nsgaii",
+                   f"{_OFFICIAL}_impl.create_nsgaiii_sampler": "nsgaiii",
+                   f"{_OFFICIAL}config.raise_motpe_removed": "motpe", "optuna.samplers.MOTPESampler": "motpe"})
+#: sampler arguments that are objects: given as {_target_: ...} configs, built with Hydra
+_OBJECT_ARGUMENTS = ("independent_sampler", "constraints_func", "mutation", "crossover")
 
 
 def sampler_name(spec: Any) -> str:
@@ -48,6 +58,9 @@ def sampler_name(spec: Any) -> str:
         name = _BY_TARGET.get(str(target), str(target).lower())
     else:
         name = repr(spec)
+    if name == "motpe":
+        raise ConfigError("hydra.sweeper.sampler=motpe was removed in Optuna 4.0; use tpe, which handles "
+                          "several objectives itself.")
     if name not in SAMPLERS:
         raise ConfigError(f"hydra.sweeper.sampler={name!r} is not a known sampler; use one of "
                           f"{', '.join(SAMPLERS)}.")
@@ -60,8 +73,21 @@ def make_sampler(spec: Any, space: SearchSpace, n_objectives: int, seed_offset: 
     name = sampler_name(spec)
     if isinstance(spec, DictConfig):
         spec = OmegaConf.to_container(spec, resolve=True)
+    # a null field takes Optuna's own default, as the official plugin's configs mean it
     kwargs = {k: v for k, v in (spec.items() if isinstance(spec, Mapping) else ())
-              if k not in ("_target_", "name", "_partial_")}
+              if k not in ("_target_", "name", "_partial_") and v is not None}
+    for key in _OBJECT_ARGUMENTS:
+        if isinstance(kwargs.get(key), Mapping):
+            kwargs[key] = _instantiate(name, key, kwargs[key])
+    if name == "nsgaiii" and kwargs.get("reference_points") is not None:
+        import numpy as np
+
+        kwargs["reference_points"] = np.asarray(kwargs["reference_points"], dtype=float)
+    if name == "gp":
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            raise ConfigError("hydra.sweeper.sampler=gp needs PyTorch; pip install torch, or use tpe.") from None
     if name == "cmaes":
         if n_objectives > 1:
             raise ConfigError("hydra.sweeper.sampler=cmaes optimises one objective; use nsgaii or tpe "
@@ -84,6 +110,12 @@ def make_sampler(spec: Any, space: SearchSpace, n_objectives: int, seed_offset: 
     if name != "qmc" and kwargs.get("seed") is not None:
         _seed_per_trial(sampler, int(kwargs["seed"]))
     return sampler
+
+
+def _instantiate(name: str, key: str, spec: Mapping[str, Any]) -> Any:
+    """An object argument of the sampler (``independent_sampler: {_target_: ...}``), built by the
+    one builder with its own key path."""
+    return components.build(dict(spec), f"hydra.sweeper.sampler.{key}")
 
 
 def _seed_per_trial(sampler: optuna.samplers.BaseSampler, seed: int) -> None:

@@ -15,9 +15,10 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
+from imbexp import names
 from imbexp.config import Objective
 from imbexp.plots import LABELLED_LEFT, fixed_margins
-from imbexp.sweeping._mlflow import RUN_ATTR, child_metrics
+from imbexp.sweeping._mlflow import child_metrics
 
 log = logging.getLogger("imbexp")
 
@@ -67,10 +68,11 @@ def final_table(study: optuna.Study, keys: tuple[str, ...], top: int = 5) -> str
     else:
         chosen = sorted(study.best_trials, key=lambda t: t.number)
         title = f"Pareto front: {len(chosen)} of {len(trials)} complete trials"
-    names = sorted({name for t in chosen for name in t.params})
-    header = ["trial", *keys, *names, "MLflow run"]
+    searched = sorted({name for t in chosen for name in t.params})
+    header = ["trial", *keys, *searched, "MLflow run"]
     rows = [[str(t.number), *(f"{v:.4f}" for v in t.values),
-             *(_short(t.params.get(n)) for n in names), str(t.user_attrs.get(RUN_ATTR, ""))] for t in chosen]
+             *(_short(t.params.get(n)) for n in searched), str(t.user_attrs.get(names.TRIAL_RUN_ATTR, ""))]
+            for t in chosen]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
     lines = [f"study {study.study_name} · {title}",
              "  " + "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
@@ -90,7 +92,7 @@ def trials_frame(study: optuna.Study, keys: tuple[str, ...], metrics: dict[str, 
     """Every trial: number, state, objective values, params, MLflow run id and status, valid ECE."""
     rows = []
     for trial in study.get_trials(deepcopy=False):
-        run_id = trial.user_attrs.get(RUN_ATTR)
+        run_id = trial.user_attrs.get(names.TRIAL_RUN_ATTR)
         run = metrics.get(str(run_id), {}) if run_id else {}
         row: dict[str, Any] = {"trial": trial.number, "state": trial.state.name}
         for index, key in enumerate(keys):
@@ -99,7 +101,7 @@ def trials_frame(study: optuna.Study, keys: tuple[str, ...], metrics: dict[str, 
         row["valid_ece"] = run.get("valid_ece", math.nan)
         row["datetime_start"] = trial.datetime_start
         row["duration_seconds"] = trial.duration.total_seconds() if trial.duration else math.nan
-        row["mlflow_run_id"] = run_id
+        row[names.TRIAL_RUN_ATTR] = run_id
         row["mlflow_status"] = run.get("status")
         rows.append(row)
     frame = pd.DataFrame(rows)
@@ -126,14 +128,16 @@ def log_to_parent(study: optuna.Study, objective: Objective, directions: list[st
     if len(directions) == 1 and best:
         trial = best[0]
         metrics.update({f"best_{keys[0]}": trial.value, "best_value": trial.value})
-        tags.update({"best_trial_number": str(trial.number), "best_run_id": str(trial.user_attrs.get(RUN_ATTR, ""))})
-        tags.update({f"best.{name}": str(value) for name, value in trial.params.items()})
+        tags.update({names.BEST_TRIAL_TAG: str(trial.number),
+                     names.BEST_RUN_TAG: str(trial.user_attrs.get(names.TRIAL_RUN_ATTR, ""))})
+        tags.update({f"{names.BEST_PARAM_TAG_PREFIX}{name}": str(value) for name, value in trial.params.items()})
         summary["best"] = {"trial": trial.number, "value": trial.value, "params": trial.params,
-                           "mlflow_run_id": trial.user_attrs.get(RUN_ATTR)}
+                           names.TRIAL_RUN_ATTR: trial.user_attrs.get(names.TRIAL_RUN_ATTR)}
     elif best:
         metrics["pareto_front_size"] = len(best)
         summary["pareto_front"] = [{"trial": t.number, "values": dict(zip(keys, t.values, strict=True)),
-                                    "params": t.params, "mlflow_run_id": t.user_attrs.get(RUN_ATTR)} for t in best]
+                                    "params": t.params, names.TRIAL_RUN_ATTR: t.user_attrs.get(names.TRIAL_RUN_ATTR)}
+                                   for t in best]
     now = int(time.time() * 1000)
     # one write rather than one per value: each costs a database transaction
     client.log_batch(parent_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()],
@@ -150,7 +154,7 @@ def log_to_parent(study: optuna.Study, objective: Objective, directions: list[st
         (out / "best.json").write_text(json.dumps(summary, indent=2, default=str))
         if "pareto_front" in summary:
             pd.DataFrame([{"trial": p["trial"], **p["values"], **{f"params_{k}": v for k, v in p["params"].items()},
-                           "mlflow_run_id": p["mlflow_run_id"]} for p in summary["pareto_front"]]
+                           names.TRIAL_RUN_ATTR: p[names.TRIAL_RUN_ATTR]} for p in summary["pareto_front"]]
                          ).to_csv(out / "pareto_front.csv", index=False)
         (out / "plots").mkdir()
         _plots(study, frame, keys, out / "plots")

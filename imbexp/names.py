@@ -1,0 +1,56 @@
+"""The names other processes and stored records rely on, in one place: the environment variables a
+sweep hands to its worker processes, the Optuna study and trial attributes, and the MLflow tags.
+
+A sweep's leader and its workers, another machine joining the same study, the report and a
+user's own scripts reading MLflow all match on these strings, so each is written once.
+"""
+
+# -- environment variables ------------------------------------------------------------------------
+#: model threads per process (a whole number >= 1); set by parallel sweeps unless the user did
+THREADS_ENV = "IMBEXP_THREADS"
+#: set to "1" beside IMBEXP_THREADS when the sweep chose the threads (the user did not)
+THREADS_BY_SWEEP_ENV = "IMBEXP_THREADS_BY_SWEEP"
+#: the MLflow parent run a grid (Hydra's basic sweeper) nests its runs under
+GRID_PARENT_RUN_ENV = "IMBEXP_PARENT_RUN_ID"
+#: set in a worker process a sweep started: its index (1, 2, ...)
+SWEEP_WORKER_ENV = "IMBEXP_SWEEP_WORKER"
+#: the sweep's parent MLflow run, handed to its workers
+SWEEP_PARENT_RUN_ENV = "IMBEXP_SWEEP_PARENT_RUN_ID"
+#: one id per sweep command (shared with its workers): the failures it caused are its own
+SWEEP_SESSION_ENV = "IMBEXP_SWEEP_SESSION"
+#: the leader's Hydra sweep folder, so a worker's trial folders land beside the leader's
+SWEEP_DIR_ENV = "IMBEXP_SWEEP_DIR"
+
+# -- Optuna study and trial user attributes -------------------------------------------------------
+#: study: the parent MLflow run, so every worker and every resumed sweep finds it
+STUDY_PARENT_RUN_ATTR = "mlflow_parent_run_id"
+#: trial: its MLflow child run (DESIGN.md's tracking contract)
+TRIAL_RUN_ATTR = "mlflow_run_id"
+#: trial: the parent MLflow run it belongs to
+TRIAL_PARENT_RUN_ATTR = "imbexp.parent_run_id"
+#: trial: the sweep command (session) that ran it
+TRIAL_SESSION_ATTR = "imbexp.sweep_session"
+#: trial: ``host:pid`` of the process that ran it
+TRIAL_WORKER_ATTR = "imbexp.worker"
+#: trial: why its job failed (a job error, not a dead worker)
+TRIAL_FAIL_REASON_ATTR = "fail_reason"
+
+# -- MLflow tags ----------------------------------------------------------------------------------
+#: Optuna's parent and child runs: "optuna"; a grid's parent: "grid"
+SWEEP_TAG = "imbexp.sweep"
+#: a grid parent's command-line overrides
+OVERRIDES_TAG = "imbexp.overrides"
+#: the objective's metric key(s), comma-separated
+OBJECTIVE_TAG = "imbexp.objective"
+STUDY_NAME_TAG = "optuna.study_name"
+TRIAL_NUMBER_TAG = "optuna.trial_number"
+STORAGE_TAG = "optuna.storage"
+SAMPLER_TAG = "optuna.sampler"
+DIRECTIONS_TAG = "optuna.directions"
+#: MLflow's own nesting tag
+PARENT_RUN_TAG = "mlflow.parentRunId"
+#: on the sweep's parent run once trials are complete
+BEST_TRIAL_TAG = "best_trial_number"
+BEST_RUN_TAG = "best_run_id"
+#: prefix of the best trial's parameters on the parent run (``best.<key>``)
+BEST_PARAM_TAG_PREFIX = "best."
