@@ -13,7 +13,7 @@ from collections.abc import Callable
 import optuna
 from omegaconf import DictConfig
 
-from imbexp import models, tracking
+from imbexp import components, models, tracking
 from imbexp.config import Objective, parse_objective
 from imbexp.errors import ConfigError
 from imbexp.sweeping import _mlflow, _study
@@ -106,13 +106,11 @@ def make_plan(settings: SweepSettings, config: DictConfig, arguments: list[str],
 def _custom_space(path: str | None) -> CustomSpace | None:
     if not path:
         return None
-    from hydra.utils import get_method
-
-    try:
-        return get_method(path)
-    except Exception as exc:
-        raise ConfigError(f"hydra.sweeper.custom_search_space={path!r} cannot be imported ({exc}); give a "
-                          "module.function(cfg, trial).") from None
+    function = components.locate(path, "hydra.sweeper.custom_search_space")
+    if not callable(function):
+        raise ConfigError(f"hydra.sweeper.custom_search_space={path!r} is not allowed; give a "
+                          "module.function(cfg, trial).")
+    return function
 
 
 def _retry_dead(max_retry: int) -> Callable[[optuna.Study, optuna.trial.FrozenTrial], None]:
