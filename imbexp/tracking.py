@@ -20,6 +20,12 @@ MAX_PARAM_VALUE = 6000
 MAX_PARAMS_PER_BATCH = 100
 #: set by a sweep for the runs it launches in the same process
 PARENT_RUN_ENV = "IMBEXP_PARENT_RUN_ID"
+#: what a report groups and draws a run by, as its strategy states it: the label without the
+#: factor and the factor's parameter name (tags), and the factor (a metric, so the MLflow UI
+#: sorts and plots runs by it as a number)
+LABEL_TAG = "imbexp.label"
+FACTOR_NAME_TAG = "imbexp.factor_name"
+FACTOR_METRIC = "imbexp.factor"
 
 _CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<secret>[^@/\s]+)@")
 _QUERY_SECRET = re.compile(r"(?i)([?&](?:password|passwd|pwd|token|secret|access_key)=)[^&\s]+")

@@ -36,6 +36,7 @@ class RandomOversample(Strategy):
     """Repeat random minority rows until minority / majority = ``sampling_strategy``."""
 
     name = "oversample"
+    factor_name = "sampling_strategy"
 
     def __init__(self, sampling_strategy: Any = 1.0) -> None:
         self.sampling_strategy = _check_ratio(sampling_strategy)
@@ -63,6 +64,7 @@ class Smote(Strategy):
     has categorical columns."""
 
     name = "smote"
+    factor_name = "sampling_strategy"
 
     def __init__(self, kind: str = "auto", k_neighbors: Any = 5, sampling_strategy: Any = 1.0) -> None:
         if kind not in SMOTE_KINDS:
@@ -111,6 +113,9 @@ class Smote(Strategy):
 
     def label(self) -> str:
         return self.name if self.kind in ("auto", "smote") else f"{self.name} {self.kind}"
+
+    def report_label(self) -> str:
+        return self.label()
 
     def params(self) -> dict[str, Any]:
         return {"kind": self.kind, "k_neighbors": self.k_neighbors,

@@ -30,6 +30,7 @@ class ClassWeight(RowSelectingStrategy):
     """
 
     name = "class_weight"
+    factor_name = "minority_weight"
 
     def __init__(self, minority_weight: Any = "balanced") -> None:
         if minority_weight != "balanced":
