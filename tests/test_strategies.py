@@ -63,6 +63,29 @@ def test_protocol(strategy: Strategy, data) -> None:
     assert strategy.label().startswith(strategy.name)
 
 
+@pytest.mark.parametrize("strategy", ALL, ids=lambda s: s.label())
+def test_report_label_and_factor(strategy: Strategy) -> None:
+    """A report shows the label beside the factor: the factor is the named parameter's number,
+    the label leaves it out (and the run name keeps it)."""
+    factor = strategy.factor()
+    assert strategy.report_label().startswith(strategy.name)
+    if factor is None:
+        return
+    assert factor == strategy.params()[strategy.factor_name]
+    assert f"{factor:g}" not in strategy.report_label().removeprefix(strategy.name)
+
+
+def test_factor_is_none_where_it_is_not_one_number() -> None:
+    assert NoRebalancing().factor() is None
+    assert ClassWeight().factor() is None  # "balanced"
+    assert ClassWeight(minority_weight=5).factor() == 5.0
+    assert DownsampleUpweight(downsample_factor={0: 20}).factor() is None
+    assert DownsampleUpweight(downsample_factor={0: 20}).report_label() == "downsample_upweight f=0:20"
+    assert Downsample(downsample_factor=20, prior_correction=True).report_label() == "downsample +prior"
+    assert DownsampleUpweight(downsample_factor=20, upweight_factor=5).report_label() == "downsample_upweight w=5"
+    assert RandomOversample(sampling_strategy=0.5).factor() == 0.5
+
+
 def test_downsample_upweight_keeps_one_in_f_and_weights_by_f(data) -> None:
     X, y = data
     n_major, n_minor = int((y == 0).sum()), int((y == 1).sum())

@@ -25,7 +25,14 @@ from imbexp.report._figures import (
 )
 from imbexp.report._reliability import reliability_figures
 from imbexp.report._runs import ReportRuns, parent_artifacts, progress
-from imbexp.report._tables import LEADERBOARD_COLUMNS, RUN_TABLE_COLUMNS, factor_axis, leaderboard, run_table
+from imbexp.report._tables import (
+    LEADERBOARD_COLUMNS,
+    RUN_TABLE_COLUMNS,
+    factor_axis,
+    factor_varies,
+    leaderboard,
+    run_table,
+)
 from imbexp.tracking import redact
 
 #: parameters of the sweep's parent run shown in the page's header line
@@ -150,7 +157,7 @@ def _meta(data: ReportRuns) -> list[str]:
 
 def _factor_section(data: ReportRuns, claims_png: bytes | None) -> dict[str, Any] | None:
     finished = data.finished
-    if not finished["factor"].notna().any():
+    if not factor_varies(finished):  # one value of one factor is a point, not a line
         return None
     words = factor_words(factor_axis(finished))
     progress(f"drawing the metrics against the {words}")

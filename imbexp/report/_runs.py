@@ -95,12 +95,17 @@ def _tracking_uri(uri: str) -> Iterator[None]:
     for the search (inside a sweep it already is) and back."""
     import mlflow
 
-    before = mlflow.get_tracking_uri()
+    before, environment = mlflow.get_tracking_uri(), os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
     try:
         yield
     finally:
         mlflow.set_tracking_uri(before)
+        # set_tracking_uri also exports the URI to child processes; leave that as it was
+        if environment is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = environment
 
 
 def search(tracking_uri: str, experiment_ids: list[str], names: dict[str, str], filter_string: str = "",

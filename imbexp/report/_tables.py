@@ -67,6 +67,12 @@ def factor_axis(runs: pd.DataFrame) -> str | None:
     return str(names.value_counts(sort=True).index[0]) if len(names) else None
 
 
+def factor_varies(runs: pd.DataFrame) -> bool:
+    """Whether the runs take several values of the axis factor: a figure against it has a line to draw."""
+    axis = factor_axis(runs)
+    return runs.loc[runs["factor_name"] == axis, "factor"].nunique() > 1
+
+
 def on_axis(runs: pd.DataFrame, axis: str | None) -> pd.DataFrame:
     """The runs as the figures draw them against ``axis``: a run with another factor has none on
     this axis (it is drawn as a level), its label then saying its factor where a series has several."""
