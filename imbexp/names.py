@@ -54,3 +54,9 @@ BEST_TRIAL_TAG = "best_trial_number"
 BEST_RUN_TAG = "best_run_id"
 #: prefix of the best trial's parameters on the parent run (``best.<key>``)
 BEST_PARAM_TAG_PREFIX = "best."
+#: what a report groups and draws a run by, as its strategy states it: the label without the
+#: factor and the factor's parameter name (tags), and the factor (a metric, so the MLflow UI
+#: sorts and plots runs by it as a number)
+LABEL_TAG = "imbexp.label"
+FACTOR_NAME_TAG = "imbexp.factor_name"
+FACTOR_METRIC = "imbexp.factor"

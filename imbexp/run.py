@@ -81,7 +81,10 @@ def experiment(cfg: DictConfig) -> Result:
 
     run_name = f"{strategy.label()} · {model_name}"
     tags = {"strategy": strategy.name, "model": model_name, "dataset": dataset.name,
-            "degree": dataset.degree, "split": split.kind}
+            "degree": dataset.degree, "split": split.kind, tracking.LABEL_TAG: strategy.report_label()}
+    factor = strategy.factor()
+    if factor is not None:
+        tags[tracking.FACTOR_NAME_TAG] = str(strategy.factor_name)
     with tracking.start_run(cfg, run_name, tags) as run:
         tracking.log_params(tracking.run_params(cfg))
         import mlflow
@@ -91,6 +94,8 @@ def experiment(cfg: DictConfig) -> Result:
         values = {k: float(v) for k, v in dataset.summary().items() if k != "dataset_degree"}
         scored, test_scores, model = _fit_and_score(cfg, dataset, split, strategy, seed, n_bins, clock)
         values.update(scored)
+        if factor is not None:
+            values[tracking.FACTOR_METRIC] = factor
         mlflow.log_metrics(values)
 
         y_test = dataset.y[split.test]

@@ -21,6 +21,9 @@ MAX_PARAM_VALUE = 6000
 MAX_PARAMS_PER_BATCH = 100
 #: set by a sweep for the runs it launches in the same process
 PARENT_RUN_ENV = names.GRID_PARENT_RUN_ENV
+LABEL_TAG = names.LABEL_TAG
+FACTOR_NAME_TAG = names.FACTOR_NAME_TAG
+FACTOR_METRIC = names.FACTOR_METRIC
 
 _CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<secret>[^@/\s]+)@")
 _QUERY_SECRET = re.compile(r"(?i)([?&](?:password|passwd|pwd|token|secret|access_key)=)[^&\s]+")
@@ -133,7 +136,7 @@ def start_run(cfg: DictConfig, run_name: str, tags: dict[str, str]) -> Iterator[
     else:
         parent = cfg.tracking.get("parent_run_id") or os.environ.get(PARENT_RUN_ENV)
         if parent:
-            all_tags["mlflow.parentRunId"] = str(parent)
+            all_tags[names.PARENT_RUN_TAG] = str(parent)
         run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=all_tags)
     with run:
         yield run

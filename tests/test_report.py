@@ -244,3 +244,30 @@ def test_reliability_points_average_the_truth_per_quantile_bin() -> None:
     np.testing.assert_allclose(predicted, observed)
     inflated, observed, _ = reliability_points(np.minimum(2 * p_true, 1.0), p_true, n_bins=10)
     np.testing.assert_allclose(inflated, 2 * observed, rtol=1e-6)
+
+
+def test_runs_logged_without_the_label_tags_get_the_labels_their_strategy_gives(sweep) -> None:
+    """Older runs have no ``imbexp.label``, ``imbexp.factor_name`` or ``imbexp.factor``: the report
+    rebuilds each run's strategy from its params and asks it, so they read as the new runs do."""
+    from mlflow.entities import Metric, Param
+
+    client = sweep["client"]
+    parent = client.create_run(sweep["experiment_id"], run_name="older").info.run_id
+    for source in map(client.get_run, sweep["children"]):
+        assert "imbexp.label" in source.data.tags and "imbexp.factor" in source.data.metrics
+        child = client.create_run(sweep["experiment_id"], tags={
+            "mlflow.parentRunId": parent, "strategy": source.data.tags["strategy"]}).info.run_id
+        client.log_batch(child, params=[Param(k, v) for k, v in source.data.params.items()],
+                         metrics=[Metric(k, v, 0, 0) for k, v in source.data.metrics.items()
+                                  if not k.startswith("imbexp.")])
+        client.set_terminated(child, "FINISHED")
+    client.set_terminated(parent, "FINISHED")
+
+    def described(run_id: str) -> list[tuple[str, float, str]]:
+        runs = load_runs(sweep["uri"], parent_run_id=run_id).runs
+        return sorted(zip(runs["strategy_label"], runs["factor"], runs["factor_name"], strict=True))
+
+    new = described(sweep["parent"])
+    assert {label for label, _, _ in new} == {"downsample", "downsample +prior", "downsample_upweight"}
+    assert {(factor, name) for _, factor, name in new} == {(float(f), "downsample_factor") for f in FACTORS}
+    assert described(parent) == new

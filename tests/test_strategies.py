@@ -12,6 +12,7 @@ from imbexp.strategies import (
     ClassWeight,
     Downsample,
     DownsampleUpweight,
+    NoRebalancing,
     RandomOversample,
     Smote,
     Strategy,
@@ -86,12 +87,24 @@ def check_select_rows_agrees_with_fit_resample(strategy: Strategy, X: pd.DataFra
     pd.testing.assert_frame_equal(out.X.reset_index(drop=True), X.iloc[indices].reset_index(drop=True))
 
 
+def check_report_label_and_factor(strategy: Strategy, X: pd.DataFrame, y: np.ndarray) -> None:
+    """A report shows the label beside the factor: the factor is the named parameter's number,
+    the label leaves it out (and the run name keeps it)."""
+    factor = strategy.factor()
+    assert strategy.report_label().startswith(strategy.name)
+    if factor is None:
+        return
+    assert factor == strategy.params()[strategy.factor_name]
+    assert f"{factor:g}" not in strategy.report_label().removeprefix(strategy.name)
+
+
 STRATEGY_CHECKS = [
     check_training_set,
     check_seed_reproduces_the_draw,
     check_corrected_scores_stay_probabilities,
     check_label_names_the_strategy,
     check_select_rows_agrees_with_fit_resample,
+    check_report_label_and_factor,
 ]
 
 
@@ -109,6 +122,17 @@ EXPECTED_FAILED: dict[tuple[str, str], str] = {}
 def test_strategy_protocol(compose, component: Component, check, data) -> None:
     """Every strategy in conf/strategy, and each of its VARIANTS, through the same checks."""
     check(build("strategy", compose(*component.choice)), *data)
+
+
+def test_factor_is_none_where_it_is_not_one_number() -> None:
+    assert NoRebalancing().factor() is None
+    assert ClassWeight().factor() is None  # "balanced"
+    assert ClassWeight(minority_weight=5).factor() == 5.0
+    assert DownsampleUpweight(downsample_factor={0: 20}).factor() is None
+    assert DownsampleUpweight(downsample_factor={0: 20}).report_label() == "downsample_upweight f=0:20"
+    assert Downsample(downsample_factor=20, prior_correction=True).report_label() == "downsample +prior"
+    assert DownsampleUpweight(downsample_factor=20, upweight_factor=5).report_label() == "downsample_upweight w=5"
+    assert RandomOversample(sampling_strategy=0.5).factor() == 0.5
 
 
 def test_downsample_upweight_keeps_one_in_f_and_weights_by_f(data) -> None:

@@ -84,6 +84,9 @@ class Strategy(ABC):
         super().__init_subclass__(**kwargs)
         if "__init__" in cls.__dict__:
             cls.__init__ = _checked(cls.__dict__["__init__"])  # type: ignore[method-assign]
+    #: the parameter this strategy's sweeps vary (its "factor"), which reports draw on their x
+    #: axis; None for a strategy without one
+    factor_name: ClassVar[str | None] = None
 
     @abstractmethod
     def fit_resample(
@@ -113,6 +116,19 @@ class Strategy(ABC):
     def params(self) -> dict[str, Any]:
         """The strategy's parameters as they were given."""
         return {}
+
+    def factor(self) -> float | None:
+        """The value of ``factor_name`` when it is one number; None when the strategy has no
+        factor or it is not one number ("balanced", a per-class mapping), which no axis can show."""
+        value = self.params().get(self.factor_name) if self.factor_name else None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        return float(value)
+
+    def report_label(self) -> str:
+        """The label without the factor, e.g. ``downsample +prior``: runs that differ only in the
+        factor are one series of a report, a line against the factor and a column beside it."""
+        return self.name
 
 
 class RowSelectingStrategy(Strategy):

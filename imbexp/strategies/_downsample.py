@@ -53,6 +53,7 @@ def _as_given(factor: Any) -> Any:
 class _DownsampleBase(RowSelectingStrategy):
 
     parameter_constraints = {"downsample_factor": FACTOR}
+    factor_name = "downsample_factor"
 
     def __init__(self, downsample_factor: Any = 10.0) -> None:
         self.downsample_factor = _as_given(downsample_factor)
@@ -65,6 +66,10 @@ class _DownsampleBase(RowSelectingStrategy):
 
     def _factor_text(self) -> str:
         return f"f={_factor_text(self.downsample_factor)}"
+
+    def _report_name(self) -> str:
+        # a per-class factor is no point on a report's axis, so the label keeps it
+        return self.name if self.factor() is not None else f"{self.name} {self._factor_text()}"
 
 
 class DownsampleUpweight(_DownsampleBase):
@@ -101,6 +106,12 @@ class DownsampleUpweight(_DownsampleBase):
             text += f" w={_factor_text(self.upweight_factor)}"
         return text
 
+    def report_label(self) -> str:
+        # a set upweight factor stays fixed while a sweep varies f, so it names the series
+        if self.upweight_factor is None:
+            return self._report_name()
+        return f"{self._report_name()} w={_factor_text(self.upweight_factor)}"
+
     def params(self) -> dict[str, Any]:
         return {"downsample_factor": self.downsample_factor,
                 "upweight_factor": self.upweight_factor or self.downsample_factor}
@@ -134,6 +145,9 @@ class Downsample(_DownsampleBase):
 
     def label(self) -> str:
         return f"{self.name} {self._factor_text()}" + (" +prior" if self.prior_correction else "")
+
+    def report_label(self) -> str:
+        return self._report_name() + (" +prior" if self.prior_correction else "")
 
     def params(self) -> dict[str, Any]:
         return {"downsample_factor": self.downsample_factor,

@@ -32,6 +32,7 @@ class RandomOversample(Strategy):
 
     name = "oversample"
     parameter_constraints = {"sampling_strategy": RATIO}
+    factor_name = "sampling_strategy"
 
     def __init__(self, sampling_strategy: Any = 1.0) -> None:
         self.sampling_strategy = float(sampling_strategy)
@@ -64,6 +65,7 @@ class Smote(Strategy):
         "k_neighbors": Interval(int, 1, None, whole_floats=True),
         "sampling_strategy": RATIO,
     }
+    factor_name = "sampling_strategy"
 
     def __init__(self, kind: str = "auto", k_neighbors: Any = 5, sampling_strategy: Any = 1.0) -> None:
         self.kind = kind
@@ -107,6 +109,9 @@ class Smote(Strategy):
 
     def label(self) -> str:
         return self.name if self.kind in ("auto", "smote") else f"{self.name} {self.kind}"
+
+    def report_label(self) -> str:
+        return self.label()
 
     def params(self) -> dict[str, Any]:
         return {"kind": self.kind, "k_neighbors": self.k_neighbors,

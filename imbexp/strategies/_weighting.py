@@ -30,6 +30,7 @@ class ClassWeight(RowSelectingStrategy):
         "minority_weight": Worded(AnyOf(Options("balanced"), Interval(float, 0, None, closed="neither")),
                                   "use 'balanced' or a number > 0"),
     }
+    factor_name = "minority_weight"
 
     def __init__(self, minority_weight: Any = "balanced") -> None:
         self.minority_weight = minority_weight

@@ -1,0 +1,57 @@
+"""One self-contained HTML page from an MLflow experiment or a sweep's parent run.
+
+    python -m imbexp.report --run PARENT_RUN_ID          # a sweep (grid or Optuna)
+    python -m imbexp.report --experiment known_prob      # every run of an experiment
+    python -m imbexp.report --experiment known_prob --run latest --claims-figure docs/claims.png
+
+The page holds a leaderboard of the strategies (bootstrap intervals where the runs logged them),
+metrics, prediction bias, fit time and training rows against the strategies' factor, reliability
+curves of the strategies overlaid, the Pareto front of a two-objective sweep and a table of every
+run. Plots are embedded as base64 PNG, so the file opens anywhere on its own. It is written to
+``runs/reports/`` and, for a sweep, logged to the parent run as ``report/<name>.html``.
+
+Each run names its own strategy and factor (tags ``imbexp.label``, ``imbexp.factor_name``, metric
+``imbexp.factor``); the report groups and draws by those. The parts: ``_runs`` reads the runs
+(``mlflow.search_runs``), ``_describe`` adds the columns it groups by, ``_tables`` the tables,
+``_figures`` and ``_reliability`` the matplotlib figures, ``_html`` the page from
+``templates/report.html.j2``, ``_cli`` writes it and is the command.
+"""
+
+from imbexp.metrics import INTERVAL_METRICS
+from imbexp.report._cli import main, reports_dir, write_report
+from imbexp.report._figures import (
+    CLAIMS_PANELS,
+    MORE_FACTOR_PANELS,
+    claims_figure,
+    draw_against_factor,
+    figure_png,
+    pareto_section,
+)
+from imbexp.report._html import render_html
+from imbexp.report._reliability import reliability_figures, reliability_points
+from imbexp.report._runs import ReportError, ReportRuns, default_tracking_uri, load_runs, recent_parent_runs
+from imbexp.report._tables import factor_table, leaderboard, pareto_mask
+
+__all__ = [
+    "CLAIMS_PANELS",
+    "INTERVAL_METRICS",
+    "MORE_FACTOR_PANELS",
+    "ReportError",
+    "ReportRuns",
+    "claims_figure",
+    "default_tracking_uri",
+    "draw_against_factor",
+    "factor_table",
+    "figure_png",
+    "leaderboard",
+    "load_runs",
+    "main",
+    "pareto_mask",
+    "pareto_section",
+    "recent_parent_runs",
+    "reliability_figures",
+    "reliability_points",
+    "render_html",
+    "reports_dir",
+    "write_report",
+]

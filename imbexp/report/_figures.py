@@ -1,0 +1,197 @@
+"""The report's matplotlib figures against the factor, and the Pareto front.
+
+Drawn on matplotlib's ``Figure`` without pyplot (no global state, no GUI backend, safe inside a
+sweep) and laid out with fixed margins rather than a layout engine (see ``plots.fixed_margins``).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from imbexp.plots import LABELLED_LEFT, fixed_margins
+from imbexp.report._runs import ReportRuns
+from imbexp.report._tables import factor_axis, factor_table, on_axis, pareto_front, series_key
+
+#: the claims figure: (metric, title) panels, two per row, read row by row
+CLAIMS_PANELS = (
+    ("test_prediction_bias", "Prediction bias (test)"),
+    ("test_ece", "ECE (test)"),
+    ("fit_seconds", "Fit time (s)"),
+    ("train_rows", "Training rows"),
+    ("test_pr_auc", "PR-AUC (test)"),
+    ("test_roc_auc", "ROC-AUC (test)"),
+)
+#: more panels against the factor, drawn when the runs have them
+MORE_FACTOR_PANELS = (
+    ("test_f1_tuned", "F1 at the tuned threshold (test)"),
+    ("test_log_loss", "Log loss (test)"),
+    ("test_brier", "Brier score (test)"),
+    ("test_mean_abs_error_vs_p_true", "Mean |score - p_true| (test)"),
+    ("threshold_tuned", "Threshold tuned on valid"),
+    ("train_minority_fraction", "Minority share of training rows"),
+)
+
+
+def new_figure(rows: int, cols: int, width: float = 5.2, height: float = 3.6):
+    """A figure of ``rows`` x ``cols`` panels and its axes, flat; no layout engine: the caller
+    places the panels with ``fixed_margins``."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width * cols, height * rows))
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    return fig, axes
+
+
+def figure_png(fig, dpi: int = 90) -> bytes:
+    """The figure as PNG bytes."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def colors(labels: Sequence[str]) -> dict[str, Any]:
+    """A colour per label, sorted, so a strategy has the same colour in every figure of a report."""
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10"]
+    return {label: cmap(i % 10) for i, label in enumerate(sorted(set(labels)))}
+
+
+def factor_words(name: str | None) -> str:
+    """``downsample_factor`` -> ``downsample factor``: the factor as an axis or a heading names it."""
+    return (name or "factor").replace("_", " ")
+
+
+def draw_against_factor(runs: pd.DataFrame, panels: Sequence[tuple[str, str]], facets: Sequence[str] = (),
+                        cols: int = 2, title: str | None = None):
+    """One panel per metric against the factor most runs have (log axis): a line per strategy, a
+    dashed level for strategies without that factor, a band where bootstrap intervals were logged."""
+    panels = [(metric, label) for metric, label in panels if metric in runs and runs[metric].notna().any()]
+    if not panels:
+        return None
+    axis = factor_axis(runs)
+    table = factor_table(on_axis(runs, axis), [m for m, _ in panels], facets)
+    series = list(dict.fromkeys(table["series"]))
+    fig, axes = new_figure(math.ceil(len(panels) / cols), cols)
+    for ax, (metric, label) in zip(axes, panels, strict=False):
+        _draw_panel(ax, table, series, metric)
+        _scale_panel(ax, table, metric)
+        ax.set_xlabel(f"{factor_words(axis)} f")
+        ax.set_title(label, fontsize=10)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    handles, labels = axes[0].get_legend_handles_labels()
+    legend_rows = 0
+    if handles:
+        columns = min(len(labels), 4)
+        legend_rows = math.ceil(len(labels) / columns)
+        fig.legend(handles, labels, loc="lower center", ncols=columns, fontsize=9, frameon=False)
+    fixed_margins(fig, title=title, below=0.1 + 0.25 * legend_rows)
+    return fig
+
+
+def _draw_panel(ax, table: pd.DataFrame, series: list[str], metric: str) -> None:
+    palette = colors(series)
+    for number, name in enumerate(series):
+        part = table[table["series"] == name]
+        with_factor = part[part["factor"].notna()].sort_values("factor")
+        color = palette[name]
+        if len(with_factor):
+            # Thinner lines for later series: strategies that rank alike (downsample with and
+            # without prior correction) draw on top of each other and stay both visible.
+            ax.plot(with_factor["factor"], with_factor[metric], marker="o", color=color, label=name,
+                    linewidth=max(1.0, 3.2 - 0.8 * number), ms=max(3.0, 7.0 - 1.5 * number))
+            low, high = f"{metric}_ci_low", f"{metric}_ci_high"
+            if low in with_factor and with_factor[low].notna().all():
+                ax.fill_between(with_factor["factor"], with_factor[low], with_factor[high],
+                                color=color, alpha=0.15, linewidth=0)
+        for value in part.loc[part["factor"].isna(), metric].dropna():
+            ax.axhline(value, color=color, linestyle="--", linewidth=1.2, label=f"{name} (no factor)")
+
+
+def _scale_panel(ax, table: pd.DataFrame, metric: str) -> None:
+    from matplotlib.ticker import NullLocator
+
+    if metric.endswith("prediction_bias"):
+        ax.axhline(0.0, color="black", linewidth=0.8)
+        _symlog_if_wide(ax, table[metric])
+    wide = _spread(table[metric]) > 20
+    if metric == "train_rows" or (metric in ("fit_seconds", "test_ece") and wide):
+        ax.set_yscale("log")
+    factors = sorted(table["factor"].dropna().unique())
+    if factors:
+        ax.set_xscale("log")
+        ax.set_xticks(factors)
+        ax.set_xticklabels([f"{f:g}" for f in factors])
+        ax.xaxis.set_minor_locator(NullLocator())  # the factors are the ticks
+    ax.grid(alpha=0.3)
+
+
+def _spread(values: pd.Series) -> float:
+    positive = values[values > 0].dropna()
+    if positive.empty:
+        return 1.0
+    return float(positive.max() / positive.min())
+
+
+def _symlog_if_wide(ax, values: pd.Series) -> None:
+    """Uncorrected downsampling can bias by 0.3 while the others stay within 0.001; a symmetric
+    log axis shows both."""
+    magnitude = values.abs().dropna()
+    magnitude = magnitude[magnitude > 0]
+    if len(magnitude) and magnitude.max() / max(magnitude.min(), 1e-12) > 50:
+        ax.set_yscale("symlog", linthresh=max(float(np.quantile(magnitude, 0.25)), 1e-4))
+
+
+def claims_figure(runs: pd.DataFrame, facets: Sequence[str] = ()):
+    """The six panels that check the claims of downsampling and upweighting, side by side:
+    prediction bias and ECE, fit time and training rows, PR-AUC and ROC-AUC, against f."""
+    words = factor_words(factor_axis(runs))
+    return draw_against_factor(runs, CLAIMS_PANELS, facets, cols=2,
+                               title=f"{words.capitalize()} f: calibration, cost and ranking{_context(runs)}")
+
+
+def _context(runs: pd.DataFrame) -> str:
+    """`` · known_prob, 200,000 rows, 0.98 % positives · lightgbm`` when the runs share them."""
+    parts = []
+    if runs["dataset"].nunique() == 1:
+        text = str(runs["dataset"].iloc[0])
+        for column, fmt in (("dataset_rows", "{:,.0f} rows"), ("dataset_minority_fraction", "{:.2%} positives")):
+            if column in runs and runs[column].nunique() == 1:
+                text += ", " + fmt.format(runs[column].iloc[0])
+        parts.append(text)
+    if runs["model"].nunique() == 1:
+        parts.append(str(runs["model"].iloc[0]))
+    return "".join(f" · {part}" for part in parts)
+
+
+def pareto_section(data: ReportRuns) -> tuple[Any | None, pd.DataFrame | None]:
+    """The Pareto front of the runs on the two objectives (valid), drawn over every run."""
+    found = pareto_front(data)
+    if found is None:
+        return None, None
+    runs, front = found
+    x_key, y_key = data.objective.keys
+    series = series_key(runs, data.facets)
+    palette = colors(list(dict.fromkeys(series)))
+    fig, axes = new_figure(1, 1, width=7.0, height=5.0)
+    ax = axes[0]
+    for name in dict.fromkeys(series):
+        part = runs[series == name]
+        ax.scatter(part[x_key], part[y_key], s=22, color=palette[name], alpha=0.6, label=name)
+    ax.plot(front[x_key], front[y_key], color="black", drawstyle="steps-post" if len(front) > 1 else "default",
+            linewidth=1.2)
+    ax.scatter(front[x_key], front[y_key], s=70, facecolors="none", edgecolors="black", label="Pareto front")
+    ax.set_xlabel(f"{x_key} ({data.objective.directions[0]})")
+    ax.set_ylabel(f"{y_key} ({data.objective.directions[1]})")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(f"Pareto front on valid: {len(front)} of {len(runs)} runs", fontsize=10)
+    fixed_margins(fig, left=LABELLED_LEFT)
+    return fig, front
