@@ -156,11 +156,9 @@ def test_a_dataset_keeps_labels_as_int8_and_takes_an_array_of_features() -> None
 # --------------------------------------------------------------------------- sources
 
 def test_each_dataset_config_builds_a_source_class_that_checks_its_parameters(compose) -> None:
-    from pathlib import Path
-
     from imbexp._paths import config_dir
 
-    options = sorted(p.stem for p in (Path(config_dir()) / "dataset").glob("*.yaml"))
+    options = sorted(p.stem for p in (config_dir() / "dataset").glob("*.yaml"))
     assert {"synthetic", "known_prob", "breast_cancer", "keel", "file"} <= set(options)
     for option in set(options) - {"file"}:  # file needs a path
         source = datasets.source_of(compose(f"dataset={option}").dataset)
