@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 from imbexp import calibration, components, models, plots, tracking
 from imbexp import metrics as M
 from imbexp.config import Objective, validate
-from imbexp.datasets import Dataset, load_dataset, read_rows, reads_in_batches
+from imbexp.datasets import Dataset, load_dataset, read_rows, reads_in_batches, source_of
 from imbexp.errors import ConfigError, ImbexpError, first_line
 from imbexp.splits import Split, make_split, validate_split
 from imbexp.strategies import Strategy, TrainingSet
@@ -69,7 +69,8 @@ def experiment(cfg: DictConfig) -> Result:
         models.build_model(cfg.model, seed, strategy=strategy)  # fail on a bad model before loading data
         validate_split(cfg.split)
         n_bins = int(cfg.get("metrics", {}).get("ece_bins", 15))
-        in_batches = reads_in_batches(cfg.dataset, strategy)
+        source = source_of(cfg.dataset)  # its constructor refuses a bad dataset.* before any data is read
+        in_batches = reads_in_batches(source, strategy)  # a capability of the source
 
     with clock.stage("data"):
         # Read in batches, the labels come first: the split and the strategy's kept training
@@ -77,7 +78,7 @@ def experiment(cfg: DictConfig) -> Result:
         dataset = load_dataset(cfg.dataset, labels_only=in_batches)
         split = make_split(dataset.y, cfg.split, seed)
         if in_batches:
-            dataset = read_rows(cfg.dataset, dataset, _rows_used(split, strategy, dataset.y, seed))
+            dataset = read_rows(source, dataset, _rows_used(split, strategy, dataset.y, seed))
 
     run_name = f"{strategy.label()} · {model_name}"
     tags = {"strategy": strategy.name, "model": model_name, "dataset": dataset.name,

@@ -180,3 +180,113 @@ def test_generated_datasets_are_shrunk_to_enough_positives(compose) -> None:
 
     cfg = compose("dataset=synthetic", "dataset.rows=1000000", "dataset.minority_fraction=0.01")
     assert small_dataset("synthetic", cfg, None) == [f"dataset.rows={MIN_POSITIVES * 100}"]
+
+
+# --------------------------------------------------------------------------- Dataset invariants
+
+def _frame(rows: int) -> pd.DataFrame:
+    return pd.DataFrame({"a": np.arange(rows, dtype=np.float32)})
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"y": np.array([0, 1, 2, 1])}, r"dataset 'mine': labels must be 0 or 1 .* y holds 2"),
+    ({"y": np.array(["no", "yes", "no", "yes"])}, r"dataset 'mine': labels must be 0 or 1 .* 'no', 'yes'"),
+    ({"y": np.array([0.0, 1.0, np.nan, 1.0])}, r"dataset 'mine': labels must be 0 or 1 .* nan"),
+    ({"y": np.array([[0, 1], [1, 0]])}, r"dataset 'mine': y must hold one label per row"),
+    ({"X": _frame(3)}, r"dataset 'mine': X has 3 rows but y has 4 labels"),
+    ({"X": [[1], [2]]}, r"dataset 'mine': X must be a pandas DataFrame or a 2-D array, not list"),
+    ({"p_true": np.array([0.1, 0.2])}, r"dataset 'mine': p_true has shape \(2,\) for 4 labels"),
+    ({"p_true": np.array([0.1, 1.5, 0.2, np.nan])}, r"dataset 'mine': p_true must hold probabilities .* 1.5, nan"),
+    ({"y": np.zeros(4, dtype=np.int8)}, r"dataset 'mine' has a single class \(4 rows, 0 positive\)"),
+    ({"categorical_columns": ["plan"]}, r"dataset 'mine': categorical_columns names \['plan'\]"),
+    ({"X": _frame(2), "row_positions": np.array([3, 1])}, r"row_positions must be increasing positions into y"),
+    ({"X": _frame(2), "row_positions": np.array([1, 4])}, r"row_positions must be increasing .* \(0 to 3\)"),
+    ({"X": _frame(1), "row_positions": np.array([0, 2])}, r"X has 1 rows but row_positions names 2"),
+])
+def test_a_dataset_that_breaks_an_invariant_is_one_sentence_naming_it(fields, message) -> None:
+    given = {"name": "mine", "X": _frame(4), "y": np.array([0, 1, 0, 1]), **fields}
+    with pytest.raises(DataError, match=message):
+        datasets.Dataset(**given)
+
+
+def test_a_dataset_keeps_labels_as_int8_and_takes_an_array_of_features() -> None:
+    for labels in ([False, True, False, True], np.array([0.0, 1.0, 0.0, 1.0]), np.array([0, 1, 0, 1], np.int64)):
+        data = datasets.Dataset(name="mine", X=np.ones((4, 2)), y=labels, p_true=[0.1, 0.9, 0.2, 0.8])
+        assert data.y.dtype == np.int8 and data.y.tolist() == [0, 1, 0, 1]
+        assert data.X.columns.tolist() == ["x0", "x1"] and data.p_true.dtype == np.float64
+    # read in batches, X holds only the rows at row_positions
+    read = datasets.Dataset(name="mine", X=_frame(2), y=[0, 1, 0, 1], row_positions=[1, 3])
+    assert read.features(np.array([3])).iloc[0, 0] == 1.0
+
+
+# --------------------------------------------------------------------------- sources
+
+def test_each_dataset_config_builds_a_source_class_that_checks_its_parameters(compose) -> None:
+    from imbexp._paths import config_dir
+
+    options = sorted(p.stem for p in (config_dir() / "dataset").glob("*.yaml"))
+    assert {"synthetic", "known_prob", "breast_cancer", "keel", "file"} <= set(options)
+    for option in set(options) - {"file"}:  # file needs a path
+        source = datasets.source_of(compose(f"dataset={option}").dataset)
+        assert isinstance(source, datasets.DataSource) and type(source).__module__.startswith("imbexp.datasets")
+        assert not isinstance(source, datasets.BatchReadable)
+    with pytest.raises(ConfigError, match=r"^dataset.rows=5 is not allowed; use an integer >= 10\.$"):
+        datasets.source_of(compose("dataset=synthetic", "dataset.rows=5").dataset)  # before any row is made
+    with pytest.raises(ConfigError, match=r"dataset.minority_fraction=0.7 is not allowed; use a number > 0 and <= 0.5"):
+        datasets.KnownProb(minority_fraction=0.7)
+    with pytest.raises(ConfigError, match=r"dataset.informative=9 is not allowed; use an integer from 2 to 6"):
+        datasets.Synthetic(features=6, informative=9)
+    with pytest.raises(ConfigError, match=r"dataset.read_in_batches='yes' is not allowed; use auto, true or false"):
+        datasets.File(path="x.parquet", target="y", read_in_batches="yes")
+
+
+def test_unknown_dataset_keys_are_refused_with_did_you_mean(compose) -> None:
+    cfg = compose("dataset=synthetic", "+dataset.minority_fractoin=0.1").dataset
+    with pytest.raises(ConfigError, match=r"dataset.minority_fractoin is not a key of dataset "
+                                          r"imbexp.datasets.Synthetic; did you mean dataset.minority_fraction\?"):
+        datasets.source_of(cfg)
+    with pytest.raises(ConfigError, match=r"dataset.rowz is not a key .*blobs; did you mean dataset.rows"):
+        datasets.build_source({"_target_": "custom_datasets.blobs", "rowz": 10})
+    with pytest.raises(ConfigError, match=r"dataset._target_='custom_datasets.nowhere' cannot be imported"):
+        datasets.build_source({"_target_": "custom_datasets.nowhere"})
+    with pytest.raises(ConfigError, match=r"custom_datasets.NoLoad' is a class without a load\(\) method"):
+        datasets.build_source({"_target_": "custom_datasets.NoLoad"})
+
+
+def test_a_users_function_is_a_source_that_cannot_be_read_in_batches(compose, tmp_path) -> None:
+    from imbexp.run import build_strategy
+
+    keeps_rows = build_strategy(compose("strategy=downsample_upweight").strategy)
+    source = datasets.build_source({"_target_": "custom_datasets.blobs", "rows": 300})
+    assert isinstance(source, datasets.FunctionSource) and not isinstance(source, datasets.BatchReadable)
+    assert not datasets.reads_in_batches(source, keeps_rows)
+    data = datasets.load_dataset(source)
+    assert data.n_rows == 300 and int(data.y.sum()) == 30 and data.y.dtype == np.int8
+    user_class = datasets.build_source({"_target_": "custom_datasets.Blobs", "rows": 200})
+    assert not datasets.reads_in_batches(user_class, keeps_rows)
+    assert datasets.load_dataset(user_class).name == "blob_class"
+    with pytest.raises(DataError, match=r"dataset source custom_datasets.not_a_dataset returned tuple, not an "
+                                        r"imbexp.datasets.Dataset"):
+        datasets.load_dataset({"_target_": "custom_datasets.not_a_dataset"})
+
+    # the file source can, whether its config names the class or the older function
+    path = tmp_path / "events.parquet"
+    pd.DataFrame({"amount": np.arange(40.0), "y": [0, 1, 0, 0] * 10}).to_parquet(path)
+    for target in ("imbexp.datasets.File", "imbexp.datasets.file"):
+        file_source = datasets.build_source({"_target_": target, "path": str(path), "target": "y",
+                                             "read_in_batches": True})
+        assert isinstance(file_source, datasets.File) and isinstance(file_source, datasets.BatchReadable)
+        assert datasets.reads_in_batches(file_source, keeps_rows)
+        labels = datasets.load_dataset(file_source, labels_only=True)
+        assert labels.n_rows == 40 and len(labels.X) == 0
+        assert datasets.read_rows(file_source, labels, np.array([1, 5])).features(np.array([5])).iloc[0, 0] == 5.0
+
+
+def test_a_run_on_a_users_loader_that_breaks_an_invariant_is_one_sentence(compose) -> None:
+    from imbexp.run import experiment
+
+    cfg = compose("dataset=breast_cancer", "dataset._target_=custom_datasets.classes_one_to_three",
+                  "dataset.name=mine", "tracking.plots=false", "tracking.experiment=broken-loader")
+    with pytest.raises(DataError, match=r"^dataset 'mine': labels must be 0 or 1 \(1 = the positive class\), "
+                                        r"but y holds 2, 3; map the classes to 0 and 1 in the loader\.$"):
+        experiment(cfg)

@@ -1,0 +1,246 @@
+"""The :class:`Dataset` every source returns, and the source protocol.
+
+A source is any object with ``load() -> Dataset``. Reading in batches is a capability a source
+may add (:class:`BatchReadable`): a run asks the source, never its ``_target_``, whether it can
+read the labels first and then only the rows the run uses.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+
+from imbexp.constraints import Constraint, check
+from imbexp.errors import DataError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from imbexp.strategies import Strategy
+
+DEGREES = (  # minority share thresholds, upper bound exclusive
+    (0.01, "extreme"),
+    (0.20, "moderate"),
+    (0.40, "mild"),
+)
+
+
+def degree_of_imbalance(minority_fraction: float) -> str:
+    """``extreme`` (< 1 %), ``moderate`` (1-20 %), ``mild`` (20-40 %) or ``balanced``."""
+    for upper, name in DEGREES:
+        if minority_fraction < upper:
+            return name
+    return "balanced"
+
+
+@dataclass
+class Dataset:
+    """Features, binary labels (1 = positive) and, where known, the true P(y=1 | x).
+
+    It checks its own invariants when it is made, so a user's loader that breaks one stops
+    with one sentence naming the dataset instead of a crash deep inside a split or a fit:
+    labels are 0/1 (kept as int8), one label per row of ``X`` (one per ``row_positions`` entry
+    when only some rows were read), ``p_true`` one probability per label, two classes present.
+    """
+
+    name: str
+    X: pd.DataFrame
+    y: np.ndarray
+    p_true: np.ndarray | None = None
+    positive_label: str = "1"
+    source: str = ""
+    categorical_columns: list[str] = field(default_factory=list)
+    #: positions (into ``y``) of the rows ``X`` holds, sorted; ``None`` when it holds every row
+    row_positions: np.ndarray | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.name = str(self.name)
+        self.y = _binary_labels(self.name, self.y)
+        self.X = _feature_frame(self.name, self.X)
+        self.row_positions = _row_positions(self.name, self.row_positions, len(self.X), len(self.y))
+        self.p_true = _probabilities(self.name, self.p_true, len(self.y))
+        missing = [c for c in self.categorical_columns if c not in self.X.columns]
+        if missing:
+            raise DataError(f"dataset {self.name!r}: categorical_columns names {missing}, "
+                            "which are not columns of X.")
+        positives = int(self.y.sum())
+        if positives == 0 or positives == len(self.y):
+            raise DataError(
+                f"dataset {self.name!r} has a single class ({len(self.y)} rows, "
+                f"{positives} positive); two classes are needed."
+            )
+
+    @property
+    def n_rows(self) -> int:
+        return int(len(self.y))
+
+    @property
+    def n_features(self) -> int:
+        return int(self.X.shape[1])
+
+    @property
+    def positive_fraction(self) -> float:
+        return float(np.mean(self.y))
+
+    @property
+    def minority_fraction(self) -> float:
+        return min(self.positive_fraction, 1.0 - self.positive_fraction)
+
+    @property
+    def degree(self) -> str:
+        return degree_of_imbalance(self.minority_fraction)
+
+    def features(self, rows: np.ndarray) -> pd.DataFrame:
+        """The feature rows at these positions of ``y``, however many rows ``X`` holds."""
+        if self.row_positions is None:
+            return self.X.iloc[rows]
+        where = np.searchsorted(self.row_positions, rows)
+        found = self.row_positions[np.minimum(where, len(self.row_positions) - 1)] if len(where) else rows
+        if len(self.row_positions) == 0 or not np.array_equal(found, rows):
+            raise DataError(f"dataset {self.name!r}: rows were asked for that were not read from the file.")
+        return self.X.iloc[where]
+
+    def summary(self) -> dict[str, Any]:
+        """What every run reports about its data."""
+        return {
+            "dataset_rows": self.n_rows,
+            "dataset_features": self.n_features,
+            "dataset_positives": int(self.y.sum()),
+            "dataset_minority_fraction": self.minority_fraction,
+            "dataset_degree": self.degree,
+        }
+
+
+def _shown(values: np.ndarray, limit: int = 5) -> str:
+    """A few distinct values as the user wrote them (``2, 3``, not ``np.int64(2)``)."""
+    values = pd.unique(values).tolist()
+    return ", ".join(map(repr, values[:limit])) + (", ..." if len(values) > limit else "")
+
+
+def _binary_labels(name: str, y: Any) -> np.ndarray:
+    """``y`` as int8 0/1; booleans and whole 0.0/1.0 floats are accepted as such.
+
+    min/max for integers: no temporary array, so 10M labels cost two passes of 10 MB."""
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise DataError(f"dataset {name!r}: y must hold one label per row (a 1-D array), not shape {y.shape}.")
+    if y.dtype.kind == "b":
+        return y.astype(np.int8)
+    if y.dtype.kind in "iu":
+        binary = y.size == 0 or (y.min() >= 0 and y.max() <= 1)
+    elif y.dtype.kind == "f":
+        binary = bool(((y == 0) | (y == 1)).all())
+    else:
+        binary = False
+    if not binary:
+        found = y[~((y == 0) | (y == 1))] if y.dtype.kind in "iuf" else y
+        raise DataError(f"dataset {name!r}: labels must be 0 or 1 (1 = the positive class), but y holds "
+                        f"{_shown(found)}; map the classes to 0 and 1 in the loader.")
+    return y.astype(np.int8, copy=False)
+
+
+def _feature_frame(name: str, X: Any) -> pd.DataFrame:
+    if isinstance(X, pd.DataFrame):
+        return X
+    if isinstance(X, np.ndarray) and X.ndim == 2:
+        return frame(X)
+    raise DataError(f"dataset {name!r}: X must be a pandas DataFrame or a 2-D array, not {type(X).__name__}.")
+
+
+def _row_positions(name: str, positions: Any, x_rows: int, n_labels: int) -> np.ndarray | None:
+    if positions is None:
+        if x_rows != n_labels:
+            raise DataError(f"dataset {name!r}: X has {x_rows} rows but y has {n_labels} labels; "
+                            "give one label per row.")
+        return None
+    positions = np.asarray(positions, dtype=np.int64)
+    ordered = positions.ndim == 1 and bool(np.all(positions[1:] > positions[:-1]))
+    if not ordered or (positions.size and (positions[0] < 0 or positions[-1] >= n_labels)):
+        raise DataError(f"dataset {name!r}: row_positions must be increasing positions into y "
+                        f"(0 to {n_labels - 1}), one per row of X.")
+    if x_rows != positions.size:
+        raise DataError(f"dataset {name!r}: X has {x_rows} rows but row_positions names {positions.size}; "
+                        "give one position per row read.")
+    return positions
+
+
+def _probabilities(name: str, p_true: Any, n_labels: int) -> np.ndarray | None:
+    if p_true is None:
+        return None
+    p_true = np.asarray(p_true, dtype=np.float64)
+    if p_true.shape != (n_labels,):
+        raise DataError(f"dataset {name!r}: p_true has shape {p_true.shape} for {n_labels} labels; "
+                        "give one probability per label.")
+    outside = p_true[~((p_true >= 0) & (p_true <= 1))]  # NaN is outside too
+    if outside.size:
+        raise DataError(f"dataset {name!r}: p_true must hold probabilities from 0 to 1, but holds "
+                        f"{_shown(outside)}.")
+    return p_true
+
+
+def frame(X: np.ndarray, prefix: str = "x") -> pd.DataFrame:
+    """A feature array as a DataFrame with columns ``x0, x1, ...`` (no copy)."""
+    return pd.DataFrame(X, columns=[f"{prefix}{i}" for i in range(X.shape[1])], copy=False)
+
+
+# --------------------------------------------------------------------------- the protocol
+
+
+@runtime_checkable
+class DataSource(Protocol):
+    """What a ``dataset`` config builds: an object whose :meth:`load` returns the data.
+
+    A source checks its parameters when it is made (a bad ``dataset.rows`` stops the run
+    before anything is generated or read) and does the work in :meth:`load`.
+    """
+
+    def load(self) -> Dataset:
+        """The whole dataset."""
+        ...
+
+
+@runtime_checkable
+class BatchReadable(Protocol):
+    """The capability to read the labels first and the feature rows a run uses afterwards, so
+    a downsampled run on a large file never holds the whole table (the file source has it)."""
+
+    def reads_in_batches(self, strategy: Strategy) -> bool:
+        """Whether a run with ``strategy`` reads this source in batches (may refuse with a
+        one-sentence error when it was asked for and cannot be done)."""
+        ...
+
+    def load_labels(self) -> Dataset:
+        """The labels, and feature columns with no rows yet (``row_positions`` empty)."""
+        ...
+
+    def read_rows(self, labels: Dataset, rows: np.ndarray) -> Dataset:
+        """``labels`` with the feature rows at positions ``rows``."""
+        ...
+
+
+def param(key: str, value: Any, constraints: Constraint | Iterable[Constraint]) -> Any:
+    """``value`` if allowed, else the one sentence naming ``dataset.<key>``."""
+    return check(f"dataset.{key}", value, constraints)
+
+
+def loader_function(source_class: type, name: str) -> Callable[..., Dataset]:
+    """``name(**params)``, the same as ``source_class(**params).load()``, for scripts and
+    notebooks (``datasets.synthetic(rows=1000)``) and for configs that name the function as
+    ``_target_``: :func:`~imbexp.datasets.build_source` maps it back to the class, so such a
+    config keeps the class's checks and capabilities."""
+
+    def load(*args: Any, **params: Any) -> Dataset:
+        return source_class(*args, **params).load()
+
+    summary = (inspect.getdoc(source_class) or "").split("\n")[0]
+    load.__name__ = load.__qualname__ = name
+    load.__module__ = "imbexp.datasets"
+    load.__doc__ = f"``{source_class.__name__}(...).load()``: {summary}"
+    load.__signature__ = inspect.signature(source_class).replace(return_annotation=Dataset)  # type: ignore[attr-defined]
+    load.source_class = source_class  # type: ignore[attr-defined]
+    return load
