@@ -92,7 +92,7 @@ BAD_INPUTS = {
                       "has 3 classes ('a', 'b', 'c'); set dataset.positive_label"),
     "nan labels": (["dataset=file", "dataset.path={bad}/nan.csv", "dataset.target=y"], "1 missing labels"),
     "unknown keel": (["dataset=keel", "dataset.name=yeast55"], "did you mean yeast5"),
-    "unknown dataset key": (["+dataset.rowz=100"], "dataset.rowz is not a key of dataset "
+    "unknown dataset key": (["+dataset.rowz=100"], "dataset.rowz is not a parameter of "
                                                    "imbexp.datasets.Synthetic; did you mean dataset.rows?"),
     "no minority in test": (["dataset=file", "dataset.path={bad}/two_pos.csv", "dataset.target=y"],
                             "none of class 1"),

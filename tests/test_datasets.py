@@ -242,10 +242,10 @@ def test_each_dataset_config_builds_a_source_class_that_checks_its_parameters(co
 
 def test_unknown_dataset_keys_are_refused_with_did_you_mean(compose) -> None:
     cfg = compose("dataset=synthetic", "+dataset.minority_fractoin=0.1").dataset
-    with pytest.raises(ConfigError, match=r"dataset.minority_fractoin is not a key of dataset "
+    with pytest.raises(ConfigError, match=r"dataset.minority_fractoin is not a parameter of "
                                           r"imbexp.datasets.Synthetic; did you mean dataset.minority_fraction\?"):
         datasets.source_of(cfg)
-    with pytest.raises(ConfigError, match=r"dataset.rowz is not a key .*blobs; did you mean dataset.rows"):
+    with pytest.raises(ConfigError, match=r"dataset.rowz is not a parameter of .*blobs; did you mean dataset.rows"):
         datasets.build_source({"_target_": "custom_datasets.blobs", "rowz": 10})
     with pytest.raises(ConfigError, match=r"dataset._target_='custom_datasets.nowhere' cannot be imported"):
         datasets.build_source({"_target_": "custom_datasets.nowhere"})

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from imbexp.constraints import check_keys
 from imbexp.datasets._base import BatchReadable, Dataset, DataSource
 from imbexp.errors import ConfigError, DataError
 
@@ -42,40 +41,32 @@ class FunctionSource:
 
 
 # ----------------------------------------------------------------- building a source from a spec
-# The one place a ``dataset`` spec becomes an object; the shared component builder can take its
-# place as long as it keeps: a class is instantiated with the spec's keys, a plain function is
-# wrapped in a FunctionSource, and ``source_class`` maps imbexp's loader functions to classes.
 
 
 def build_source(spec: Mapping[str, Any]) -> DataSource:
     """The source a ``dataset`` spec (``_target_`` and its keys) describes, its keys checked.
 
-    ``_target_`` names a class with ``load() -> Dataset`` (instantiated with the other keys,
-    whose constructor validates them) or a function returning a :class:`Dataset` (called with
-    them when the data is loaded). Keys the target does not accept are refused with
-    "did you mean".
+    ``_target_`` names a class with ``load() -> Dataset`` (built by the one component builder,
+    whose constructor validates the keys) or a function returning a :class:`Dataset` (called
+    with them when the data is loaded). Keys the target does not accept are refused with
+    "did you mean" either way.
     """
-    from hydra.utils import get_method
+    from imbexp import components
 
     params = dict(spec)
     target = params.pop("_target_", None)
     if not target:
         raise ConfigError("dataset._target_ is missing; pick a dataset with dataset=NAME.")
-    try:
-        made = get_method(str(target))
-    except Exception as exc:  # Hydra wraps import errors in its own types
-        raise ConfigError(f"dataset._target_={target!r} cannot be imported ({exc}).") from exc
+    made = components.locate(str(target), "dataset._target_")
     made = getattr(made, "source_class", made)  # datasets.synthetic -> datasets.Synthetic
-    signature = inspect.signature(made)
-    if not any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
-        check_keys("dataset", params, signature.parameters, what=f"dataset {target}")
-    try:
-        signature.bind(**params)
-    except TypeError as exc:
-        raise ConfigError(f"dataset._target_={target!r} cannot take the keys given ({exc}).") from exc
     if not inspect.isclass(made):
+        components.check_parameters(made, params, "dataset", str(target))
+        try:
+            inspect.signature(made).bind(**params)
+        except TypeError as exc:  # a required parameter without a value
+            raise ConfigError(f"dataset._target_={target!r} cannot take the keys given ({exc}).") from exc
         return FunctionSource(str(target), made, params)
-    source = made(**params)
+    source = components.build({"_target_": target, **params}, "dataset", target=made)
     if not isinstance(source, DataSource):
         raise ConfigError(f"dataset._target_={target!r} is a class without a load() method; a data source is "
                           "a class whose load() returns an imbexp.datasets.Dataset, or such a function.")
