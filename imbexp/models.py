@@ -50,7 +50,7 @@ def with_preprocessing(estimator: BaseEstimator, scale: bool = True) -> Pipeline
 
 def build_model(model_cfg: Any, random_state: int) -> BaseEstimator:
     """Instantiate ``model.estimator``; seed it and cap its threads where it has such params."""
-    from hydra.utils import instantiate
+    from imbexp._compat import instantiate
 
     spec = model_cfg.get("estimator") if hasattr(model_cfg, "get") else None
     if spec is None or "_target_" not in spec:
