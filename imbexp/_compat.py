@@ -5,19 +5,21 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from importlib.metadata import version
 from typing import Any
 
-import hydra
-import omegaconf
 from omegaconf import OmegaConf
 
 
-def _major_minor(version: str) -> tuple[int, int]:
-    major, minor = version.split(".")[:2]
+def _major_minor(text: str) -> tuple[int, int]:
+    major, minor = text.split(".")[:2]
     return int(major), int(minor)
 
 
-HYDRA_1_4 = _major_minor(hydra.__version__) >= (1, 4)
+# from the installed metadata: importing hydra costs 0.1-0.3 s, which `import imbexp` (the report
+# command) does not need
+HYDRA_1_4 = _major_minor(version("hydra-core")) >= (1, 4)
+OMEGACONF_2_4 = _major_minor(version("omegaconf")) >= (2, 4)
 
 #: keyword arguments for ``hydra.main`` and ``initialize_config_dir``: 1.3 needs ``version_base``
 #: to use its current defaults (and warns without it); 1.4 deprecates the argument
@@ -25,31 +27,21 @@ HYDRA_1_4 = _major_minor(hydra.__version__) >= (1, 4)
 VERSION_BASE: dict[str, Any] = {} if HYDRA_1_4 else {"version_base": "1.3"}
 
 
-def instantiate(spec: Any) -> Any:
-    """``hydra.utils.instantiate`` of a spec whose ``_target_`` the user picks.
+def trusted_configs() -> contextlib.AbstractContextManager[Any]:
+    """A context in which Hydra instantiates config targets as 1.3 does, without 1.4's execution
+    whitelist.
 
-    Choosing the class is what a model config is for (any scikit-learn estimator, or the user's
-    own), and the configs are the user's own files and command line, trusted like code. Hydra 1.4
-    warns about every target outside an execution whitelist (an error in 1.5), so the legacy
-    behaviour is asked for explicitly there.
+    Choosing classes is what imbexp's configs are for (a model is any scikit-learn estimator, or
+    the user's own class; ``hydra.callbacks`` may add the user's callbacks), and the configs are
+    the user's own files and command line, trusted like code. Hydra 1.4 warns about every target
+    built without a whitelist (an error from 1.5), and a whitelist of imbexp's own targets would
+    refuse the user's; so legacy behaviour is asked for explicitly. Nothing to do on 1.3.
     """
-    from hydra.utils import instantiate as hydra_instantiate
-
-    if not HYDRA_1_4:
-        return hydra_instantiate(spec)
-    from hydra.utils import UNSAFE_DISABLE_EXECUTION_CHECKS
-
-    return hydra_instantiate(spec, _execution_whitelist_=UNSAFE_DISABLE_EXECUTION_CHECKS)
-
-
-def trusted_targets(*targets: str) -> contextlib.AbstractContextManager[Any]:
-    """A context in which Hydra 1.4 instantiates these config targets of imbexp's without its
-    whitelist warning (Hydra builds them itself: ``hydra.callbacks``); nothing on 1.3."""
     if not HYDRA_1_4:
         return contextlib.nullcontext()
-    from hydra.utils import execution_whitelist
+    from hydra.utils import UNSAFE_DISABLE_EXECUTION_CHECKS, execution_whitelist
 
-    return execution_whitelist(list(targets))
+    return execution_whitelist(UNSAFE_DISABLE_EXECUTION_CHECKS)
 
 
 def register_resolver(name: str, resolver: Callable[..., Any]) -> None:
@@ -61,7 +53,7 @@ def register_resolver(name: str, resolver: Callable[..., Any]) -> None:
     """
     if OmegaConf.has_resolver(name):
         return
-    if _major_minor(omegaconf.__version__) >= (2, 4):
+    if OMEGACONF_2_4:
         OmegaConf.register_resolver(name, resolver)
     else:
         OmegaConf.register_new_resolver(name, resolver)

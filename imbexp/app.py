@@ -11,7 +11,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from imbexp._compat import VERSION_BASE, trusted_targets
+from imbexp._compat import VERSION_BASE, trusted_configs
 from imbexp._paths import config_dir
 from imbexp.errors import ImbexpError, exit_with
 
@@ -73,7 +73,7 @@ def main() -> None:
     _check_environment(sys.argv[1:])
     sys.argv[1:] = _with_multirun(sys.argv[1:])
     try:
-        with trusted_targets("imbexp.callbacks.*"):
+        with trusted_configs():
             _app()
     finally:
         # Python's shutdown runs the cyclic garbage collector over every object MLflow,

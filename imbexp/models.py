@@ -50,13 +50,16 @@ def with_preprocessing(estimator: BaseEstimator, scale: bool = True) -> Pipeline
 
 def build_model(model_cfg: Any, random_state: int) -> BaseEstimator:
     """Instantiate ``model.estimator``; seed it and cap its threads where it has such params."""
-    from imbexp._compat import instantiate
+    from hydra.utils import instantiate
+
+    from imbexp._compat import trusted_configs
 
     spec = model_cfg.get("estimator") if hasattr(model_cfg, "get") else None
     if spec is None or "_target_" not in spec:
         raise ConfigError("model.estimator._target_ is missing; pick a model with model=NAME.")
     try:
-        estimator = instantiate(spec)
+        with trusted_configs():  # also outside the app: tests and scripts build models too
+            estimator = instantiate(spec)
     except Exception as exc:  # Hydra wraps the estimator's own complaint
         cause = exc.__cause__ or exc
         raise ConfigError(f"model.estimator cannot be built from {spec['_target_']!r}: {cause}") from exc
