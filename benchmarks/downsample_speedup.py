@@ -30,12 +30,13 @@ def main() -> None:
 
     import imbexp  # noqa: F401  (registers the config resolver)
     from imbexp import metrics, models
+    from imbexp._compat import VERSION_BASE
     from imbexp._paths import config_dir
     from imbexp.datasets import synthetic
     from imbexp.splits import make_split
     from imbexp.strategies import DownsampleUpweight
 
-    with initialize_config_dir(str(config_dir()), version_base="1.3"):
+    with initialize_config_dir(str(config_dir()), **VERSION_BASE):
         cfg = compose("config")
     dataset = synthetic(rows=args.rows, minority_fraction=args.minority)
     split = make_split(dataset.y, cfg.split, 0)

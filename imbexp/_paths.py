@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from importlib.resources import files
 from pathlib import Path
 
-from omegaconf import OmegaConf
+from imbexp._compat import register_resolver
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -13,8 +14,9 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 def project_root() -> Path:
     """The folder that holds ``runs/``.
 
-    ``IMBEXP_HOME`` wins; otherwise the source checkout (an editable install), otherwise the
-    current directory. An absolute path, so it does not move with Hydra's working directory.
+    ``IMBEXP_HOME`` wins; otherwise the source checkout when the code runs from one (an editable
+    install), otherwise the current directory (an installed wheel: site-packages is no place for
+    runs). An absolute path, so it does not move with Hydra's working directory.
     """
     home = os.environ.get("IMBEXP_HOME")
     if home:
@@ -26,11 +28,13 @@ def project_root() -> Path:
 
 
 def config_dir() -> Path:
-    """The ``conf/`` folder shipped with the code."""
-    checkout_conf = _PACKAGE_DIR.parent / "conf"
-    if checkout_conf.is_dir():
-        return checkout_conf
-    return _PACKAGE_DIR / "conf"
+    """The Hydra configs: the package ``imbexp.conf``.
+
+    A wheel installs the repository's top-level ``conf/`` under that name (pyproject.toml's
+    ``package-dir``), and an editable install maps the name to the checkout's ``conf/``, so the
+    one lookup finds the configs the running code came with.
+    """
+    return Path(str(files("imbexp.conf")))
 
 
 def runs_dir() -> Path:
@@ -44,5 +48,4 @@ def sqlite_file(uri: str) -> Path | None:
 
 def register_resolvers() -> None:
     """``${imbexp.root:}`` in the configs resolves to :func:`project_root`."""
-    if not OmegaConf.has_resolver("imbexp.root"):
-        OmegaConf.register_new_resolver("imbexp.root", lambda: project_root().as_posix())
+    register_resolver("imbexp.root", lambda: project_root().as_posix())

@@ -34,12 +34,13 @@ def compose(imbexp_home: Path) -> Callable[..., DictConfig]:
     from hydra import initialize_config_dir
 
     import imbexp  # noqa: F401  (registers the ${imbexp.root:} resolver)
+    from imbexp._compat import VERSION_BASE
     from imbexp._paths import config_dir
 
     def _compose(*overrides: str) -> DictConfig:
         # A run composed here is a single run, which logs its model by default (1-2 s of MLflow's
         # model flavour); the tests that check the model ask for it, later overrides win.
-        with initialize_config_dir(str(config_dir()), version_base="1.3"):
+        with initialize_config_dir(str(config_dir()), **VERSION_BASE):
             return hydra_compose("config", overrides=["tracking.log_model=false", *overrides])
 
     return _compose

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 SMALL = ["dataset.rows=4000", "model.estimator.n_estimators=30"]
 
@@ -15,6 +16,7 @@ def _runs(client, experiment: str):
     return client.search_runs([found.experiment_id])
 
 
+@pytest.mark.smoke
 def test_readme_command_logs_one_run(run_cli, mlflow_client) -> None:
     done = run_cli("strategy=downsample_upweight", "tracking.experiment=readme")
     assert done.returncode == 0, done.stderr
@@ -24,6 +26,18 @@ def test_readme_command_logs_one_run(run_cli, mlflow_client) -> None:
     assert run.info.status == "FINISHED"
     assert run.data.params["strategy.downsample_factor"] == "10"
     assert run.info.run_id in done.stdout
+
+
+@pytest.mark.smoke
+def test_a_sweep_preset_needs_no_dash_m_and_keeps_the_print_flags(run_cli) -> None:
+    # `sweep=NAME` adds --multirun, which Hydra refuses beside --cfg: the config is printed instead
+    done = run_cli("--cfg", "job", "sweep=downsample_upweight")
+    assert done.returncode == 0, done.stderr
+    assert yaml.safe_load(done.stdout)["strategy"]["_target_"] == "imbexp.strategies.DownsampleUpweight"
+    done = run_cli("--cfg", "hydra", "sweep=downsample_upweight")
+    assert done.returncode == 0, done.stderr
+    hydra_cfg = yaml.safe_load(done.stdout)["hydra"]
+    assert hydra_cfg["sweeper"]["_target_"] == "hydra_plugins.imbexp_sweeper.imbexp_optuna_sweeper.ImbexpOptunaSweeper"
 
 
 def test_keel_smote_random_forest(run_cli, mlflow_client) -> None:

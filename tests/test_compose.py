@@ -13,6 +13,7 @@ from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 import imbexp  # noqa: F401  (registers the ${imbexp.root:} resolver)
+from imbexp._compat import VERSION_BASE
 from imbexp._paths import config_dir
 from imbexp.sweeping._compose import TrialConfigLoader
 
@@ -20,7 +21,7 @@ from imbexp.sweeping._compose import TrialConfigLoader
 @pytest.fixture
 def loaders(imbexp_home: Path) -> Iterator[tuple]:
     """Hydra's loader, the caching one around it, and a sweep's master config."""
-    with initialize_config_dir(str(config_dir()), version_base="1.3"):
+    with initialize_config_dir(str(config_dir()), **VERSION_BASE):
         hydra_loader = GlobalHydra.instance().config_loader()
         master = hydra_loader.load_configuration(
             "config", ["sweep=strategies", "hydra/sweeper/imbexp_sampler=random", "hydra.sweeper.n_trials=5"],
@@ -40,6 +41,7 @@ TRIALS = [  # a sweep passes the command line's overrides (sweep=...) with each 
 ]
 
 
+@pytest.mark.smoke
 def test_trial_configs_equal_hydras_composition(loaders: tuple) -> None:
     hydra_loader, cached, master = loaders
     for _ in range(2):  # the second round comes from the cache

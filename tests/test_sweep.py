@@ -34,6 +34,7 @@ def _ok(result: subprocess.CompletedProcess) -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
 
+@pytest.mark.smoke
 def test_a_sweep_logs_one_parent_and_a_child_per_trial_and_resumes(run_cli, imbexp_home, mlflow_client) -> None:
     name = "resume-test"
     args = ["sweep=downsample_upweight", f"hydra.sweeper.study_name={name}", "tracking.experiment=sweep-resume",
@@ -252,6 +253,7 @@ def test_ctrl_c_stops_cleanly_and_keeps_finished_trials(imbexp_home, mlflow_clie
     assert mlflow_client.get_run(parent_id).info.status == "KILLED"
 
 
+@pytest.mark.smoke
 def test_hydra_grid_sweeps_keep_their_own_parent_run(run_cli, mlflow_client) -> None:
     _ok(run_cli("-m", "strategy=none,downsample_upweight", "tracking.experiment=grid-still-works", *SMALL))
     experiment = mlflow_client.get_experiment_by_name("grid-still-works")

@@ -31,15 +31,12 @@ class ImbexpOptunaSweeper(Sweeper):
             with open_dict(config):
                 config.hydra.sweep.dir = os.environ[SWEEP_DIR_ENV]
         self.config = config
-        try:
-            from imbexp.sweeping._compose import TrialConfigLoader
-        except ImportError:  # Hydra 1.4 moved the private helpers it uses: Hydra composes every trial
-            pass
-        else:
-            # the launcher composes each trial's config through this loader: once per config-group
-            # choice instead of once per trial
-            hydra_context = HydraContext(config_loader=TrialConfigLoader(hydra_context.config_loader),
-                                         callbacks=hydra_context.callbacks)
+        from imbexp.sweeping._compose import TrialConfigLoader
+
+        # the launcher composes each trial's config through this loader: once per config-group
+        # choice instead of once per trial
+        hydra_context = HydraContext(config_loader=TrialConfigLoader(hydra_context.config_loader),
+                                     callbacks=hydra_context.callbacks)
         self.hydra_context = hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(
             config=config, hydra_context=hydra_context, task_function=task_function)

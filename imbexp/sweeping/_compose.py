@@ -6,13 +6,13 @@ usually differ only in a few values (the factors). :class:`TrialConfigLoader` wr
 loader and composes once per distinct set of *structural* overrides (config group choices,
 ``+``/``~``, ``hydra.*``); a trial's plain value overrides (``key=value`` of an existing key) are
 then applied to a copy, with the same function Hydra applies them with after its own
-composition, and the bookkeeping Hydra derives from the overrides (``hydra.overrides.task``,
-``hydra.job.override_dirname``) is set the same way. tests/test_compose.py checks the result
-equals Hydra's own composition.
+composition, and the bookkeeping Hydra derives from the overrides (``hydra.overrides.task``, and
+on 1.3 ``hydra.job.override_dirname``, which 1.4 resolves from the task overrides) is set the
+same way. tests/test_compose.py checks the result equals Hydra's own composition, on 1.3 and 1.4.
 
-No public Hydra API does this (Hydra 1.3 composes every job from scratch); the two helpers used
-from ``hydra._internal.config_loader_impl`` are the ones Hydra itself calls for these steps,
-and the version is pinned below 1.4.
+No public Hydra API does this (Hydra composes every job from scratch); the helpers used from
+``hydra._internal.config_loader_impl`` are the ones Hydra itself calls for these steps, and the
+version is bounded below 1.5.
 """
 
 from __future__ import annotations
@@ -20,11 +20,16 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra.core.config_loader import ConfigLoader
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, OverrideType
 from omegaconf import DictConfig, OmegaConf, open_dict
+
+from imbexp._compat import HYDRA_1_4
+
+if not HYDRA_1_4:  # 1.4 has ${hydra_override_dirname:} instead
+    from hydra._internal.config_loader_impl import get_overrides_dirname
 
 
 class TrialConfigLoader(ConfigLoader):
@@ -57,12 +62,13 @@ class TrialConfigLoader(ConfigLoader):
         config = copy.deepcopy(self._composed[key])
         ConfigLoaderImpl._apply_overrides_to_config(values, config)
         task = [o for o in parsed if not o.is_hydra_override()]
-        settings = config.hydra.job.config.override_dirname
         with open_dict(config.hydra):
             config.hydra.overrides.task = [o.input_line for o in task]
-            config.hydra.job.override_dirname = get_overrides_dirname(
-                overrides=task, kv_sep=settings.kv_sep, item_sep=settings.item_sep,
-                exclude_keys=list(settings.exclude_keys))
+            if not HYDRA_1_4:
+                settings = config.hydra.job.config.override_dirname
+                config.hydra.job.override_dirname = get_overrides_dirname(
+                    overrides=task, kv_sep=settings.kv_sep, item_sep=settings.item_sep,
+                    exclude_keys=list(settings.exclude_keys))
         OmegaConf.copy_cache(from_config=master_config, to_config=config)
         return config
 

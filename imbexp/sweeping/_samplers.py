@@ -92,10 +92,6 @@ def make_sampler(spec: Any, space: SearchSpace, n_objectives: int, seed_offset: 
         if n_objectives > 1:
             raise ConfigError("hydra.sweeper.sampler=cmaes optimises one objective; use nsgaii or tpe "
                               "for a multi-objective sweep.")
-        try:
-            import cmaes  # noqa: F401
-        except ImportError:
-            raise ConfigError("hydra.sweeper.sampler=cmaes needs the cmaes package; pip install cmaes.") from None
     if name == "grid":
         kwargs["search_space"] = space.grid()
     if name == "qmc":
