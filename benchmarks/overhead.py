@@ -100,7 +100,7 @@ def sweep(home: str, rows: int, factors: list[float], weights: list[float], tree
     """Wall time of the sweep command, and its start and end as epoch seconds."""
     env = {**os.environ, "IMBEXP_HOME": home, "IMBEXP_THREADS": str(threads)}
     prefix = [sys.executable] + (["-m", "cProfile", "-o", profile] if profile else [])
-    command = [*prefix, "-m", "imbexp", "sweep=downsample_upweight", "hydra/sweeper/imbexp_sampler=grid",
+    command = [*prefix, "-m", "imbexp", "sweep=downsample_upweight", "hydra/sweeper/sampler=grid",
                f"hydra.sweeper.n_trials={len(factors) * len(weights)}", f"dataset.rows={rows}",
                f"model.estimator.n_estimators={trees}",
                f"strategy.downsample_factor=choice({', '.join(map(str, factors))})",

@@ -51,7 +51,7 @@ def sweep(n_jobs: int, args: argparse.Namespace) -> tuple[float, float]:
         # create the MLflow database first, so both timings leave out its one-off migration
         subprocess.run([sys.executable, "-c", f"import mlflow; mlflow.set_tracking_uri('{uri}'); "
                         "mlflow.search_experiments()"], env=env, check=True, capture_output=True)
-        command = [sys.executable, "-m", "imbexp", "sweep=downsample_upweight", "hydra/sweeper/imbexp_sampler=grid",
+        command = [sys.executable, "-m", "imbexp", "sweep=downsample_upweight", "hydra/sweeper/sampler=grid",
                    f"hydra.sweeper.n_trials={args.trials}", f"hydra.sweeper.n_jobs={n_jobs}",
                    f"dataset.rows={args.rows}", *model_overrides(args.model, args.trees), *grid(args.trials)]
         start = time.perf_counter()

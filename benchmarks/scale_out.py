@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-GRID = ["hydra/sweeper/imbexp_sampler=grid", "strategy.downsample_factor=choice(1.0, 2.0, 4.0, 8.0, 16.0, 32.0)",
+GRID = ["hydra/sweeper/sampler=grid", "strategy.downsample_factor=choice(1.0, 2.0, 4.0, 8.0, 16.0, 32.0)",
         "strategy.upweight_factor=choice(1.0, 8.0)"]
 N_TRIALS = 12
 PASSWORD_ENV = "IMBEXP_PG_PASSWORD"

@@ -9,7 +9,7 @@ fit exactly the same 20 models. Each sweep runs in a fresh IMBEXP_HOME (its MLfl
 created beforehand) with IMBEXP_THREADS=1: one thread per fit, so two trials at once can use
 the 2 cores and neither sweeper's figure measures LightGBM's own threading.
 
-- ``imbexp_optuna`` (``hydra/sweeper=imbexp_optuna hydra/sweeper/imbexp_sampler=grid``) with
+- ``imbexp_optuna`` (``hydra/sweeper=imbexp_optuna hydra/sweeper/sampler=grid``) with
   ``n_jobs=1`` and ``n_jobs=2`` (two processes asking one study; no batches);
 - the official plugin (``hydra/sweeper=optuna hydra/sweeper/sampler=grid``, hydra-optuna-sweeper
   1.4.0rc3) with ``n_jobs=1``, with ``n_jobs=2`` under Hydra's basic launcher (its default: a
@@ -106,7 +106,7 @@ def main() -> None:
     if args.only != "official":
         for jobs in (1, 2):
             rows.append(sweep(f"imbexp_optuna n_jobs={jobs}", sys.executable, "imbexp_optuna",
-                              ["hydra/sweeper/imbexp_sampler=grid", f"hydra.sweeper.n_jobs={jobs}"], args))
+                              ["hydra/sweeper/sampler=grid", f"hydra.sweeper.n_jobs={jobs}"], args))
     if args.only != "imbexp":
         if not args.official_python:
             sys.exit("--official-python is needed for the official plugin (it requires hydra-core >= 1.4)")

@@ -24,7 +24,7 @@ def loaders(imbexp_home: Path) -> Iterator[tuple]:
     with initialize_config_dir(str(config_dir()), **VERSION_BASE):
         hydra_loader = GlobalHydra.instance().config_loader()
         master = hydra_loader.load_configuration(
-            "config", ["sweep=strategies", "hydra/sweeper/imbexp_sampler=random", "hydra.sweeper.n_trials=5"],
+            "config", ["sweep=strategies", "hydra/sweeper/sampler=random", "hydra.sweeper.n_trials=5"],
             run_mode=RunMode.MULTIRUN)
         yield hydra_loader, TrialConfigLoader(hydra_loader), master
 

@@ -255,7 +255,7 @@ def test_a_worker_killed_mid_trial_is_failed_retried_and_the_study_completes(sca
 
 def test_a_grid_shared_by_workers_runs_every_point_once(scale_out: ScaleOut) -> None:
     points = {(f, w) for f in (1.0, 2.0, 4.0) for w in (1.0, 4.0)}
-    procs = scale_out.start(3, "hydra/sweeper/imbexp_sampler=grid", "strategy.downsample_factor=choice(1.0, 2.0, 4.0)",
+    procs = scale_out.start(3, "hydra/sweeper/sampler=grid", "strategy.downsample_factor=choice(1.0, 2.0, 4.0)",
                             "strategy.upweight_factor=choice(1.0, 4.0)")
     scale_out.wait(procs)
     scale_out.assert_ok(procs)

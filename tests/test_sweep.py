@@ -108,7 +108,7 @@ def test_failing_trials_are_fail_and_failed_and_the_sweep_completes(run_cli, imb
     name = "failing"
     # downsample_factor < 1 is refused by the strategy: those trials fail, the others complete
     result = run_cli("sweep=downsample_upweight", f"hydra.sweeper.study_name={name}", "hydra.sweeper.n_trials=3",
-                     "hydra/sweeper/imbexp_sampler=random", "hydra.sweeper.sampler.seed=1",
+                     "hydra/sweeper/sampler=random", "hydra.sweeper.sampler.seed=1",
                      "hydra.sweeper.max_failure_rate=1.0", "strategy.downsample_factor=choice(0.5, 2.0)",
                      "tracking.experiment=sweep-failing", *SMALL)
     _ok(result)
@@ -124,7 +124,7 @@ def test_failing_trials_are_fail_and_failed_and_the_sweep_completes(run_cli, imb
 
 def test_a_grid_runs_each_point_once_and_a_failing_point_is_not_retried(run_cli, imbexp_home) -> None:
     name = "grid-failing"
-    _ok(run_cli("sweep=downsample_upweight", f"hydra.sweeper.study_name={name}", "hydra/sweeper/imbexp_sampler=grid",
+    _ok(run_cli("sweep=downsample_upweight", f"hydra.sweeper.study_name={name}", "hydra/sweeper/sampler=grid",
                 "hydra.sweeper.max_failure_rate=1.0", "strategy.downsample_factor=choice(0.5, 2.0, 4.0)",
                 "strategy.upweight_factor=choice(1.0)", "tracking.experiment=sweep-grid", *SMALL))
     trials = _study(imbexp_home, name).trials
@@ -166,7 +166,7 @@ def test_pareto_stores_a_multi_objective_study_and_logs_its_front(run_cli, imbex
     (["hydra.sweeper.direction=[maximize,minimize]"], "has 2 entries but objective.metric names 1"),
     (["hydra.sweeper.storage=postgresql+psycopg2://alice:s3cret@127.0.0.1:1/optuna"],
      "storage='postgresql+psycopg2://alice:***@127.0.0.1:1/optuna' cannot be opened"),
-    (["hydra/sweeper/imbexp_sampler=grid"], "is continuous; sampler=grid needs choice"),
+    (["hydra/sweeper/sampler=grid"], "is continuous; sampler=grid needs choice"),
     (["hydra.sweeper.n_trials=0"], "hydra.sweeper.n_trials=0 is not allowed; use an integer >= 1"),
 ])
 def test_bad_input_is_one_clear_sentence(run_cli, args, words) -> None:

@@ -111,3 +111,42 @@ def test_the_same_config_runs_under_the_official_plugin_beside_imbexps(run_cli, 
     assert "already registered" not in result.stderr
     study = optuna.load_study(study_name="official", storage=f"sqlite:///{imbexp_home}/ported.db")
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 3
+
+
+# The other way the official plugin's documentation picks a sampler: by config group.
+OFFICIAL_BY_GROUP = """\
+# @package _global_
+defaults:
+  - override /hydra/sweeper: optuna
+  - override /hydra/sweeper/sampler: random
+
+dataset:
+  rows: 1500
+model:
+  estimator:
+    n_estimators: 10
+
+hydra:
+  mode: MULTIRUN
+  sweeper:
+    sampler:
+      seed: 7
+    direction: maximize
+    storage: sqlite:///${oc.env:IMBEXP_HOME}/ported.db
+    study_name: ported-by-group
+    n_trials: 2
+    params:
+      strategy: downsample_upweight
+      strategy.downsample_factor: range(1, 10)
+"""
+
+
+def test_a_sampler_chosen_by_the_official_group_ports_too(run_cli, imbexp_home, mlflow_client, tmp_path,
+                                                           monkeypatch) -> None:
+    ported = OFFICIAL_BY_GROUP.replace("override /hydra/sweeper: optuna", "override /hydra/sweeper: imbexp_optuna")
+    result = _sweep(run_cli, _write(tmp_path / "conf", ported), monkeypatch)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    study = optuna.load_study(study_name="ported-by-group", storage=f"sqlite:///{imbexp_home}/ported.db")
+    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 2
+    parent = mlflow_client.get_run(study.user_attrs[STUDY_PARENT_RUN_ATTR])
+    assert parent.data.tags[SAMPLER_TAG] == "random"

@@ -123,7 +123,7 @@ def test_every_named_sampler_builds(name) -> None:
 
 @pytest.mark.parametrize("name", ["tpe", "random", "grid", "cmaes", "nsgaii", "nsgaiii", "gp", "qmc"])
 def test_every_sampler_config_builds_its_sampler_with_the_official_fields(name) -> None:
-    """hydra/sweeper/imbexp_sampler=NAME, every field at its default (null: Optuna's own)."""
+    """hydra/sweeper/sampler=NAME, every field at its default (null: Optuna's own)."""
     import dataclasses
 
     from hydra_plugins.imbexp_sweeper.config import SAMPLER_CONFIGS

@@ -2,13 +2,16 @@
 
 The settings are :class:`imbexp.sweeping.SweepSettings` (one dataclass for the schema and the
 validation); this module adds what only Hydra reads. The samplers take the official Optuna
-sweeper's fields (1.4.0rc3) and live in imbexp's own group, ``hydra/sweeper/imbexp_sampler``, so
-that the official plugin's ``hydra/sweeper/sampler`` configs and these never collide when both
-plugins are installed (Hydra 1.4 warns on a collision, 1.5 raises). They are stored at the
-package ``hydra.sweeper.sampler``, where the official plugin keeps its sampler too:
-``hydra/sweeper/imbexp_sampler=random`` selects one, ``hydra.sweeper.sampler.seed=1`` sets a field.
+sweeper's fields (1.4.0rc3) and live in the official plugin's group, ``hydra/sweeper/sampler``, so
+that a sweep config written for it (``override hydra/sweeper/sampler: tpe``) runs under
+imbexp_optuna with only the sweeper's name changed: ``hydra/sweeper/sampler=random`` selects one,
+``hydra.sweeper.sampler.seed=1`` sets a field. Two plugins registering the same config names
+collide (Hydra 1.4 warns, 1.5 raises), so when the official plugin is installed imbexp leaves the
+group to it: its configs carry the same fields and targets, which the sweeper reads as its own
+(:mod:`imbexp.sweeping._samplers`).
 """
 
+import importlib.util
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +21,9 @@ from omegaconf import MISSING
 from imbexp.sweeping._settings import SweepSettings
 
 TARGET = "hydra_plugins.imbexp_sweeper.imbexp_optuna_sweeper.ImbexpOptunaSweeper"
-SAMPLER_GROUP = "hydra/sweeper/imbexp_sampler"
+SAMPLER_GROUP = "hydra/sweeper/sampler"
+#: the official plugin, whose sampler configs serve both sweepers when it is installed
+OFFICIAL_PLUGIN = "hydra_plugins.hydra_optuna_sweeper"
 
 
 @dataclass
@@ -126,12 +131,20 @@ class ImbexpOptunaSweeperConf(SweepSettings):
     _target_: str = TARGET
     # the sweeper builds the sampler itself: the grid needs the search space, workers a seed each
     _recursive_: bool = False
-    defaults: list[Any] = field(default_factory=lambda: [{"imbexp_sampler": "tpe"}])
-    sampler: Any = MISSING  # filled by hydra/sweeper/imbexp_sampler
+    defaults: list[Any] = field(default_factory=lambda: [{"sampler": "tpe"}])
+    sampler: Any = MISSING  # filled by hydra/sweeper/sampler
 
 
 ConfigStore.instance().store(group="hydra/sweeper", name="imbexp_optuna", node=ImbexpOptunaSweeperConf,
                              provider="imbexp")
-for _name, _node in SAMPLER_CONFIGS.items():
-    ConfigStore.instance().store(group=SAMPLER_GROUP, name=_name, node=_node, package="hydra.sweeper.sampler",
-                                 provider="imbexp")
+
+def _official_plugin_installed() -> bool:
+    try:  # finds the module without importing it (and its Optuna)
+        return importlib.util.find_spec(OFFICIAL_PLUGIN) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+if not _official_plugin_installed():
+    for _name, _node in SAMPLER_CONFIGS.items():
+        ConfigStore.instance().store(group=SAMPLER_GROUP, name=_name, node=_node, provider="imbexp")

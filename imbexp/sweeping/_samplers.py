@@ -1,5 +1,5 @@
 """Optuna samplers by name (``tpe``, ``random``, ``grid``, ``cmaes``, ``nsgaii``, ``nsgaiii``, ``gp``,
-``qmc``) or by ``_target_``, as imbexp's ``hydra/sweeper/imbexp_sampler`` configs and the official
+``qmc``) or by ``_target_``, as imbexp's ``hydra/sweeper/sampler`` configs and the official
 sweeper's ``hydra/sweeper/sampler`` configs (1.3 and 1.4) give them, with the same fields."""
 
 from __future__ import annotations

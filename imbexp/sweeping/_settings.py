@@ -25,7 +25,7 @@ from imbexp.errors import ConfigError
 class SweepSettings:
     """The sweeper's settings, checked by :meth:`validate` before anything runs."""
 
-    # a hydra/sweeper/imbexp_sampler config (tpe unless overridden), a name, or {_target_: ...}
+    # a hydra/sweeper/sampler config (tpe unless overridden), a name, or {_target_: ...}
     sampler: Any = "tpe"
     direction: Any = None  # null: objective.direction; or maximize / minimize / a list of them
     storage: Any = None  # null: sqlite:///<runs home>/runs/optuna.db
