@@ -81,6 +81,7 @@ def _sweep(run_cli, folder: Path, monkeypatch, *args: str) -> subprocess.Complet
     return run_cli("-m", f"--config-dir={folder}", "sweep=ported", *args)
 
 
+@pytest.mark.smoke
 def test_an_official_sweep_config_runs_with_only_the_sweepers_name_changed(run_cli, imbexp_home, mlflow_client,
                                                                              tmp_path, monkeypatch) -> None:
     ported = OFFICIAL.replace("override /hydra/sweeper: optuna", "override /hydra/sweeper: imbexp_optuna")
@@ -101,6 +102,7 @@ def test_an_official_sweep_config_runs_with_only_the_sweepers_name_changed(run_c
     assert parent.data.tags[SAMPLER_TAG] == "tpe" and parent.data.tags[DIRECTIONS_TAG] == "maximize"
 
 
+@pytest.mark.smoke
 @pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is None,
                     reason="the official hydra-optuna-sweeper is not installed (it needs hydra-core 1.4)")
 def test_the_same_config_runs_under_the_official_plugin_beside_imbexps(run_cli, imbexp_home, tmp_path,
@@ -141,6 +143,7 @@ hydra:
 """
 
 
+@pytest.mark.smoke
 def test_a_sampler_chosen_by_the_official_group_ports_too(run_cli, imbexp_home, mlflow_client, tmp_path,
                                                            monkeypatch) -> None:
     ported = OFFICIAL_BY_GROUP.replace("override /hydra/sweeper: optuna", "override /hydra/sweeper: imbexp_optuna")
