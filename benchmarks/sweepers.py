@@ -18,9 +18,10 @@ the 2 cores and neither sweeper's figure measures LightGBM's own threading.
   hydra-joblib-launcher is installed: the batch's 2 trials run in 2 processes, and the next
   batch waits for the slower of them).
 
-The official plugin needs hydra-core >= 1.4 and imbexp pins 1.3, so it runs from another
-virtualenv (``--official-python``, e.g. one with hydra-core==1.4.0rc3,
-hydra-optuna-sweeper==1.4.0rc3 and hydra-joblib-launcher, with this checkout on PYTHONPATH).
+The official plugin needs hydra-core >= 1.4, which pip installs only when asked for the
+pre-release, so it runs from another virtualenv (``--official-python``, e.g. one with
+hydra-core==1.4.0rc3, hydra-optuna-sweeper==1.4.0rc3, hydra-joblib-launcher and this checkout
+installed with ``pip install --no-deps -e .``).
 Printed: each sweep's wall time (the command, start-up and end included) and trial span (first
 trial's start to last trial's end, from the trials in the Optuna study), then the load average.
 """

@@ -32,9 +32,16 @@ def config_dir() -> Path:
 
     A wheel installs the repository's top-level ``conf/`` under that name (pyproject.toml's
     ``package-dir``), and an editable install maps the name to the checkout's ``conf/``, so the
-    one lookup finds the configs the running code came with.
+    one lookup finds the configs the running code came with. A checkout run from ``PYTHONPATH``
+    (no install) has no such package; its ``conf/`` beside the code is used then.
     """
-    return Path(str(files("imbexp.conf")))
+    checkout_conf = _PACKAGE_DIR.parent / "conf"
+    try:
+        return Path(str(files("imbexp.conf")))
+    except ModuleNotFoundError:
+        if checkout_conf.is_dir():
+            return checkout_conf
+        raise
 
 
 def runs_dir() -> Path:

@@ -15,9 +15,12 @@ from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 
 from imbexp import components, names
-from imbexp.constraints import did_you_mean
+from imbexp.constraints import check_keys, did_you_mean
 from imbexp.errors import ConfigError, first_line
 from imbexp.strategies import Strategy
+
+#: the keys of a model config (conf/model/*.yaml): its display name and the estimator spec
+MODEL_KEYS = ("name", "estimator")
 
 
 def threads() -> int:
@@ -66,6 +69,7 @@ def build_model(model_cfg: Any, random_state: int, *, strategy: Strategy | None 
     spec = model_cfg.get("estimator") if hasattr(model_cfg, "get") else None
     if spec is None or "_target_" not in spec:
         raise ConfigError("model.estimator._target_ is missing; pick a model with model=NAME.")
+    check_keys("model", list(model_cfg.keys()), MODEL_KEYS)
     keys: dict[int, str] = {}  # the key path each built object came from
 
     def check(built: Any, key: str, params: dict[str, Any]) -> None:
@@ -178,15 +182,30 @@ def _lightgbm_names() -> frozenset[str]:
 def fit(estimator: BaseEstimator, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray) -> BaseEstimator:
     """Fit with sample weights, routed to the final step of a pipeline. A model whose ``fit``
     takes no weights is fitted without them when every weight is 1 (a strategy that weights rows
-    was refused with it before the data was loaded)."""
+    was refused with it before the data was loaded).
+
+    A value the model only checks when it fits (LightGBM checks none before: ``n_estimators=0``,
+    ``num_leaves=-5``) is one sentence naming the model, not the library's traceback.
+    """
     if not takes_sample_weight(estimator):
         if not np.all(np.asarray(sample_weight) == 1):
             raise ConfigError(f"model.estimator {_path(final_step(estimator))!r} takes no sample_weight "
                               "in fit, and these training rows are weighted; use a model that takes them.")
-        return estimator.fit(X, y)
+        return _fit_or_explain(estimator, X, y)
     if isinstance(estimator, Pipeline):
-        return estimator.fit(X, y, **{f"{estimator.steps[-1][0]}__sample_weight": sample_weight})
-    return estimator.fit(X, y, sample_weight=sample_weight)
+        return _fit_or_explain(estimator, X, y, **{f"{estimator.steps[-1][0]}__sample_weight": sample_weight})
+    return _fit_or_explain(estimator, X, y, sample_weight=sample_weight)
+
+
+def _fit_or_explain(estimator: BaseEstimator, X: pd.DataFrame, y: np.ndarray, **weights: Any) -> BaseEstimator:
+    try:
+        return estimator.fit(X, y, **weights)
+    except Exception as exc:
+        if not isinstance(exc, ValueError) and type(exc).__name__ != "LightGBMError":
+            raise
+        raise ConfigError(f"model.estimator {_path(final_step(estimator))!r} could not be fitted "
+                          f"({type(exc).__name__}: {first_line(exc)[:300]}); check its parameters "
+                          "(python -m imbexp --cfg job shows them).") from exc
 
 
 def predict_positive(estimator: BaseEstimator, X: pd.DataFrame) -> np.ndarray:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from imbexp.constraints import Constraint, Interval, Options, Worded, check
+from imbexp.constraints import Constraint, Interval, Options, Worded, check, check_keys
 from imbexp.errors import ConfigError, DataError
 
 
@@ -42,6 +42,7 @@ RULES: dict[str, dict[str, Constraint]] = {
 def validate_split(cfg: Any) -> None:
     """Check the ``split`` config before any data is loaded."""
     kind = check("split.kind", cfg.get("kind"), Options(*RULES))
+    check_keys("split", [key for key in cfg if key != "kind"], RULES[kind], what=f"split {kind}")
     for key, constraint in RULES[kind].items():
         check(f"split.{key}", cfg.get(key), constraint)
     if kind == "holdout" and cfg["valid_size"] + cfg["test_size"] >= 1:

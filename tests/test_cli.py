@@ -113,6 +113,14 @@ BAD_INPUTS = {
     "model logging not a switch": (["tracking.log_model=1"], "tracking.log_model=1 is not allowed; use auto"),
     "unknown metric": (["objective.metric=accuracy"], "objective.metric='accuracy' is not a known metric; "
                                                       "use one of precision, recall"),
+    "unknown split key": (["+split.foldz=3"], "split.foldz is not a key of split holdout; its keys"),
+    "unknown model key": (["+model.estimatr.n_estimators=5"], "model.estimatr is not a key of model; did you "
+                                                               "mean model.estimator?"),
+    "a value lightgbm checks when it fits": (["model.estimator.num_leaves=-5"],
+                                             "model.estimator 'lightgbm.sklearn.LGBMClassifier' could not be fitted"),
+    "a sweep's shared typo": (["sweep=downsample_upweight", "+objective.metrik=f1", "hydra.sweeper.n_trials=2",
+                               "hydra.sweeper.study_name=shared-typo"],
+                              "objective.metrik is not a key of objective; did you mean objective.metric?"),
 }
 
 

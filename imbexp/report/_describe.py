@@ -75,12 +75,12 @@ def _rebuilt_descriptions(runs: pd.DataFrame) -> pd.DataFrame:
 def _describe_strategy(params: tuple[tuple[str, str], ...]) -> tuple[str | None, float | None, str | None]:
     """(report label, factor, factor name) of the strategy these logged params build; all None
     when they build none (a class since renamed, a parameter it no longer takes, another tool's run)."""
-    from hydra.utils import get_class
+    from imbexp import components
 
     given = dict(params)
     try:
-        cls = get_class(given.pop("_target_"))
-        strategy = cls(**{key: _value(text) for key, text in given.items()})
+        spec = {"_target_": given.pop("_target_"), **{key: _value(text) for key, text in given.items()}}
+        strategy = components.build(spec, "strategy")
         factor = strategy.factor()
         return strategy.report_label(), factor, strategy.factor_name if factor is not None else None
     except Exception:

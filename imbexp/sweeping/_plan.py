@@ -14,8 +14,9 @@ import optuna
 from omegaconf import DictConfig
 
 from imbexp import components, models, tracking
-from imbexp.config import Objective, parse_objective
+from imbexp.config import Objective, validate
 from imbexp.errors import ConfigError
+from imbexp.run import build_strategy
 from imbexp.sweeping import _mlflow, _study
 from imbexp.sweeping._samplers import make_sampler, sampler_name
 from imbexp.sweeping._settings import SweepSettings
@@ -68,7 +69,10 @@ def make_plan(settings: SweepSettings, config: DictConfig, arguments: list[str],
     space = parse_search_space(settings.params, arguments, settings.conditional_params)
     # the objective every trial will get, fixed params (e.g. objective.metric) applied
     job_config = compose([f"{k}={v}" for k, v in space.fixed.items()]) if space.fixed else config
-    objective = parse_objective(job_config)
+    # what every trial shares is checked once, before the study and the parent run exist: a typo
+    # (+objective.metrik, +model.estimator.n_estimatorz) is one sentence and exit 2, not n failed trials
+    objective = validate(job_config)
+    models.build_model(job_config.model, 0, strategy=build_strategy(job_config.strategy))
     directions = _study.resolve_directions(settings.direction, objective)
     custom = _custom_space(settings.custom_search_space)
     if not space.params and custom is None:

@@ -41,8 +41,6 @@ _OFFICIAL = "hydra_plugins.hydra_optuna_sweeper."
 _BY_TARGET.update({f"{_OFFICIAL}_impl.create_nsgaii_sampler": "nsgaii",
                    f"{_OFFICIAL}_impl.create_nsgaiii_sampler": "nsgaiii",
                    f"{_OFFICIAL}config.raise_motpe_removed": "motpe", "optuna.samplers.MOTPESampler": "motpe"})
-#: sampler arguments that are objects: given as {_target_: ...} configs, built with Hydra
-_OBJECT_ARGUMENTS = ("independent_sampler", "constraints_func", "mutation", "crossover")
 
 
 def sampler_name(spec: Any) -> str:
@@ -76,9 +74,6 @@ def make_sampler(spec: Any, space: SearchSpace, n_objectives: int, seed_offset: 
     # a null field takes Optuna's own default, as the official plugin's configs mean it
     kwargs = {k: v for k, v in (spec.items() if isinstance(spec, Mapping) else ())
               if k not in ("_target_", "name", "_partial_") and v is not None}
-    for key in _OBJECT_ARGUMENTS:
-        if isinstance(kwargs.get(key), Mapping):
-            kwargs[key] = _instantiate(name, key, kwargs[key])
     if name == "nsgaiii" and kwargs.get("reference_points") is not None:
         import numpy as np
 
@@ -101,17 +96,12 @@ def make_sampler(spec: Any, space: SearchSpace, n_objectives: int, seed_offset: 
         kwargs["seed"] = int(kwargs["seed"]) + seed_offset
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        # the one builder: a setting the sampler does not take is named with did-you-mean
+        # the one builder: a setting the sampler does not take is named with did-you-mean, and an
+        # argument that is an object (independent_sampler: {_target_: ...}) is built first
         sampler = components.build({"_target_": name, **kwargs}, "hydra.sweeper.sampler", target=SAMPLERS[name])
     if name != "qmc" and kwargs.get("seed") is not None:
         _seed_per_trial(sampler, int(kwargs["seed"]))
     return sampler
-
-
-def _instantiate(name: str, key: str, spec: Mapping[str, Any]) -> Any:
-    """An object argument of the sampler (``independent_sampler: {_target_: ...}``), built by the
-    one builder with its own key path."""
-    return components.build(dict(spec), f"hydra.sweeper.sampler.{key}")
 
 
 def _seed_per_trial(sampler: optuna.samplers.BaseSampler, seed: int) -> None:
