@@ -234,7 +234,7 @@ def extra_space(cfg, trial) -> None:
     trial.suggest_categorical("model.estimator.num_leaves", [15, 31])
 
 
-def test_the_loop_without_hydra_fails_nan_trials_and_stops_at_n_trials(tmp_path: Path, monkeypatch) -> None:
+def test_the_loop_without_hydra_fails_nan_trials_and_stops_at_n_trials(compose, tmp_path: Path, monkeypatch) -> None:
     from mlflow.tracking import MlflowClient
 
     from imbexp.sweeping import OptunaSweep, make_plan
@@ -243,9 +243,9 @@ def test_the_loop_without_hydra_fails_nan_trials_and_stops_at_n_trials(tmp_path:
     monkeypatch.delenv("IMBEXP_SWEEP_WORKER", raising=False)
     monkeypatch.setenv("IMBEXP_THREADS", "1")  # the sweep would set it for the whole process
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    cfg = OmegaConf.create({"objective": {"metric": "pr_auc", "direction": "auto"}, "seed": 0,
-                            "tracking": {"uri": uri, "experiment": "loop"}, "dataset": {"name": "tiny"},
-                            "strategy": {"downsample_factor": 1.0}, "model": {"estimator": {"num_leaves": 31}}})
+    # the real config (the plan checks what every trial shares), launched by a stand-in for Hydra
+    cfg = compose("strategy=downsample_upweight", f"tracking.uri={uri}", "tracking.experiment=loop",
+                  "dataset.name=tiny")
     launched = []
 
     def launch(overrides: list[str], job_index: int) -> float:
