@@ -18,6 +18,8 @@ SWEEP_WORKER_ENV = "IMBEXP_SWEEP_WORKER"
 SWEEP_PARENT_RUN_ENV = "IMBEXP_SWEEP_PARENT_RUN_ID"
 #: one id per sweep command (shared with its workers): the failures it caused are its own
 SWEEP_SESSION_ENV = "IMBEXP_SWEEP_SESSION"
+#: the pid of the sweep command that started a worker: a worker never outlives it
+SWEEP_LEADER_PID_ENV = "IMBEXP_SWEEP_LEADER_PID"
 #: the leader's Hydra sweep folder, so a worker's trial folders land beside the leader's
 SWEEP_DIR_ENV = "IMBEXP_SWEEP_DIR"
 

@@ -12,11 +12,20 @@ the sweep stops with an error once this run's failures exceed ``max_failure_rate
 
 What can fail on the user's config is decided first, in the :class:`~imbexp.sweeping.SweepPlan`
 (:mod:`imbexp.sweeping._plan`); this loop takes the plan.
+
+How a sweep stops: Ctrl-C and SIGTERM (``timeout``, docker stop, a scheduler) alike fail the
+running trials (FAIL in Optuna, KILLED in MLflow), stop the workers and close the parent run as
+KILLED. A worker never outlives its leader: the kernel sends it SIGTERM when the leader dies,
+even by kill -9 (Linux's parent-death signal; elsewhere the worker polls its parent). A trial
+whose process died on this host is failed and retried by the next loop that sees it, heartbeats
+or not.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import logging
 import math
 import os
@@ -44,6 +53,12 @@ from imbexp.sweeping._plan import SweepPlan
 log = logging.getLogger("imbexp")
 
 POLL_SECONDS = 0.5
+#: the signals that stop a sweep as Ctrl-C does
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: seconds a stopping sweep gives its workers to fail their trials before killing them
+STOP_GRACE_SECONDS = 60
+#: Linux prctl(2) option: the signal this process gets when its parent dies
+PR_SET_PDEATHSIG = 1
 
 Launch = Callable[[list[str], int], Any]
 
@@ -59,9 +74,65 @@ def _cores_each(processes: int) -> int:
     return max(1, (os.cpu_count() or 1) // processes)
 
 
+class Stopped(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM, raised in the main thread. A KeyboardInterrupt, so every clean-up
+    written for Ctrl-C (the Hydra launcher lets it through, the trial is failed) runs for both."""
+
+    def __init__(self, signum: int = signal.SIGINT) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _stop_signal(error: BaseException) -> int:
+    return getattr(error, "signum", signal.SIGINT)
+
+
+def _raise_stopped(signum: int, frame: Any) -> None:
+    raise Stopped(signum)
+
+
+def _ignore_stop_signals() -> None:
+    """A second Ctrl-C or SIGTERM must not cut the clean-up of the first."""
+    for number in STOP_SIGNALS:
+        signal.signal(number, signal.SIG_IGN)
+
+
+def exit_code(signum: int) -> int:
+    """The shell's code for a command ended by ``signum``: 130 for Ctrl-C, 143 for SIGTERM."""
+    return 128 + signum
+
+
+def _die_with_parent(leader_pid: int) -> bool:
+    """Make this worker get SIGTERM when the sweep command that started it dies, however it
+    dies (kill -9 included), so no worker runs on alone. False if the leader is already gone.
+
+    Linux's ``prctl(PR_SET_PDEATHSIG)`` has the kernel send the signal; it is set here, at the
+    worker's start, rather than in Popen's ``preexec_fn``, which is unsafe in a process with
+    threads. Where prctl is missing, a thread polls the parent pid each second.
+    """
+    armed = False
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+            armed = libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0
+        except (OSError, AttributeError) as exc:
+            log.debug("prctl unavailable: %s", exc)
+    # checked after arming: a leader that died before prctl would never send the signal
+    if os.getppid() != leader_pid:
+        return False
+    if not armed:
+        def watch() -> None:
+            while os.getppid() == leader_pid:
+                time.sleep(1.0)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        threading.Thread(target=watch, daemon=True, name="imbexp-leader-watch").start()
+    return True
+
+
 @contextlib.contextmanager
 def _interrupt_after():
-    """Hold Ctrl-C until the block is done, then raise it.
+    """Hold Ctrl-C and SIGTERM until the block is done, then raise them.
 
     For the steps that create something in storage and then record it here: ``study.ask()``
     writes the new RUNNING trial before it returns, ``create_child`` the MLflow run. Cut in
@@ -71,13 +142,19 @@ def _interrupt_after():
         yield
         return
     received: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda number, frame: received.append(number))
+    previous = {number: signal.signal(number, lambda number, frame: received.append(number))
+                for number in STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     if received:
-        raise KeyboardInterrupt
+        raise Stopped(received[0])
+
+
+class WorkerStartError(ImbexpError):
+    """A worker process could not be started; the sweep has stopped the ones it started."""
 
 
 class OptunaSweep:
@@ -102,16 +179,39 @@ class OptunaSweep:
         self.failures = 0
         self._current: tuple[optuna.Trial, str | None] | None = None
         self.too_many_failures = False
+        self.host = socket.gethostname()
+        self._stopped_while_waiting: int | None = None
+        self.complete_at_start = 0
+
+    def _take_stop_signals(self) -> None:
+        """Ctrl-C and SIGTERM raise :class:`Stopped` in the loop (signals reach the main thread
+        only; a sweep run from a thread, as in tests, keeps Python's own handling)."""
+        if threading.current_thread() is threading.main_thread():
+            for number in STOP_SIGNALS:
+                signal.signal(number, _raise_stopped)
 
     # -- the sweep ----------------------------------------------------------------------------
     def run(self) -> None:
-        self.parent_id = _mlflow.find_or_create_parent(
-            self.plan.study, self.plan.experiment_id, given=os.environ.get(names.SWEEP_PARENT_RUN_ENV), tags={
-                names.STORAGE_TAG: self.plan.storage_label,
-                names.SAMPLER_TAG: self.plan.sampler_name,
-                names.DIRECTIONS_TAG: ",".join(self.plan.directions),
-                names.OBJECTIVE_TAG: ",".join(self.plan.objective.keys),
-            })
+        leader = os.environ.get(names.SWEEP_LEADER_PID_ENV, "")
+        if self.is_worker and leader.isdigit() and not _die_with_parent(int(leader)):
+            print(f"[sweep] the sweep command (pid {leader}) that started this worker is gone; stopping", flush=True)
+            return
+        self._take_stop_signals()
+        try:
+            with _interrupt_after():  # a parent run made is a parent run recorded, then closed
+                self.parent_id = _mlflow.find_or_create_parent(
+                    self.plan.study, self.plan.storage, self.plan.experiment_id,
+                    given=os.environ.get(names.SWEEP_PARENT_RUN_ENV), tags={
+                        names.STORAGE_TAG: self.plan.storage_label,
+                        names.SAMPLER_TAG: self.plan.sampler_name,
+                        names.DIRECTIONS_TAG: ",".join(self.plan.directions),
+                        names.OBJECTIVE_TAG: ",".join(self.plan.objective.keys),
+                    })
+        except KeyboardInterrupt as stop:
+            _ignore_stop_signals()
+            if not self.is_worker:
+                _mlflow.end_parent(self.parent_id, "KILLED")
+            sys.exit(exit_code(_stop_signal(stop)))
         processes = max(1, self.plan.settings.processes)
         # model threads are the sweep's to split unless the user set them (a worker inherits
         # the leader's split, marked as the sweep's own)
@@ -120,37 +220,56 @@ class OptunaSweep:
         if names.THREADS_ENV not in os.environ:
             os.environ[names.THREADS_ENV] = str(_cores_each(processes))
             os.environ[names.THREADS_BY_SWEEP_ENV] = "1"
-        before = _study.counts(self.plan.study.get_trials(deepcopy=False))
-        self.complete_at_start = before.complete
-        if not self.is_worker:
-            print(f"[sweep] study {self.plan.study_name} in {self.plan.storage_label}: {before.complete} of "
-                  f"{self.plan.n_trials} trials complete; sampler {self.plan.sampler_name}, "
-                  f"{processes} parallel trial(s) x {os.environ[names.THREADS_ENV]} model thread(s); "
-                  f"MLflow parent run {self.parent_id}", flush=True)
-            self._start_workers(processes - 1)
-
         self.started = time.monotonic()
         progress = None if self.is_worker else threading.Thread(target=self._report_progress, daemon=True)
-        if progress:
-            progress.start()
-        interrupted = False
+        stopped_by: int | None = None
         try:
-            self._loop()
-        except KeyboardInterrupt:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            interrupted = True
-            self._abandon_current_trial()
-            print("\n[sweep] interrupted: stopping; finished trials stay in the study and in MLflow", flush=True)
-        finally:
-            self._stop.set()
+            before = _study.counts(self.plan.study.get_trials(deepcopy=False))
+            self.complete_at_start = before.complete
+            if not self.is_worker:
+                print(f"[sweep] study {self.plan.study_name} in {self.plan.storage_label}: {before.complete} of "
+                      f"{self.plan.n_trials} trials complete; sampler {self.plan.sampler_name}, "
+                      f"{processes} parallel trial(s) x {os.environ[names.THREADS_ENV]} model thread(s); "
+                      f"MLflow parent run {self.parent_id}", flush=True)
+                self._start_workers(processes - 1)
             if progress:
+                progress.start()
+            self._loop()
+        except KeyboardInterrupt as stop:
+            _ignore_stop_signals()
+            stopped_by = _stop_signal(stop)
+            self._abandon_current_trial()
+            how = "interrupted" if stopped_by == signal.SIGINT else f"stopped by {signal.Signals(stopped_by).name}"
+            print(f"\n[sweep] {how}: stopping; finished trials stay in the study and in MLflow", flush=True)
+        except Exception:
+            # a worker that could not be started, or a storage that broke: no worker runs on
+            # without this command, and the parent run is not left RUNNING
+            _ignore_stop_signals()
+            self._stop.set()
+            self._stop_workers(signal.SIGTERM)
+            self._wait_for_workers(signal.SIGTERM)
+            if not self.is_worker:
+                with contextlib.suppress(Exception):
+                    _mlflow.end_parent(self.parent_id, "FAILED")
+            raise
+        finally:
+            if stopped_by is None and threading.current_thread() is threading.main_thread():
+                # what is left is waiting for the workers: a stop now stops them, and is a stop
+                for number in STOP_SIGNALS:
+                    signal.signal(number, self._on_stop_while_waiting)
+            self._stop.set()
+            if progress and progress.is_alive():
                 progress.join(timeout=10)
-            self._wait_for_workers(interrupted)
+        if stopped_by is not None:
+            self._stop_workers(stopped_by)
+        stopped_by = self._wait_for_workers(stopped_by)
         if self.is_worker:
             if self.too_many_failures:
                 raise ImbexpError(self._failure_message())
+            if stopped_by is not None:
+                sys.exit(exit_code(stopped_by))
             return
-        self._finish(interrupted)
+        self._finish(stopped_by)
 
     def _loop(self) -> None:
         allowed_failures = self.plan.settings.max_failure_rate * self.plan.n_trials
@@ -160,6 +279,8 @@ class OptunaSweep:
                     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                     optuna.storages.fail_stale_trials(self.plan.study)
             trials = self.plan.study.get_trials(deepcopy=False)
+            if self._fail_dead_local_trials(trials):
+                trials = self.plan.study.get_trials(deepcopy=False)
             counts = _study.counts(trials)
             done = self._grid_points_done(trials) if self.plan.is_grid else counts.complete
             if done >= self.plan.n_trials:
@@ -203,6 +324,30 @@ class OptunaSweep:
         if run_id:
             _mlflow.end_child(run_id, "KILLED")
 
+    def _fail_dead_local_trials(self, trials: list[optuna.trial.FrozenTrial]) -> bool:
+        """Fail and retry the RUNNING trials whose process on this host is gone, as the heartbeat
+        does (its MLflow run ends KILLED); whether there were any. Without heartbeats nothing
+        else fails them, and the sweep would wait for them for ever."""
+        dead = _study.dead_on_host(trials, self.host, names.TRIAL_WORKER_ATTR)
+        if not dead:
+            return False
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            retry = optuna.storages.RetryFailedTrialCallback(max_retry=self.plan.settings.max_retry)
+        for trial in dead:
+            try:  # two commands on this host may see it at once; the storage lets one fail it
+                if not self.plan.storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
+                    continue
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue
+            run_id = trial.user_attrs.get(names.TRIAL_RUN_ATTR)
+            if run_id:
+                _mlflow.end_child(str(run_id), "KILLED")
+            retry(self.plan.study, self.plan.storage.get_trial(trial._trial_id))
+            print(f"[sweep] trial {trial.number}'s process ({trial.user_attrs[names.TRIAL_WORKER_ATTR]}) is gone: "
+                  "failed, and queued again", flush=True)
+        return True
+
     @staticmethod
     def _grid_points_done(trials: list[optuna.trial.FrozenTrial]) -> int:
         # A grid point is run once: one that completed, or whose job failed (a refused factor
@@ -215,7 +360,7 @@ class OptunaSweep:
             run_id = _mlflow.create_child(self.plan.experiment_id, self.parent_id, trial, self.plan.study_name)
             self._current = (trial, run_id)
         trial.set_user_attr(names.TRIAL_SESSION_ATTR, self.session)
-        trial.set_user_attr(names.TRIAL_WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
+        trial.set_user_attr(names.TRIAL_WORKER_ATTR, f"{self.host}:{os.getpid()}")
         self._share_cores()
         beating = threading.Event()
         if self.plan.storage.get_heartbeat_interval() is not None:
@@ -230,7 +375,7 @@ class OptunaSweep:
                 result = self.launch(overrides, trial.number)
                 objective_values = self._check_values(result)
             except KeyboardInterrupt:
-                signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up
+                _ignore_stop_signals()
                 self.plan.study.tell(trial, state=TrialState.FAIL)
                 _mlflow.end_child(run_id, "KILLED")
                 raise
@@ -297,30 +442,63 @@ class OptunaSweep:
         folder.mkdir(parents=True, exist_ok=True)
         for index in range(1, count + 1):
             env = {**os.environ, names.SWEEP_WORKER_ENV: str(index), names.SWEEP_PARENT_RUN_ENV: self.parent_id,
-                   names.SWEEP_SESSION_ENV: self.session, names.SWEEP_DIR_ENV: str(folder)}
+                   names.SWEEP_SESSION_ENV: self.session, names.SWEEP_DIR_ENV: str(folder),
+                   names.SWEEP_LEADER_PID_ENV: str(os.getpid())}
             log_path = folder / f"worker-{index}.log"
-            with open(log_path, "ab") as out:
-                self._workers.append(subprocess.Popen(self.argv, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                                      stdin=subprocess.DEVNULL))
+            try:
+                with _interrupt_after(), open(log_path, "ab") as out:
+                    self._workers.append(subprocess.Popen(self.argv, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                                          stdin=subprocess.DEVNULL))
+            except OSError as exc:  # out of processes, memory or file handles
+                raise WorkerStartError(
+                    f"worker {index} of hydra.sweeper.n_jobs={self.plan.settings.n_jobs} could not be started "
+                    f"({type(exc).__name__}: {exc}); the sweep stopped the {index - 1} worker(s) it had started "
+                    "and closed its parent run as FAILED; use a smaller hydra.sweeper.n_jobs.") from None
             print(f"[sweep] worker {index} started (pid {self._workers[-1].pid}, log {log_path})", flush=True)
 
-    def _wait_for_workers(self, interrupted: bool) -> None:
-        if interrupted:
-            # Ctrl-C in a terminal reaches every worker too; a signal sent to the leader alone
-            # is passed on after a moment
+    def _stop_workers(self, signum: int) -> None:
+        """Pass a stop on to the workers still running. Ctrl-C in a terminal reaches every worker
+        itself; a Ctrl-C sent to the leader alone is passed on after a moment. SIGTERM is sent to
+        one process (``timeout``, docker stop, a scheduler): passed on at once."""
+        if signum == signal.SIGINT:
             time.sleep(2)
-            for worker in self._workers:
-                if worker.poll() is None:
-                    worker.send_signal(signal.SIGINT)
-        deadline = time.monotonic() + (60 if interrupted else 24 * 3600)
+        for worker in self._workers:
+            if worker.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    worker.send_signal(signum)
+
+    def _on_stop_while_waiting(self, signum: int, frame: Any) -> None:
+        _ignore_stop_signals()
+        self._stopped_while_waiting = signum
+        for worker in self._workers:
+            if worker.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    worker.send_signal(signum)
+
+    def _wait_for_workers(self, stopped_by: int | None) -> int | None:
+        """Wait for the workers (killed if a stop does not end them in time); the signal that
+        stopped the sweep, if any, including one received while waiting."""
+        deadline = time.monotonic() + (STOP_GRACE_SECONDS if stopped_by is not None else 24 * 3600)
         for index, worker in enumerate(self._workers, start=1):
-            try:
-                code = worker.wait(timeout=max(1.0, deadline - time.monotonic()))
-            except (subprocess.TimeoutExpired, KeyboardInterrupt):
-                worker.kill()
-                code = worker.wait()
-            if code not in (0, 130, -signal.SIGINT) and not interrupted:
+            while True:
+                limit = deadline
+                if stopped_by is None and self._stopped_while_waiting is not None:
+                    stopped_by = self._stopped_while_waiting
+                    deadline = limit = time.monotonic() + STOP_GRACE_SECONDS
+                try:
+                    code = worker.wait(timeout=min(1.0, max(0.1, limit - time.monotonic())))
+                    break
+                except subprocess.TimeoutExpired:
+                    if time.monotonic() >= limit:
+                        worker.kill()
+                        code = worker.wait()
+                        break
+            stopped = code in (0, *(exit_code(n) for n in STOP_SIGNALS), *(-n for n in STOP_SIGNALS))
+            if not stopped and stopped_by is None:
                 print(f"[sweep] worker {index} exited with code {code}; see its log in {self.sweep_dir}", flush=True)
+        if stopped_by is None:
+            stopped_by = self._stopped_while_waiting
+        return stopped_by
 
     def _report_progress(self) -> None:
         seen = {t.number for t in self.plan.study.get_trials(deepcopy=False) if t.state.is_finished()}
@@ -363,9 +541,8 @@ class OptunaSweep:
             return True
         return max(complete, key=lambda t: t.number).user_attrs.get(names.TRIAL_SESSION_ATTR) == self.session
 
-    def _finish(self, interrupted: bool) -> None:
-        from mlflow.tracking import MlflowClient
-
+    def _finish(self, stopped_by: int | None) -> None:
+        interrupted = stopped_by is not None
         trials = self.plan.study.get_trials(deepcopy=False)
         complete = _study.counts(trials).complete
         partial = interrupted or self.too_many_failures or complete < self.plan.n_trials
@@ -383,12 +560,12 @@ class OptunaSweep:
         if summary and not interrupted and complete >= self.plan.n_trials and not self.is_worker:
             self._write_report()
         if interrupted or self.too_many_failures or complete >= self.plan.n_trials:
-            MlflowClient().set_terminated(self.parent_id, status)
+            _mlflow.end_parent(self.parent_id, status)
         print(_summary.final_table(self.plan.study, self.plan.objective.keys), flush=True)
         print(f"[sweep] MLflow parent run {self.parent_id} · {tracking.ui_hint(str(self.plan.config.tracking.uri))}",
               flush=True)
         print(f"[sweep] watch the study: optuna-dashboard {self.plan.storage_label}", flush=True)
         if self.too_many_failures:
             raise ImbexpError(self._failure_message())
-        if interrupted:
-            sys.exit(130)
+        if stopped_by is not None:
+            sys.exit(exit_code(stopped_by))

@@ -9,6 +9,7 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from imbexp import names
+from imbexp.sweeping import _study
 
 log = logging.getLogger("imbexp")
 
@@ -19,38 +20,51 @@ def _client():
     return MlflowClient()
 
 
-def find_or_create_parent(study: optuna.Study, experiment_id: str, tags: dict[str, str],
-                          given: str | None = None) -> str:
+#: tries at recording a parent run while other commands replace a stale one at the same moment
+ELECTION_ATTEMPTS = 5
+
+
+def find_or_create_parent(study: optuna.Study, storage: optuna.storages.RDBStorage, experiment_id: str,
+                          tags: dict[str, str], given: str | None = None) -> str:
     """The study's parent run: ``given`` (a worker is told it), the one recorded in the study
     (a resumed study, or another machine's sweep), or a new one. Re-opens a finished parent,
-    so a study keeps one parent run across resumes."""
+    so a study keeps one parent run across resumes.
+
+    Commands started at the same moment on a new study each create a run; the study records
+    one of them atomically (:func:`~imbexp.sweeping._study.set_user_attr_if`), and the others
+    delete the run they created, and only that, and adopt the recorded one.
+    """
+    from imbexp.errors import ImbexpError
+
     client = _client()
-    run_id = given or study.user_attrs.get(names.STUDY_PARENT_RUN_ATTR)
-    if run_id:
-        try:
-            run = client.get_run(run_id)
-        except Exception:  # deleted, or another tracking store
-            run = None
-        if run is not None and run.info.experiment_id == experiment_id and run.info.lifecycle_stage == "active":
-            if run.info.status != "RUNNING":
-                client.update_run(run_id, status="RUNNING")
-            return run_id
-    run = client.create_run(experiment_id, run_name=f"optuna · {study.study_name}"[:250],
-                            tags={**tags, names.SWEEP_TAG: "optuna", names.STUDY_NAME_TAG: study.study_name})
-    # Sweeps started at the same moment (several machines) may each create one. They agree on
-    # the oldest, which exists before any of them looks; the others delete their own.
-    rivals = client.search_runs(
-        [experiment_id], max_results=100, order_by=["attributes.start_time ASC"],
-        filter_string=f"tags.`{names.STUDY_NAME_TAG}` = '{study.study_name}' and tags.`{names.SWEEP_TAG}` = "
-                      "'optuna' and attributes.status = 'RUNNING'")
-    parents = [r for r in rivals if names.PARENT_RUN_TAG not in r.data.tags]
-    winner = min(parents, key=lambda r: (r.info.start_time, r.info.run_id)) if parents else run
-    if winner.info.run_id != run.info.run_id:
+    if given and _reopen(client, given, experiment_id):
+        return given
+    for _ in range(ELECTION_ATTEMPTS):
+        recorded = study.user_attrs.get(names.STUDY_PARENT_RUN_ATTR)
+        if recorded and _reopen(client, str(recorded), experiment_id):
+            return str(recorded)
+        run = client.create_run(experiment_id, run_name=f"optuna · {study.study_name}"[:250],
+                                tags={**tags, names.SWEEP_TAG: "optuna", names.STUDY_NAME_TAG: study.study_name})
+        if _study.set_user_attr_if(storage, study._study_id, names.STUDY_PARENT_RUN_ATTR,
+                                   str(recorded) if recorded else None, run.info.run_id):
+            return run.info.run_id
         client.set_terminated(run.info.run_id, "KILLED")  # not left RUNNING, even in the bin
         client.delete_run(run.info.run_id)
-    else:
-        study.set_user_attr(names.STUDY_PARENT_RUN_ATTR, run.info.run_id)
-    return winner.info.run_id
+    raise ImbexpError(f"study {study.study_name!r} records no usable MLflow parent run after "
+                      f"{ELECTION_ATTEMPTS} tries; other commands keep replacing it. Start the sweep again.")
+
+
+def _reopen(client, run_id: str, experiment_id: str) -> bool:
+    """Whether ``run_id`` is an active run of this experiment, set RUNNING if it was finished."""
+    try:
+        run = client.get_run(run_id)
+    except Exception:  # deleted for good, or another tracking store
+        return False
+    if run.info.experiment_id != experiment_id or run.info.lifecycle_stage != "active":
+        return False
+    if run.info.status != "RUNNING":
+        client.update_run(run_id, status="RUNNING")
+    return True
 
 
 def create_child(experiment_id: str, parent_id: str, trial: optuna.Trial, study_name: str) -> str:
@@ -66,16 +80,23 @@ def create_child(experiment_id: str, parent_id: str, trial: optuna.Trial, study_
 
 
 def end_child(run_id: str, status: str) -> None:
-    """Terminate a child the job left RUNNING (an error before its run opened, or Ctrl-C), and
-    mark FAILED a run the job finished but whose value the study rejected (NaN)."""
+    """Terminate a child the job left RUNNING (an error before its run opened, or Ctrl-C), mark
+    FAILED a run the job finished but whose value the study rejected (NaN), and KILLED a run an
+    interrupt ended (MLflow's own run context closes it FAILED on any exception)."""
     client = _client()
     try:
         current = client.get_run(run_id).info.status
     except Exception as exc:
         log.warning("MLflow run %s cannot be read (%s)", run_id, exc)
         return
-    if current == "RUNNING" or (status == "FAILED" and current == "FINISHED"):
+    if current == "RUNNING" or (status == "FAILED" and current == "FINISHED") or \
+            (status == "KILLED" and current == "FAILED"):
         client.set_terminated(run_id, status)
+
+
+def end_parent(run_id: str, status: str) -> None:
+    """Close the sweep's parent run (KILLED, FAILED or FINISHED)."""
+    _client().set_terminated(run_id, status)
 
 
 def fail_dead_trial_run(study: optuna.Study, trial: FrozenTrial) -> None:

@@ -18,7 +18,18 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from imbexp.constraints import Interval, Options, Worded, check
 from imbexp.errors import ConfigError
+
+#: ``n_jobs`` at most this many processes per core: each is a whole Python with the data and a
+#: model in memory, and more than a few per core only queue for the same cores (``n_jobs=1000``
+#: once started 38 processes before the host refused more)
+JOBS_PER_CORE = 4
+
+
+def max_jobs() -> int:
+    """The largest ``n_jobs`` this host accepts."""
+    return JOBS_PER_CORE * (os.cpu_count() or 1)
 
 
 @dataclasses.dataclass
@@ -64,8 +75,11 @@ class SweepSettings:
                               "its 1.4) and is not read; use hydra.sweeper.params with the override grammar, "
                               "e.g. strategy.downsample_factor: tag(log, interval(1, 100)).")
         whole("n_trials", self.n_trials, 1)
-        if self.n_jobs != -1:
-            whole("n_jobs", self.n_jobs, 1)
+        cores = os.cpu_count() or 1
+        check("hydra.sweeper.n_jobs", self.n_jobs, [
+            Worded(Interval(int, 1, max_jobs()), f"use an integer from 1 to {max_jobs()} ({JOBS_PER_CORE} x this "
+                                                 f"host's {cores} core(s))"),
+            Worded(Options(-1), "-1 (one per core)")])
         whole("max_retry", self.max_retry, 0)
         if self.heartbeat_interval is not None:
             whole("heartbeat_interval", self.heartbeat_interval, 1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import json
 import os
 import random
 import re
@@ -186,6 +188,23 @@ def duplicate_grid_point(study: optuna.Study, trial: optuna.Trial, wait: float =
         time.sleep(0.05)
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this host."""
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, under another user
+    return True
+
+
+def _local_pid(trial: FrozenTrial, host: str, worker_attr: str) -> int | None:
+    """The pid of the process on ``host`` that runs ``trial`` (its ``host:pid`` attribute)."""
+    name, _, pid = str(trial.user_attrs.get(worker_attr, "")).rpartition(":")
+    return int(pid) if name == host and pid.isdigit() else None
+
+
 def neighbours_on_host(trials: Sequence[FrozenTrial], session: str, host: str, worker_attr: str,
                        session_attr: str) -> set[int]:
     """Process ids of other sweep commands running a trial of this study on this host now: the
@@ -194,16 +213,53 @@ def neighbours_on_host(trials: Sequence[FrozenTrial], session: str, host: str, w
     for trial in trials:
         if trial.state != TrialState.RUNNING or trial.user_attrs.get(session_attr) == session:
             continue
-        where = str(trial.user_attrs.get(worker_attr, ""))
-        name, _, pid = where.rpartition(":")
-        if name != host or not pid.isdigit():
-            continue
-        try:
-            os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
-        except ProcessLookupError:
-            continue  # died; its trial waits for the heartbeat to fail it
-        except PermissionError:
-            pass  # exists, under another user
-        pids.add(int(pid))
+        pid = _local_pid(trial, host, worker_attr)
+        if pid is not None and pid_alive(pid):  # a dead one's trial is failed by dead_on_host
+            pids.add(pid)
     return pids
 
+
+#: seconds a trial runs before its ``host:pid`` is trusted: a retried trial starts with the
+#: attributes of the one that died, until the process that took it records its own
+DEAD_TRIAL_GRACE_SECONDS = 30
+
+
+def dead_on_host(trials: Sequence[FrozenTrial], host: str, worker_attr: str) -> list[FrozenTrial]:
+    """The RUNNING trials whose process on this host is gone (kill -9, a crash, a leader's
+    worker stopped by the kernel): without heartbeats nothing else ever fails them, and a
+    resumed sweep would wait for them for ever. Trials of other hosts are left to the heartbeat."""
+    now = datetime.datetime.now()  # Optuna stamps datetime_start in local time
+    return [t for t in trials if t.state == TrialState.RUNNING and t.datetime_start is not None
+            and (now - t.datetime_start).total_seconds() > DEAD_TRIAL_GRACE_SECONDS
+            and (pid := _local_pid(t, host, worker_attr)) is not None and not pid_alive(pid)]
+
+
+def set_user_attr_if(storage: optuna.storages.RDBStorage, study_id: int, key: str, expected: str | None,
+                     value: str) -> bool:
+    """Set the study's user attribute ``key`` to ``value`` only if it is still ``expected``
+    (``None``: unset), in one statement; whether it was set.
+
+    Optuna's ``set_study_user_attr`` reads, then writes: commands started together all see the
+    key unset and each overwrite the other, so each would believe its own value. Here the
+    database decides: the table's unique (study, key) constraint lets one insert win, and an
+    UPDATE ... WHERE value = expected changes a row for one command only.
+    """
+    from optuna.storages._rdb import models
+
+    session = storage.scoped_session()
+    try:
+        if expected is None:
+            session.add(models.StudyUserAttributeModel(study_id=study_id, key=key, value_json=json.dumps(value)))
+            session.commit()
+            return True
+        changed = (session.query(models.StudyUserAttributeModel)
+                   .filter_by(study_id=study_id, key=key, value_json=json.dumps(expected))
+                   .update({"value_json": json.dumps(value)}, synchronize_session=False))
+        session.commit()
+        return changed == 1
+    except sqlalchemy.exc.IntegrityError:  # another command's insert came first
+        session.rollback()
+        return False
+    except BaseException:
+        session.rollback()
+        raise
