@@ -166,7 +166,7 @@ def _probe_server(uri: str, key: str) -> None:
 def _no_answer(uri: str, key: str, reason: object) -> str:
     reason = redact(first_line(reason) if isinstance(reason, BaseException) else str(reason))
     return (f"{key}={redact(uri)!r}: no MLflow server answers there within {SERVER_PROBE_SECONDS} s ({reason}); "
-            "start it (mlflow server --host HOST --port PORT) or use another tracking.uri, e.g. "
+            f"start it (mlflow server --host HOST --port PORT) or use another {key}, e.g. "
             "sqlite:///path/to/mlflow.db.")
 
 

@@ -59,6 +59,19 @@ def test_unreachable_server_is_one_sentence_within_seconds(run_cli) -> None:
     assert elapsed < 90, elapsed
 
 
+def test_report_on_an_unreachable_server_is_one_sentence(imbexp_home: Path) -> None:
+    uri = f"http://127.0.0.1:{_free_port()}"
+    start = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "imbexp.report", "--tracking-uri", uri, "--experiment", "x"],
+                            capture_output=True, text=True, timeout=200)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert result.stderr.strip() == (f"imbexp report: error: --tracking-uri='{uri}': no MLflow server answers "
+                                     f"there within {tracking.SERVER_PROBE_SECONDS} s ([Errno 111] Connection "
+                                     "refused); start it (mlflow server --host HOST --port PORT) or use another "
+                                     "--tracking-uri, e.g. sqlite:///path/to/mlflow.db.")
+    assert time.monotonic() - start < 90
+
+
 def test_server_that_never_answers_is_refused_after_the_probe_timeout(imbexp_home) -> None:
     with socket.socket() as silent:  # the connection is accepted by the kernel, nothing replies
         silent.bind(("127.0.0.1", 0))
