@@ -6,6 +6,7 @@ import contextlib
 import functools
 import os
 import re
+import socket
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -116,40 +117,45 @@ def connect(uri: str, experiment: str) -> str:
         except ConfigError:
             raise
         except Exception as exc:  # MLflow, SQLAlchemy and HTTP raise many kinds: say it in one sentence
-            raise ConfigError(f"tracking.uri={redact(uri)!r} cannot be used ({redact(first_line(exc))[:300]}); "
-                              f"use {_USE}.") from None
+            raise ConfigError(_cannot_use(uri, "tracking.uri", exc)) from None
     _experiment_ids[(uri, experiment)] = experiment_id
     return experiment_id
 
 
 def open_store(uri: str, key: str = "tracking.uri") -> Any:
-    """An ``MlflowClient`` on ``uri``, once its scheme is one MLflow has a store for and, for a
-    server, once the server answered; otherwise a ConfigError naming ``key``."""
+    """An ``MlflowClient`` on ``uri``, once a server it names answered and its scheme is one
+    MLflow has a store for; otherwise a ConfigError naming ``key``. The server is asked first:
+    MLflow opens a database store (and its retries) as the client is made."""
     from mlflow.tracking import MlflowClient
     from mlflow.tracking.registry import UnsupportedModelRegistryStoreURIException
 
+    if uri.startswith(_SERVER_SCHEMES):
+        _probe_server(uri, key)
+    elif sqlite_file(uri) is None:
+        _probe_database(uri, key)
     try:
-        client = MlflowClient(tracking_uri=uri)  # looks the scheme up, and opens an SQLite store
+        return MlflowClient(tracking_uri=uri)  # looks the scheme up, and opens a database store
     except UnsupportedModelRegistryStoreURIException as exc:
         schemes = ", ".join(scheme for scheme in exc.supported_uri_schemes if scheme)
         raise ConfigError(f"{key}={redact(uri)!r} has a scheme MLflow keeps no runs in; use {_USE} "
                           f"(MLflow's schemes: {schemes}).") from None
-    if uri.startswith(_SERVER_SCHEMES):
-        _probe_server(uri, key)
-    return client
+    except Exception as exc:  # a missing database driver, a schema MLflow must upgrade...
+        raise ConfigError(_cannot_use(uri, key, exc)) from None
+
+
+def _cannot_use(uri: str, key: str, exc: BaseException) -> str:
+    return f"{key}={redact(uri)!r} cannot be used ({redact(first_line(exc))[:300]}); use {_USE}."
 
 
 def _probe_server(uri: str, key: str) -> None:
     """Ask ``<uri>/health`` once, with a short timeout; any answer counts (an error status from
     a proxy, a TLS handshake MLflow's own settings may accept): only silence is refused. A
     sweep's workers inherit the answer and skip the question."""
-    import hashlib
     import ssl
     import urllib.error
     import urllib.request
 
-    token = hashlib.sha256(uri.encode()).hexdigest()[:16]
-    if os.environ.get(names.TRACKING_ANSWERED_ENV) == token:
+    if _answered(uri):
         return
     try:
         urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=SERVER_PROBE_SECONDS).close()
@@ -160,7 +166,45 @@ def _probe_server(uri: str, key: str) -> None:
             raise ConfigError(_no_answer(uri, key, exc.reason)) from None
     except (OSError, ValueError) as exc:  # a timeout while reading, a malformed host
         raise ConfigError(_no_answer(uri, key, exc)) from None
-    os.environ[names.TRACKING_ANSWERED_ENV] = token
+    _answered(uri, now=True)
+
+
+#: the port a database server listens on when its URI names none
+_DATABASE_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
+
+
+def _probe_database(uri: str, key: str) -> None:
+    """A TCP connection to the database server a SQLAlchemy URI names, with a short timeout:
+    MLflow retries creating its engine ten times with back-off (about 100 s) before a traceback.
+    A URI without a host (a local socket, in-memory SQLite) or that is no SQLAlchemy URI is
+    left to MLflow."""
+    import sqlalchemy
+
+    try:
+        url = sqlalchemy.engine.make_url(uri)
+    except Exception:  # not a database URI (databricks, a folder); MLflow says what it is
+        return
+    port = url.port or _DATABASE_PORTS.get(url.get_backend_name())
+    if not url.host or port is None or _answered(uri):
+        return
+    try:
+        socket.create_connection((url.host, port), timeout=SERVER_PROBE_SECONDS).close()
+    except OSError as exc:
+        raise ConfigError(f"{key}={redact(uri)!r}: no database server answers at {url.host}:{port} within "
+                          f"{SERVER_PROBE_SECONDS} s ({first_line(exc)}); start it or use another {key}, e.g. "
+                          "sqlite:///path/to/mlflow.db.") from None
+    _answered(uri, now=True)
+
+
+def _answered(uri: str, now: bool = False) -> bool:
+    """Whether the server of ``uri`` answered this command (or the one that started this
+    process); ``now`` records that it did, for this process and the ones it starts."""
+    import hashlib
+
+    token = hashlib.sha256(uri.encode()).hexdigest()[:16]
+    if now:
+        os.environ[names.TRACKING_ANSWERED_ENV] = token
+    return os.environ.get(names.TRACKING_ANSWERED_ENV) == token
 
 
 def _no_answer(uri: str, key: str, reason: object) -> str:

@@ -84,6 +84,17 @@ def test_server_that_never_answers_is_refused_after_the_probe_timeout(imbexp_hom
     assert tracking.SERVER_PROBE_SECONDS - 0.5 < elapsed < tracking.SERVER_PROBE_SECONDS + 5, elapsed
 
 
+def test_unreachable_database_server_is_one_sentence(imbexp_home) -> None:
+    """MLflow retries creating its engine on a database that does not answer for about 100 s."""
+    port = _free_port()
+    uri = f"postgresql://imbexp:hunter2@127.0.0.1:{port}/mlflow"
+    start = time.monotonic()
+    with pytest.raises(ConfigError, match=f"no database server answers at 127.0.0.1:{port}") as raised:
+        tracking.connect(uri, "x")
+    assert time.monotonic() - start < tracking.SERVER_PROBE_SECONDS + 5
+    assert "hunter2" not in str(raised.value) and "imbexp:***@" in str(raised.value)
+
+
 def test_unsupported_scheme_is_one_sentence(run_cli) -> None:
     line = _sentence(run_cli(*TINY, "tracking.uri=unsupported://x"))
     assert "tracking.uri='unsupported://x' has a scheme MLflow keeps no runs in" in line
