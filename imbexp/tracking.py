@@ -337,7 +337,7 @@ def _check_run(key: str, run_id: str, experiment_id: str, continued: bool) -> No
     try:
         run = client.get_run(run_id)
     except MlflowException as exc:
-        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):  # not the id's fault
             raise
         raise ConfigError(f"{key}={run_id!r} is not a run in {redact(client.tracking_uri)}; {instead}.") from None
     info = run.info

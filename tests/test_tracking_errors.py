@@ -184,9 +184,9 @@ def test_run_id_of_another_experiments_finished_run_is_refused_untouched(run_cli
     assert _snapshot(mlflow_client, run_id) == before
 
 
-def test_unknown_parent_run_id_is_refused_and_no_run_is_made(run_cli, mlflow_client) -> None:
+@pytest.mark.parametrize("missing", [uuid.uuid4().hex, "../x"])
+def test_unknown_parent_run_id_is_refused_and_no_run_is_made(run_cli, mlflow_client, missing: str) -> None:
     name = _unique("orphans")
-    missing = uuid.uuid4().hex
     line = _sentence(run_cli(*TINY, f"tracking.experiment={name}", f"tracking.parent_run_id={missing}"))
     assert f"tracking.parent_run_id='{missing}' is not a run in" in line
     experiment = mlflow_client.get_experiment_by_name(name)
