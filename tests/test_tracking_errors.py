@@ -184,7 +184,7 @@ def test_run_id_of_another_experiments_finished_run_is_refused_untouched(run_cli
     assert _snapshot(mlflow_client, run_id) == before
 
 
-@pytest.mark.parametrize("missing", [uuid.uuid4().hex, "../x"])
+@pytest.mark.parametrize("missing", [uuid.uuid4().hex, "../x"], ids=["unknown id", "malformed id"])
 def test_unknown_parent_run_id_is_refused_and_no_run_is_made(run_cli, mlflow_client, missing: str) -> None:
     name = _unique("orphans")
     line = _sentence(run_cli(*TINY, f"tracking.experiment={name}", f"tracking.parent_run_id={missing}"))
