@@ -22,6 +22,9 @@ SWEEP_SESSION_ENV = "IMBEXP_SWEEP_SESSION"
 SWEEP_LEADER_PID_ENV = "IMBEXP_SWEEP_LEADER_PID"
 #: the leader's Hydra sweep folder, so a worker's trial folders land beside the leader's
 SWEEP_DIR_ENV = "IMBEXP_SWEEP_DIR"
+#: a short hash of the MLflow server URI that answered this command's reachability probe; the
+#: processes it starts (a sweep's workers) inherit it and keep MLflow's retries for that server
+TRACKING_ANSWERED_ENV = "IMBEXP_TRACKING_ANSWERED"
 
 # -- Optuna study and trial user attributes -------------------------------------------------------
 #: study: the parent MLflow run, so every worker and every resumed sweep finds it

@@ -6,6 +6,7 @@ import contextlib
 import functools
 import os
 import re
+import socket
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -15,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from imbexp import names
 from imbexp._paths import sqlite_file
+from imbexp.errors import ConfigError, first_line
 
 PARAM_GROUPS = ("dataset", "strategy", "model", "split", "seed", "calibration", "threshold", "deployment")
 MAX_PARAM_VALUE = 6000
@@ -83,39 +85,210 @@ def default_experiment(cfg: DictConfig) -> str:
 
 _experiment_ids: dict[tuple[str, str], str] = {}  # the trials of a sweep look it up once
 
+#: seconds a tracking server that has not answered this command yet gets to answer ``/health``.
+#: MLflow's own requests retry a server that is down 7 times with back-off (about 250 s, then a
+#: traceback); a server that answered once keeps those retries (a busy server mid-sweep must not
+#: fail a trial).
+SERVER_PROBE_SECONDS = 5
+#: seconds SQLite waits for another process's write lock (as Optuna's storage does)
+SQLITE_TIMEOUT = 120
+_SERVER_SCHEMES = ("http://", "https://")
+_USE = ("sqlite:///path/to/mlflow.db, an MLflow server's http://host:port, or "
+        "postgresql://user:password@host/db")
+
 
 def connect(uri: str, experiment: str) -> str:
-    """Point MLflow at ``uri`` (creating a SQLite file's folder) and return the experiment id."""
+    """Point MLflow at ``uri`` and return the experiment's id, creating both when new.
+
+    What cannot be used is a ConfigError in one sentence, said before MLflow's slow retries: a
+    scheme MLflow has no store for, a server that does not answer, an SQLite file that cannot
+    be written, a deleted experiment, a store MLflow refuses.
+    """
     import mlflow
 
     known = _experiment_ids.get((uri, experiment))
     if known is not None:
         mlflow.set_tracking_uri(uri)
         return known
-    _experiment_ids[(uri, experiment)] = experiment_id = _find_or_create(mlflow, uri, experiment)
+    with _first_use(uri):
+        open_store(uri)
+        try:
+            experiment_id = _find_or_create(mlflow, uri, experiment)
+        except ConfigError:
+            raise
+        except Exception as exc:  # MLflow, SQLAlchemy and HTTP raise many kinds: say it in one sentence
+            raise ConfigError(_cannot_use(uri, "tracking.uri", exc)) from None
+    _experiment_ids[(uri, experiment)] = experiment_id
     return experiment_id
+
+
+def open_store(uri: str, key: str = "tracking.uri") -> Any:
+    """An ``MlflowClient`` on ``uri``, once a server it names answered and its scheme is one
+    MLflow has a store for; otherwise a ConfigError naming ``key``. The server is asked first:
+    MLflow opens a database store (and its retries) as the client is made."""
+    from mlflow.tracking import MlflowClient
+    from mlflow.tracking.registry import UnsupportedModelRegistryStoreURIException
+
+    if uri.startswith(_SERVER_SCHEMES):
+        _probe_server(uri, key)
+    elif sqlite_file(uri) is None:
+        _probe_database(uri, key)
+    try:
+        return MlflowClient(tracking_uri=uri)  # looks the scheme up, and opens a database store
+    except UnsupportedModelRegistryStoreURIException as exc:
+        schemes = ", ".join(scheme for scheme in exc.supported_uri_schemes if scheme)
+        raise ConfigError(f"{key}={redact(uri)!r} has a scheme MLflow keeps no runs in; use {_USE} "
+                          f"(MLflow's schemes: {schemes}).") from None
+    except Exception as exc:  # a missing database driver, a schema MLflow must upgrade...
+        raise ConfigError(_cannot_use(uri, key, exc)) from None
+
+
+def _cannot_use(uri: str, key: str, exc: BaseException) -> str:
+    return f"{key}={redact(uri)!r} cannot be used ({redact(first_line(exc))[:300]}); use {_USE}."
+
+
+def _probe_server(uri: str, key: str) -> None:
+    """Ask ``<uri>/health`` once, with a short timeout; any answer counts (an error status from
+    a proxy, a TLS handshake MLflow's own settings may accept): only silence is refused. A
+    sweep's workers inherit the answer and skip the question."""
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    if _answered(uri):
+        return
+    try:
+        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=SERVER_PROBE_SECONDS).close()
+    except urllib.error.HTTPError:
+        pass
+    except urllib.error.URLError as exc:
+        if not isinstance(exc.reason, ssl.SSLError):
+            raise ConfigError(_no_answer(uri, key, exc.reason)) from None
+    except (OSError, ValueError) as exc:  # a timeout while reading, a malformed host
+        raise ConfigError(_no_answer(uri, key, exc)) from None
+    _answered(uri, now=True)
+
+
+#: the port a database server listens on when its URI names none
+_DATABASE_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
+
+
+def _probe_database(uri: str, key: str) -> None:
+    """A TCP connection to the database server a SQLAlchemy URI names, with a short timeout:
+    MLflow retries creating its engine ten times with back-off (about 100 s) before a traceback.
+    A URI without a host (a local socket, in-memory SQLite) or that is no SQLAlchemy URI is
+    left to MLflow."""
+    import sqlalchemy
+
+    try:
+        url = sqlalchemy.engine.make_url(uri)
+    except Exception:  # not a database URI (databricks, a folder); MLflow says what it is
+        return
+    port = url.port or _DATABASE_PORTS.get(url.get_backend_name())
+    if not url.host or port is None or _answered(uri):
+        return
+    try:
+        socket.create_connection((url.host, port), timeout=SERVER_PROBE_SECONDS).close()
+    except OSError as exc:
+        raise ConfigError(f"{key}={redact(uri)!r}: no database server answers at {url.host}:{port} within "
+                          f"{SERVER_PROBE_SECONDS} s ({first_line(exc)}); start it or use another {key}, e.g. "
+                          "sqlite:///path/to/mlflow.db.") from None
+    _answered(uri, now=True)
+
+
+def _answered(uri: str, now: bool = False) -> bool:
+    """Whether the server of ``uri`` answered this command (or the one that started this
+    process); ``now`` records that it did, for this process and the ones it starts."""
+    import hashlib
+
+    token = hashlib.sha256(uri.encode()).hexdigest()[:16]
+    if now:
+        os.environ[names.TRACKING_ANSWERED_ENV] = token
+    return os.environ.get(names.TRACKING_ANSWERED_ENV) == token
+
+
+def _no_answer(uri: str, key: str, reason: object) -> str:
+    reason = redact(first_line(reason) if isinstance(reason, BaseException) else str(reason))
+    return (f"{key}={redact(uri)!r}: no MLflow server answers there within {SERVER_PROBE_SECONDS} s ({reason}); "
+            f"start it (mlflow server --host HOST --port PORT) or use another {key}, e.g. "
+            "sqlite:///path/to/mlflow.db.")
+
+
+@contextlib.contextmanager
+def _first_use(uri: str) -> Iterator[None]:
+    """For an SQLite store: its folder made, the file proven writable, and an exclusive lock on
+    ``<db>.lock`` held while MLflow opens the store and finds or creates the experiment.
+
+    MLflow creates its tables without a lock when it first opens a new database, so processes
+    started together on one (a sweep's workers, ``-m`` jobs, several shells) crash in each
+    other's ``CREATE TABLE``; taking turns, the later ones find the tables made. The lock file
+    stays: removing it would let a process lock a file another one just unlinked.
+    """
+    db = sqlite_file(uri)
+    if db is None:
+        yield
+        return
+    try:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise ConfigError(f"tracking.uri={redact(uri)!r} cannot be written ({exc.filename} is a file, not a "
+                          "folder); use a sqlite:/// path in a folder you can write to.") from None
+    except OSError as exc:
+        raise ConfigError(f"tracking.uri={redact(uri)!r} cannot be written (the folder {db.parent} cannot be "
+                          f"made: {exc.strerror}); use a sqlite:/// path in a folder you can write to.") from None
+    try:
+        lock = os.open(f"{db}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise ConfigError(f"tracking.uri={redact(uri)!r} cannot be written (no file can be made in {db.parent}: "
+                          f"{exc.strerror}); use a sqlite:/// path in a folder you can write to.") from None
+    try:
+        with contextlib.suppress(ImportError):  # fcntl is POSIX-only; elsewhere, no lock
+            import fcntl
+
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        _check_sqlite_file(uri, db)
+        yield
+    finally:
+        os.close(lock)  # releases the lock
+
+
+def _check_sqlite_file(uri: str, db: Path) -> None:
+    """A write transaction on the file, begun and rolled back: a folder, a file that is not a
+    database or cannot be written are one sentence, not MLflow's ten retries (about 100 s)."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(db, timeout=SQLITE_TIMEOUT)) as probe:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.rollback()
+    except sqlite3.Error as exc:
+        raise ConfigError(f"tracking.uri={redact(uri)!r} cannot be opened as an SQLite database ({exc}); use "
+                          "a sqlite:/// path to a new or existing MLflow database in a folder you can write to."
+                          ) from None
 
 
 def _find_or_create(mlflow: Any, uri: str, experiment: str) -> str:
     artifact_location = None
     db = sqlite_file(uri)
     if db is not None:
-        db_folder = db.parent
-        db_folder.mkdir(parents=True, exist_ok=True)
         # Next to the database, not MLflow's default ./mlruns under whatever directory the
         # user happened to start from.
-        artifact_location = (db_folder / "artifacts").resolve().as_uri()
+        artifact_location = (db.parent / "artifacts").resolve().as_uri()
     mlflow.set_tracking_uri(uri)
     found = mlflow.get_experiment_by_name(experiment)
-    if found is not None:
-        return found.experiment_id
-    try:
-        return mlflow.create_experiment(experiment, artifact_location=artifact_location)
-    except Exception:  # another worker created it first
-        found = mlflow.get_experiment_by_name(experiment)
-        if found is None:
-            raise
-        return found.experiment_id
+    if found is None:
+        try:
+            return mlflow.create_experiment(experiment, artifact_location=artifact_location)
+        except Exception:  # another process created it first (a server or a shared database)
+            found = mlflow.get_experiment_by_name(experiment)
+            if found is None:
+                raise
+    if found.lifecycle_stage == "deleted":
+        raise ConfigError(
+            f"tracking.experiment={experiment!r} names a deleted MLflow experiment (id {found.experiment_id}); "
+            f"restore it (MLFLOW_TRACKING_URI={redact(uri)} mlflow experiments restore --experiment-id "
+            f"{found.experiment_id}) or use another tracking.experiment.")
+    return found.experiment_id
 
 
 @contextlib.contextmanager
@@ -132,14 +305,58 @@ def start_run(cfg: DictConfig, run_name: str, tags: dict[str, str]) -> Iterator[
     run_id = cfg.tracking.get("run_id")
     all_tags = {**tags, **{str(k): str(v) for k, v in (cfg.tracking.get("tags") or {}).items()}}
     if run_id:  # renames the pre-created run and sets the tags in the same call
+        _check_run("tracking.run_id", str(run_id), experiment_id, continued=True)
         run = mlflow.start_run(run_id=str(run_id), run_name=run_name, tags=all_tags)
     else:
-        parent = cfg.tracking.get("parent_run_id") or os.environ.get(PARENT_RUN_ENV)
+        given = cfg.tracking.get("parent_run_id")
+        if given:
+            _check_run("tracking.parent_run_id", str(given), experiment_id, continued=False)
+        parent = given or os.environ.get(PARENT_RUN_ENV)
         if parent:
             all_tags[names.PARENT_RUN_TAG] = str(parent)
         run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=all_tags)
     with run:
         yield run
+
+
+def _check_run(key: str, run_id: str, experiment_id: str, continued: bool) -> None:
+    """``tracking.run_id`` (``continued``) or ``tracking.parent_run_id`` names a run that fits,
+    or is a ConfigError naming the id, before anything is written to that run.
+
+    A run is continued only as a sweep hands it over: RUNNING, in this experiment, with no
+    params yet and not a sweep's parent. Continuing any other run would rename it, overwrite
+    its tags and leave it FAILED when its logged params clash. A parent is any live run of this
+    experiment: MLflow would nest under an unknown id without a word, and the run would dangle.
+    """
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    instead = ("leave it unset for a new run" if continued else
+               "leave it unset, or give the id of a run of this experiment")
+    try:
+        run = client.get_run(run_id)
+    except MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):  # not the id's fault
+            raise
+        raise ConfigError(f"{key}={run_id!r} is not a run in {redact(client.tracking_uri)}; {instead}.") from None
+    info = run.info
+    if info.experiment_id != experiment_id:
+        other = client.get_experiment(info.experiment_id).name
+        raise ConfigError(f"{key}={run_id!r} is a run of experiment {other!r} (id {info.experiment_id}), not of "
+                          f"this run's experiment (id {experiment_id}); {instead}, or set "
+                          f"tracking.experiment={other!r}.")
+    if info.lifecycle_stage != "active":
+        raise ConfigError(f"{key}={run_id!r} is a deleted run; restore it (mlflow runs restore --run-id {run_id}) "
+                          f"or {instead}.")
+    if not continued:
+        return
+    tags = run.data.tags
+    if info.status != "RUNNING" or run.data.params or (names.SWEEP_TAG in tags and names.PARENT_RUN_TAG not in tags):
+        what = (f"a {info.status} run" if info.status != "RUNNING" else
+                "a run that has logged params already" if run.data.params else "a sweep's parent run")
+        raise ConfigError(f"{key}={run_id!r} is {what}; only a run a sweep created for its trial (RUNNING, "
+                          f"nothing logged yet) is continued: {instead} (tracking.parent_run_id={run_id} nests it).")
 
 
 def draws_plots(cfg: DictConfig) -> bool:

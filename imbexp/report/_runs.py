@@ -22,7 +22,7 @@ from imbexp._paths import runs_dir, sqlite_file
 from imbexp.config import Objective, parse_objective
 from imbexp.errors import ImbexpError
 from imbexp.report._describe import describe_runs
-from imbexp.tracking import redact
+from imbexp.tracking import open_store, redact
 
 PARENT_TAG = names.PARENT_RUN_TAG
 _PARENT_COLUMN = f"tags.{PARENT_TAG}"
@@ -81,13 +81,13 @@ def default_tracking_uri() -> str:
 
 
 def _client(tracking_uri: str):
-    from mlflow.tracking import MlflowClient
-
+    """The report's MLflow client; a store that is missing, of an unknown scheme or a server that
+    does not answer is one sentence (tracking.open_store), not MLflow's minutes of retries."""
     db = sqlite_file(tracking_uri)
     if db is not None and not db.is_file():  # opening it would create an empty store
         raise ReportError(f"there is no MLflow store at {db}; run an experiment or a sweep first "
                           "(python -m imbexp ...), or give --tracking-uri.")
-    return MlflowClient(tracking_uri=tracking_uri)
+    return open_store(tracking_uri, key="--tracking-uri")
 
 
 @contextlib.contextmanager
