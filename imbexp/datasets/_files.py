@@ -431,12 +431,8 @@ def _mostly_numeric(values: pd.Series, column: str, unparsable: str, path: Any, 
     counts = np.bincount(codes[present], minlength=len(uniques))
     bad = np.isnan(parsed) & ~text.str.strip().str.lower().isin(["nan"]).to_numpy()
     n_cells, n_bad = int(present.sum()), int(counts[bad].sum())
-    if n_bad == 0 and len(uniques):
-        if unparsable == "category":
-            return None
-        # every cell a number, yet read as text (e.g. stored as strings in Parquet): numbers
-        return _float_column(pd.Series(parsed[np.maximum(codes, 0)], index=values.index).where(present),
-                             column, say)
+    # every cell a number, yet stored as text (codes such as "00123" in Parquet): kept as the
+    # categories they were, since the file chose text
     if n_bad == 0 or (n_cells - n_bad) / n_cells < MOSTLY_NUMERIC or unparsable == "category":
         return None
     examples = ", ".join(repr(v) for v in text[bad].head(3))
