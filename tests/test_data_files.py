@@ -205,3 +205,19 @@ def test_the_batch_reader_applies_the_mostly_numeric_rule(tmp_path) -> None:
     data = coerced.read_rows(coerced.load_labels(), np.arange(0, 3000, 2))
     assert data.X["f0"].dtype == np.float32 and int(data.X["f0"].isna().sum()) == 60
     assert "f0" not in data.categorical_columns
+
+
+def test_a_csv_column_of_iso_dates_is_read_as_seconds(tmp_path) -> None:
+    frame = _frame(500)
+    when = pd.Timestamp("2021-03-04 10:00") + pd.to_timedelta(np.arange(500), unit="min")
+    frame["when"] = when
+    frame.loc[7, "when"] = None  # an empty cell stays missing
+    frame["day"] = when.strftime("%Y-%m-%d")
+    frame["note"] = ["2021-03-04 or later"] * 500  # not a date: a text column
+    frame.to_csv(tmp_path / "dates.csv", index=False)
+    data = File(path=str(tmp_path / "dates.csv"), target="y").load()
+    seconds = (when - pd.Timestamp("1970-01-01")).total_seconds().to_numpy()
+    assert data.X["when"].dtype == np.float64 and np.isnan(data.X["when"].iloc[7])
+    assert np.array_equal(np.delete(data.X["when"].to_numpy(), 7), np.delete(seconds, 7))
+    assert data.X["day"].iloc[0] == pd.Timestamp("2021-03-04").timestamp()
+    assert data.categorical_columns == ["note"]

@@ -13,9 +13,9 @@ reading apply the same rules, :func:`_features`):
   ``unparsable: category`` keeps the column as categories;
 - float64 columns become float32 unless a value does not fit (|x| > 3.4e38): that column keeps
   float64, with a log line, instead of turning into infinities;
-- datetime and timedelta columns become float64 seconds (since the Unix epoch, UTC, for
-  datetimes), with a log line; decimal columns become floats; list, struct and map columns are
-  refused in one sentence naming them;
+- datetime and timedelta columns (and a CSV's text columns of ISO 8601 dates) become float64
+  seconds (since the Unix epoch, UTC, for datetimes), with a log line; decimal columns become
+  floats; list, struct and map columns are refused in one sentence naming them;
 - column names a model cannot take (LightGBM refuses ``" , : [ ] { }``) are renamed, the
   characters replaced by ``_``; the mapping is logged and kept in :attr:`Dataset.column_renames`
   (a run logs it as ``dataset_column_renames.json``);
@@ -66,6 +66,9 @@ DELIMITERS = ",;\t|"
 SNIFF_BYTES = 64 * 1024
 #: columns pandas writes for a saved index: an unnamed CSV column, or Parquet's stored index
 _INDEX_COLUMN = re.compile(r"Unnamed: 0|__index_level_\d+__")
+
+#: a date or date-time as ISO 8601 writes it (and pandas' to_csv)
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?")
 
 log = logging.getLogger("imbexp.datasets")
 
@@ -404,8 +407,17 @@ def _from_objects(values: pd.Series, column: str, unparsable: str, path: Any, sa
         if len(first) and isinstance(first.iloc[0], list | tuple | dict | set | np.ndarray):
             raise DataError(f"dataset.path={str(path)!r}: column {column!r} holds lists or records, which no "
                             f"model can take; drop it with dataset.drop=[{column}] or flatten it first.")
+        if kind == "string" and _iso_dates(values):
+            return _seconds(pd.to_datetime(values, utc=True, format="ISO8601"), column, path, say)
         return _mostly_numeric(values, column, unparsable, path, say)
     return None
+
+
+def _iso_dates(values: pd.Series) -> bool:
+    """Whether every non-empty cell is an ISO 8601 date or date-time (``2021-03-04``,
+    ``2021-03-04 10:00:00+01:00``): a CSV's datetime column, which pandas reads as text."""
+    uniques = pd.unique(values.dropna())
+    return bool(len(uniques)) and bool(pd.Series(uniques, dtype=object).astype(str).str.fullmatch(_ISO_DATE).all())
 
 
 def _float_column(values: pd.Series, column: str, say) -> pd.Series:
