@@ -157,8 +157,7 @@ class RowSelectingStrategy(Strategy):
 #: from the double-precision gradient sums); 1e-5 gives a constant model too (no leaf reaches
 #: min_child_weight's hessian sum), 1e-4 does not. The bounds keep a margin on both sides.
 WEIGHT_RANGE = (1e-3, 1e12)
-WEIGHT_WORDS = ("a number > 0 within 0.001 to 1e12 (further from 1, the classes' weights leave a "
-                "booster's sums with one class: a constant model)")
+WEIGHT_WORDS = "a number > 0 within 0.001 to 1e12 (beyond, a booster's model turns constant)"
 
 
 def weights_or_ones(sample_weight: np.ndarray | None, n: int) -> np.ndarray:

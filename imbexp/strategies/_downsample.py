@@ -85,9 +85,8 @@ class DownsampleUpweight(_DownsampleBase):
     weights_rows = True
     parameter_constraints = {
         "downsample_factor": FACTOR,
-        "upweight_factor": Worded(AnyOf(PerClass(Interval(float, *WEIGHT_RANGE)), Null()),
-                                  f"use {WEIGHT_WORDS}, a map {{class: such a number}}, or null to use "
-                                  "the downsample factor"),
+        "upweight_factor": AnyOf(PerClass(Worded(Interval(float, *WEIGHT_RANGE), f"use {WEIGHT_WORDS}")),
+                                 Null("to use the downsample factor")),
     }
 
     def __init__(self, downsample_factor: Any = 10.0, upweight_factor: Any = None) -> None:
