@@ -221,3 +221,14 @@ def test_a_csv_column_of_iso_dates_is_read_as_seconds(tmp_path) -> None:
     assert np.array_equal(np.delete(data.X["when"].to_numpy(), 7), np.delete(seconds, 7))
     assert data.X["day"].iloc[0] == pd.Timestamp("2021-03-04").timestamp()
     assert data.categorical_columns == ["note"]
+
+
+def test_a_parquet_decimal_column_is_read_as_numbers(tmp_path) -> None:
+    import decimal
+
+    frame = _frame(300)
+    frame["amount"] = [decimal.Decimal(f"{i}.25") for i in range(300)]  # was a category per value
+    frame.to_parquet(tmp_path / "money.parquet", index=False)
+    data = File(path=str(tmp_path / "money.parquet"), target="y").load()
+    assert "amount" not in data.categorical_columns
+    assert np.array_equal(data.X["amount"].to_numpy(), np.arange(300) + 0.25)

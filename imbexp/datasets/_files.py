@@ -401,6 +401,7 @@ def _from_objects(values: pd.Series, column: str, unparsable: str, path: Any, sa
     if kind in ("date", "datetime", "datetime64"):
         return _seconds(pd.to_datetime(values, utc=True), column, path, say)
     if kind == "decimal":
+        say("dataset column %r holds decimals; it is read as floats", column)
         return _float_column(values.astype(np.float64), column, say)
     if kind in ("string", "mixed", "mixed-integer", "mixed-integer-float"):
         first = values.dropna().head(1)
@@ -416,8 +417,10 @@ def _from_objects(values: pd.Series, column: str, unparsable: str, path: Any, sa
 def _iso_dates(values: pd.Series) -> bool:
     """Whether every non-empty cell is an ISO 8601 date or date-time (``2021-03-04``,
     ``2021-03-04 10:00:00+01:00``): a CSV's datetime column, which pandas reads as text."""
-    uniques = pd.unique(values.dropna())
-    return bool(len(uniques)) and bool(pd.Series(uniques, dtype=object).astype(str).str.fullmatch(_ISO_DATE).all())
+    uniques = pd.Series(pd.unique(values.dropna()), dtype=object)
+    if uniques.empty or not uniques.head(100).astype(str).str.fullmatch(_ISO_DATE).all():
+        return False  # most text columns are told apart by their first values, before a full pass
+    return bool(uniques.astype(str).str.fullmatch(_ISO_DATE).all())
 
 
 def _float_column(values: pd.Series, column: str, say) -> pd.Series:
