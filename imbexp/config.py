@@ -69,17 +69,30 @@ def parse_objective(cfg: DictConfig) -> Objective:
     return Objective(tuple(metrics), tuple(resolved))
 
 
+#: the largest ``seed``: the split also uses ``seed + 1``, and numpy's legacy generators (behind
+#: scikit-learn's ``random_state``) take seeds below 2**32
+MAX_SEED = 2**32 - 2
+#: ``metrics.ece_bins`` above this measure noise (a bin holds a handful of test rows)
+MAX_ECE_BINS = 1000
+#: ``metrics.bootstrap`` above this narrows no interval that matters and takes minutes
+MAX_BOOTSTRAP = 100_000
+
 #: the config's sections whose keys are all read by a run: any other key is a typo
 SECTIONS = ("objective", "threshold", "metrics", "deployment", "tracking")
 
 #: key path -> what it may hold; a key left out of the config keeps its default
 RULES: dict[str, Constraint] = {
-    "seed": Interval(int, 0, None),
+    # the split draws its valid part with seed + 1, and numpy's legacy seeds (scikit-learn's
+    # random_state) must be below 2**32: so every seed derived from this one is valid
+    "seed": Interval(int, 0, MAX_SEED),
     "tracking.uri": Worded(Text(), "use e.g. sqlite:///runs/mlflow.db or http://host:5000"),
     "tracking.log_model": Worded(Options("auto", True, False), "use auto (not in sweeps), true or false"),
     "tracking.plots": Worded(Options("auto", True, False), "use auto (not in sweeps), true or false"),
-    "metrics.ece_bins": Interval(int, 2, None),
-    "metrics.bootstrap": Worded(AnyOf(Options(0), Interval(int, 20, None)), "use 0 (off) or an integer >= 20"),
+    # upper bounds: the reliability diagram and the bootstrap cost time in proportion to these
+    # (ece_bins=1e8 ran for over 10 minutes); far beyond them nothing is gained
+    "metrics.ece_bins": Interval(int, 2, MAX_ECE_BINS),
+    "metrics.bootstrap": Worded(AnyOf(Options(0), Interval(int, 20, MAX_BOOTSTRAP)),
+                                f"use 0 (off) or an integer from 20 to {MAX_BOOTSTRAP}"),
     "threshold.rule": Worded(Options(*THRESHOLD_RULES), f"use one of {', '.join(THRESHOLD_RULES)}"),
     "threshold.beta": Interval(float, 0, None, closed="neither"),
     "threshold.min_recall": Worded(Interval(float, 0, 1), "use a number in [0, 1]"),

@@ -91,6 +91,8 @@ def experiment(cfg: DictConfig) -> Result:
         import mlflow
 
         mlflow.log_text(tracking.config_yaml(cfg), "config.yaml")
+        if dataset.column_renames:  # the file's column names a model could not take, and their new names
+            mlflow.log_dict(dataset.column_renames, "dataset_column_renames.json")
 
         values = {k: float(v) for k, v in dataset.summary().items() if k != "dataset_degree"}
         scored, test_scores, model = _fit_and_score(cfg, dataset, split, strategy, seed, n_bins, clock)

@@ -57,6 +57,9 @@ class Dataset:
     categorical_columns: list[str] = field(default_factory=list)
     #: positions (into ``y``) of the rows ``X`` holds, sorted; ``None`` when it holds every row
     row_positions: np.ndarray | None = field(default=None, repr=False)
+    #: feature columns renamed for the models (the file's name -> the name in ``X``); a run logs
+    #: it as ``dataset_column_renames.json``
+    column_renames: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.name = str(self.name)

@@ -3,11 +3,36 @@
 Read in batches, the labels come first (:meth:`File.load_labels`); the run chooses its split
 and its kept training rows from them, then :meth:`File.read_rows` reads only those rows, batch
 by batch, so a downsampled run never holds the whole table in memory.
+
+The file's values reach the model as they are, or the run says what changed (both ways of
+reading apply the same rules, :func:`_features`):
+
+- a column of text whose non-empty cells are mostly numbers (at least
+  :data:`MOSTLY_NUMERIC`) but not all stops the run, naming the column, the count and a few of
+  the cells; ``unparsable: missing`` reads those cells as missing values (and logs how many),
+  ``unparsable: category`` keeps the column as categories;
+- float64 columns become float32 unless a value does not fit (|x| > 3.4e38): that column keeps
+  float64, with a log line, instead of turning into infinities;
+- datetime and timedelta columns (and a CSV's text columns of ISO 8601 dates) become float64
+  seconds (since the Unix epoch, UTC, for datetimes), with a log line; decimal columns become
+  floats; list, struct and map columns are refused in one sentence naming them;
+- column names a model cannot take (LightGBM refuses ``" , : [ ] { }``) are renamed, the
+  characters replaced by ``_``; the mapping is logged and kept in :attr:`Dataset.column_renames`
+  (a run logs it as ``dataset_column_renames.json``);
+- an unnamed first column (``Unnamed: 0``: a CSV saved with its pandas index) is dropped with a
+  warning;
+- a CSV's delimiter is detected from its first lines (``,`` ``;`` tab ``|``) unless ``sep`` is
+  given; ``encoding`` is the text encoding (default utf-8).
 """
 
 from __future__ import annotations
 
+import codecs
+import csv
 import dataclasses
+import gzip
+import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from imbexp.constraints import Interval, Options
+from imbexp.constraints import AnyOf, Constraint, Interval, Null, Options, Worded
 from imbexp.datasets._base import Dataset, loader_function, param
 from imbexp.errors import ConfigError, DataError
 
@@ -28,13 +53,48 @@ _CSV = (".csv", ".csv.gz", ".tsv", ".txt")
 
 #: ``read_in_batches: auto`` reads a Parquet file in batches from this size on
 BATCH_READ_MIN_BYTES = 256 * 2**20
+#: a text column is "mostly numbers" when at least this share of its non-empty cells parse as
+#: numbers: then the rest are taken for typos or missing-value markers, not for categories
+MOSTLY_NUMERIC = 0.9
+#: the largest float32; float64 values beyond it would become infinities in the cast
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+#: characters a model cannot take in a feature name (LightGBM refuses them: JSON's own)
+BAD_NAME_CHARS = re.compile(r'[",:\[\]{}]')
+#: delimiters the sniffer chooses from; the first lines of the file decide
+DELIMITERS = ",;\t|"
+#: how much of a CSV the delimiter is detected from
+SNIFF_BYTES = 64 * 1024
+#: columns pandas writes for a saved index: an unnamed CSV column, or Parquet's stored index
+_INDEX_COLUMN = re.compile(r"Unnamed: 0|__index_level_\d+__")
+
+#: a date or date-time as ISO 8601 writes it (and pandas' to_csv)
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?")
+
+log = logging.getLogger("imbexp.datasets")
+
+
+class _Separator(Constraint):
+    """One character (``\\t`` and ``tab`` mean a tab, as a command line cannot type one)."""
+
+    def is_satisfied_by(self, value: Any) -> bool:
+        return isinstance(value, str) and (len(value) == 1 or value in ("\\t", "tab"))
+
+    def allowed(self) -> str:
+        return "one character such as ';' or '\\t' (tab)"
+
+
+SEPARATOR = Worded(AnyOf(_Separator(), Null()), "use one character such as ';' or '\\t' (tab), or null to "
+                   "detect it from the file")
 
 
 @dataclass
 class File:
     """A CSV or Parquet file: ``target`` column, ``positive_label`` (default: the minority).
 
-    Text and boolean feature columns become categorical, float64 columns float32.
+    Text and boolean feature columns become categorical, float64 columns float32 (see the module
+    docstring for what else is converted, and what is refused). ``sep`` (default: detected) and
+    ``encoding`` apply to CSV files; ``unparsable`` says what a mostly-numeric column's other
+    cells become: ``error`` (stop, the default), ``missing`` or ``category``.
     ``read_in_batches`` and ``batch_rows`` apply when a run reads the file in batches
     (:meth:`reads_in_batches`); :meth:`load` reads it whole.
     """
@@ -46,6 +106,9 @@ class File:
     name: str | None = None
     read_in_batches: Any = "auto"
     batch_rows: int = 1_000_000
+    sep: str | None = None
+    encoding: str = "utf-8"
+    unparsable: str = "error"
     file_path: Path = field(init=False, repr=False)
     suffix: str = field(init=False, repr=False)
 
@@ -56,6 +119,13 @@ class File:
             raise ConfigError("dataset.target is not set; name the label column: dataset.target=COLUMN")
         param("read_in_batches", self.read_in_batches, Options("auto", True, False))
         param("batch_rows", self.batch_rows, Interval(int, 1000, None, whole_floats=True))
+        param("sep", self.sep, SEPARATOR)
+        param("unparsable", self.unparsable, Options("error", "missing", "category"))
+        try:
+            codecs.lookup(str(self.encoding))
+        except LookupError:
+            raise ConfigError(f"dataset.encoding={self.encoding!r} is not allowed; use a text encoding "
+                              "Python knows, e.g. utf-8, latin-1 or cp1252.") from None
         self.file_path = Path(str(self.path)).expanduser()
         if not self.file_path.is_file():
             raise DataError(f"dataset.path={str(self.path)!r} does not exist or is not a file "
@@ -65,6 +135,9 @@ class File:
         if self.suffix not in _PARQUET + _CSV:
             raise DataError(f"dataset.path={str(self.path)!r} has suffix {self.suffix!r}; allowed: "
                             f"{', '.join(_PARQUET + _CSV)}.")
+        if self.file_path.stat().st_size == 0:
+            raise DataError(f"dataset.path={str(self.path)!r} is an empty file (0 bytes); give a file "
+                            "with a header line and rows.")
 
     def load(self) -> Dataset:
         """The whole file."""
@@ -73,16 +146,51 @@ class File:
             if self.suffix in _PARQUET:
                 import pyarrow.parquet as pq
 
-                _check_target(target, pq.read_schema(self.file_path).names, self.path)
+                schema = pq.read_schema(self.file_path)
+                _check_target(target, schema.names, self.path)
+                _check_nested(schema, [target, *_as_list(self.drop)], self.path)
                 frame = pd.read_parquet(self.file_path)
             else:
-                frame = pd.read_csv(self.file_path, sep="\t" if self.suffix == ".tsv" else ",")
+                frame = self._read_csv()
                 _check_target(target, list(frame.columns), self.path)
-        except (OSError, ValueError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError as exc:
+            raise DataError(f"dataset.path={str(self.path)!r} is not {self.encoding} text ({exc.reason} at "
+                            f"byte {exc.start}); set dataset.encoding to the file's encoding, e.g. "
+                            "dataset.encoding=latin-1.") from exc
+        except pd.errors.EmptyDataError as exc:
+            raise DataError(f"dataset.path={str(self.path)!r} has no header line and no rows; give a file "
+                            "with a header line and rows.") from exc
+        except (OSError, ValueError) as exc:
             raise DataError(f"dataset.path={str(self.path)!r} cannot be read: {exc}") from exc
+        if frame.empty:
+            raise DataError(f"dataset.path={str(self.path)!r} has a header ({_shown_columns(list(frame.columns))}) "
+                            "but no rows; give a file with rows.")
         drop = _check_drop(self.drop, list(frame.columns), target, self.path)
-        X, categorical = _features(frame.drop(columns=[target, *drop]))
-        return self._dataset(frame[target], X, categorical)
+        drop += _index_columns(list(frame.columns), [target, *drop], self.path)
+        X, categorical, renames = _features(frame.drop(columns=[target, *drop]), self.unparsable, self.path)
+        return self._dataset(frame[target], X, categorical, renames=renames)
+
+    def _read_csv(self) -> pd.DataFrame:
+        sep = self._separator()
+        if sep != ",":
+            log.info("dataset.path=%s: columns separated by %r", self.path, sep)
+        return pd.read_csv(self.file_path, sep=sep, encoding=self.encoding)
+
+    def _separator(self) -> str:
+        """``sep`` as given, else the delimiter :class:`csv.Sniffer` finds in the first lines
+        (whole lines only), else the suffix's (tab for ``.tsv``, a comma otherwise)."""
+        if self.sep is not None:
+            return "\t" if self.sep in ("\\t", "tab") else self.sep
+        opener = gzip.open if self.suffix.endswith(".gz") else open
+        with opener(self.file_path, "rt", encoding=self.encoding, errors="replace", newline="") as handle:
+            sample = handle.read(SNIFF_BYTES)
+        lines = sample.splitlines()
+        if len(sample) == SNIFF_BYTES and len(lines) > 1:
+            lines = lines[:-1]  # the last line may be cut off
+        try:
+            return csv.Sniffer().sniff("\n".join(lines[:50]), delimiters=DELIMITERS).delimiter
+        except csv.Error:  # one column, or no consistent delimiter
+            return "\t" if self.suffix == ".tsv" else ","
 
     def reads_in_batches(self, strategy: Strategy) -> bool:
         """Whether a run reads this file in batches: a Parquet file with ``read_in_batches:
@@ -112,20 +220,27 @@ class File:
             schema = pq.read_schema(self.file_path)
             _check_target(target, schema.names, self.path)
             drop = _check_drop(self.drop, schema.names, target, self.path)
+            drop += _index_columns(schema.names, [target, *drop], self.path)
+            _check_nested(schema, [target, *drop], self.path)
             labels = pq.read_table(self.file_path, columns=[target]).column(0).to_pandas()
             empty = schema.empty_table().drop_columns([target, *drop]).to_pandas()
         except (OSError, ValueError) as exc:
             raise DataError(f"dataset.path={str(self.path)!r} cannot be read: {exc}") from exc
-        X, categorical = _features(empty)
-        return self._dataset(labels, X, categorical, row_positions=np.empty(0, dtype=np.int64))
+        if labels.empty:
+            raise DataError(f"dataset.path={str(self.path)!r} has columns ({_shown_columns(schema.names)}) "
+                            "but no rows; give a file with rows.")
+        X, categorical, renames = _features(empty, self.unparsable, self.path, quiet=True)
+        return self._dataset(labels, X, categorical, row_positions=np.empty(0, dtype=np.int64),
+                             renames=renames)
 
     def read_rows(self, labels: Dataset, rows: np.ndarray) -> Dataset:
         """``labels`` (from :meth:`load_labels`) with the feature rows at ``rows`` read from the
         file batch by batch: at most one batch and the kept rows are in memory at a time.
 
         Float columns are copied straight into preallocated float32 arrays (as :meth:`load`
-        keeps them); other columns are gathered as Arrow arrays and converted at the end.
-        Categories of a text column are the values among the rows read.
+        keeps them; float64 when a value read does not fit float32); other columns are gathered
+        as Arrow arrays and converted at the end. Categories of a text column, and whether it is
+        mostly numbers, are decided from the rows read.
         """
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -136,6 +251,7 @@ class File:
         # 10M rows x 20 float32) while the batches are read.
         with pq.ParquetFile(self.file_path, pre_buffer=False) as parquet:
             schema = parquet.schema_arrow
+            drop |= set(_index_columns(schema.names, list(drop), self.path, quiet=True))
             columns = [c for c in schema.names if c not in drop]
             filled, gathered, seen = _gather(parquet, rows, columns, int(self.batch_rows))
         if seen != labels.n_rows:
@@ -146,16 +262,18 @@ class File:
                           else pa.chunked_array(gathered[name], type=schema.field(name).type).to_pandas()
                           for name in columns}, copy=False)
         X.index = pd.Index(rows)  # the file's row numbers, as when it is read whole
-        X, _ = _features(X)
-        return dataclasses.replace(labels, X=X, row_positions=rows)
+        X, categorical, renames = _features(X, self.unparsable, self.path)
+        return dataclasses.replace(labels, X=X, row_positions=rows, categorical_columns=categorical,
+                                   column_renames=renames)
 
     def _dataset(self, labels: pd.Series, X: pd.DataFrame, categorical: list[str],
-                 row_positions: np.ndarray | None = None) -> Dataset:
+                 row_positions: np.ndarray | None = None, renames: dict[str, str] | None = None) -> Dataset:
         y = _binarise(labels, self.positive_label, self.target, self.path)
         positive = self.positive_label if self.positive_label is not None else _minority_label(labels)
         return Dataset(name=self.name or self.file_path.name.split(".")[0], X=X, y=y,
                        positive_label=str(positive), source=str(self.file_path.resolve()),
-                       categorical_columns=categorical, row_positions=row_positions)
+                       categorical_columns=categorical, row_positions=row_positions,
+                       column_renames=renames or {})
 
 
 file = loader_function(File, "file")
@@ -179,7 +297,10 @@ def _gather(parquet, rows: np.ndarray, columns: list[str], batch_rows: int) -> t
         local = rows[low:high] - first
         for name, column in zip(batch.schema.names, batch.columns, strict=True):
             if name in filled:
-                filled[name][done:done + local.size] = column.to_numpy(zero_copy_only=False)[local]
+                values = column.to_numpy(zero_copy_only=False)[local]
+                if filled[name].dtype == np.float32 and _overflows_float32(values):
+                    filled[name] = filled[name].astype(np.float64)  # once, for the column's first such batch
+                filled[name][done:done + local.size] = values
             else:
                 gathered[name].append(column.take(pa.array(local)))
         done += local.size
@@ -211,22 +332,189 @@ def _check_drop(drop: Any, columns: list[str], target: str, path: Any) -> list[s
     return drop
 
 
-def _features(X: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """Text and boolean columns as categorical, float64 as float32; the categorical names."""
+def _features(X: pd.DataFrame, unparsable: str = "error", path: Any = None,
+              quiet: bool = False) -> tuple[pd.DataFrame, list[str], dict[str, str]]:
+    """The feature columns as the models take them (see the module docstring): the frame, the
+    categorical columns' names and the renamed columns (old name -> new name).
+
+    ``quiet``: no log lines (the column types of an empty table, before the rows are read)."""
+    say = (lambda *args: None) if quiet else log.warning
     categorical = []
     for column in X.columns:
-        if X[column].dtype == bool or not pd.api.types.is_numeric_dtype(X[column]):
-            X[column] = X[column].astype("category")
+        values = X[column]
+        if values.dtype == bool:
+            X[column] = values.astype("category")
             categorical.append(column)
-        elif X[column].dtype == np.float64:
-            X[column] = X[column].astype(np.float32)
-    return X, categorical
+        elif pd.api.types.is_datetime64_any_dtype(values) or pd.api.types.is_timedelta64_dtype(values):
+            X[column] = _seconds(values, column, path, say)
+        elif pd.api.types.is_numeric_dtype(values):
+            if values.dtype == np.float64:
+                if _overflows_float32(values.to_numpy()):
+                    say("dataset column %r holds values beyond float32's range (|x| > 3.4e38); it stays "
+                        "float64 instead of turning them into infinities", column)
+                else:
+                    X[column] = values.astype(np.float32)
+        elif isinstance(values.dtype, pd.CategoricalDtype):
+            categorical.append(column)
+        else:
+            converted = _from_objects(values, column, unparsable, path, say)
+            if converted is None:
+                X[column] = values.astype("category")
+                categorical.append(column)
+            else:
+                X[column] = converted
+    renames = _model_names(list(X.columns))
+    if renames:
+        shown = ", ".join(f"{old!r} -> {new!r}" for old, new in list(renames.items())[:5])
+        say("dataset columns renamed for the models, which refuse the characters \" , : [ ] { } in "
+            "feature names: %s%s", shown, " ..." if len(renames) > 5 else "")
+        X = X.rename(columns=renames)
+        categorical = [renames.get(c, c) for c in categorical]
+    return X, categorical, renames
+
+
+def _overflows_float32(values: np.ndarray) -> bool:
+    """Whether a finite value would become an infinity as float32 (infinities already there stay)."""
+    if values.dtype != np.float64 or values.size == 0:
+        return False
+    magnitude = np.abs(values)
+    return bool(np.any((magnitude > FLOAT32_MAX) & (magnitude != np.inf)))
+
+
+def _seconds(values: pd.Series, column: str, path: Any, say) -> pd.Series:
+    """A datetime column as float64 seconds since 1970-01-01 UTC (a timedelta as seconds): the
+    numbers trees split on; float64 keeps whole seconds exact (float32 would round to minutes)."""
+    if pd.api.types.is_timedelta64_dtype(values):
+        say("dataset column %r is a timedelta; it is read as seconds (float64)", column)
+        return values.dt.total_seconds().astype(np.float64)
+    if getattr(values.dt, "tz", None) is not None:
+        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    say("dataset column %r is a datetime; it is read as seconds since 1970-01-01 UTC (float64)", column)
+    seconds = (values - pd.Timestamp("1970-01-01")).dt.total_seconds()
+    return seconds.astype(np.float64)
+
+
+def _from_objects(values: pd.Series, column: str, unparsable: str, path: Any, say) -> pd.Series | None:
+    """A column of Python objects as numbers, or ``None`` to keep it as categories: dates and
+    decimals are converted, nested values refused, mostly-numeric text checked."""
+    kind = pd.api.types.infer_dtype(values, skipna=True)
+    if kind in ("date", "datetime", "datetime64"):
+        return _seconds(pd.to_datetime(values, utc=True), column, path, say)
+    if kind == "decimal":
+        say("dataset column %r holds decimals; it is read as floats", column)
+        return _float_column(values.astype(np.float64), column, say)
+    if kind in ("string", "mixed", "mixed-integer", "mixed-integer-float"):
+        first = values.dropna().head(1)
+        if len(first) and isinstance(first.iloc[0], list | tuple | dict | set | np.ndarray):
+            raise DataError(f"dataset.path={str(path)!r}: column {column!r} holds lists or records, which no "
+                            f"model can take; drop it with dataset.drop=[{column}] or flatten it first.")
+        if kind == "string" and _iso_dates(values):
+            return _seconds(pd.to_datetime(values, utc=True, format="ISO8601"), column, path, say)
+        return _mostly_numeric(values, column, unparsable, path, say)
+    return None
+
+
+def _iso_dates(values: pd.Series) -> bool:
+    """Whether every non-empty cell is an ISO 8601 date or date-time (``2021-03-04``,
+    ``2021-03-04 10:00:00+01:00``): a CSV's datetime column, which pandas reads as text."""
+    uniques = pd.Series(pd.unique(values.dropna()), dtype=object)
+    if uniques.empty or not uniques.head(100).astype(str).str.fullmatch(_ISO_DATE).all():
+        return False  # most text columns are told apart by their first values, before a full pass
+    return bool(uniques.astype(str).str.fullmatch(_ISO_DATE).all())
+
+
+def _float_column(values: pd.Series, column: str, say) -> pd.Series:
+    if _overflows_float32(values.to_numpy()):
+        say("dataset column %r holds values beyond float32's range (|x| > 3.4e38); it stays float64", column)
+        return values
+    return values.astype(np.float32)
+
+
+def _mostly_numeric(values: pd.Series, column: str, unparsable: str, path: Any, say) -> pd.Series | None:
+    """The column as numbers when at least :data:`MOSTLY_NUMERIC` of its non-empty cells are
+    numbers and ``unparsable`` is ``missing`` (the others read as missing); ``None`` to keep it as
+    categories; a :class:`DataError` naming the cells when ``unparsable`` is ``error``.
+
+    Each distinct value is parsed once (``pd.factorize``), so a column of 10M cells costs a hash
+    pass, not 10M parses."""
+    codes, uniques = pd.factorize(values)  # missing cells get code -1
+    present = codes >= 0
+    if not present.any():
+        return None
+    text = pd.Series(uniques, dtype=object).astype(str)
+    parsed = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
+    counts = np.bincount(codes[present], minlength=len(uniques))
+    bad = np.isnan(parsed) & ~text.str.strip().str.lower().isin(["nan"]).to_numpy()
+    n_cells, n_bad = int(present.sum()), int(counts[bad].sum())
+    # every cell a number, yet stored as text (codes such as "00123" in Parquet): kept as the
+    # categories they were, since the file chose text
+    if n_bad == 0 or (n_cells - n_bad) / n_cells < MOSTLY_NUMERIC or unparsable == "category":
+        return None
+    examples = ", ".join(repr(v) for v in text[bad].head(3))
+    if unparsable == "error":
+        raise DataError(
+            f"dataset.path={str(path)!r}: column {column!r} is mostly numbers, but {n_bad} of its {n_cells} "
+            f"non-empty cells are not ({examples}); fix them, or use dataset.unparsable=missing to read them "
+            f"as missing values (or dataset.unparsable=category to keep the column as categories).")
+    say("dataset column %r: %d of %d non-empty cells are not numbers (%s); read as missing "
+        "(dataset.unparsable=missing)", column, n_bad, n_cells, examples)
+    numbers = pd.Series(parsed[np.maximum(codes, 0)], index=values.index).where(present)
+    return _float_column(numbers, column, say)
+
+
+def _model_names(columns: list[Any]) -> dict[str, str]:
+    """Old name -> new name for the columns whose names a model cannot take: the characters
+    replaced by ``_``, and a suffix where that would repeat another column's name."""
+    taken = {str(c) for c in columns}
+    renames: dict[str, str] = {}
+    for column in columns:
+        if isinstance(column, str) and not BAD_NAME_CHARS.search(column):
+            continue
+        new = BAD_NAME_CHARS.sub("_", str(column))
+        candidate, n = new, 1
+        while candidate in taken:
+            n += 1
+            candidate = f"{new}_{n}"
+        taken.add(candidate)
+        renames[column] = candidate
+    return renames
+
+
+def _index_columns(columns: list[str], kept: list[str], path: Any, quiet: bool = False) -> list[str]:
+    """A saved pandas index (an unnamed first CSV column ``Unnamed: 0``, or Parquet's
+    ``__index_level_0__``): not data, so dropped, with a warning for the unnamed one."""
+    found = [c for i, c in enumerate(columns) if c not in kept and isinstance(c, str)
+             and _INDEX_COLUMN.fullmatch(c) and (i == 0 or c.startswith("__index_level_"))]
+    if not quiet and "Unnamed: 0" in found:
+        log.warning("dataset.path=%s: its first column has no name (%r, a saved pandas index?); it is "
+                    "dropped; give it a name in the file to keep it as a feature", path, "Unnamed: 0")
+    return found
+
+
+def _check_nested(schema, excluded: list[str], path: Any) -> None:
+    """Refuse list, struct and map columns (Parquet): no model takes them as one feature."""
+    import pyarrow as pa
+
+    nested = [f"{field.name} ({field.type})" for field in schema if field.name not in excluded
+              and (pa.types.is_nested(field.type))]
+    if nested:
+        names = [field.name for field in schema if field.name not in excluded and pa.types.is_nested(field.type)]
+        raise DataError(f"dataset.path={str(path)!r} has list or struct columns, which no model can take: "
+                        f"{', '.join(nested[:10])}; drop them with dataset.drop=[{','.join(names[:10])}] "
+                        "or flatten them first.")
+
+
+def _shown_columns(columns: list[str]) -> str:
+    return ", ".join(map(str, columns[:30])) + (" ..." if len(columns) > 30 else "")
 
 
 def _check_target(target: str, columns: list[str], path: Any) -> None:
     if target not in columns:
-        shown = ", ".join(columns[:30]) + (" ..." if len(columns) > 30 else "")
-        raise DataError(f"dataset.target={target!r} is not a column of {path}; columns: {shown}")
+        hint = ""
+        if len(columns) == 1 and any(d in str(columns[0]) for d in ";\t|,"):
+            hint = "; is the file separated by another character? set dataset.sep"
+        raise DataError(f"dataset.target={target!r} is not a column of {path}; columns: "
+                        f"{_shown_columns(columns)}{hint}")
 
 
 def _label_key(value: Any) -> str:

@@ -151,6 +151,15 @@ class RowSelectingStrategy(Strategy):
                            sample_weight=selection.sample_weight, indices=selection.indices)
 
 
+#: the range of a class weight relative to the other class's (``minority_weight``,
+#: ``upweight_factor``). Measured with LightGBM on 3,000 rows at 5 % minority: a weight of 1e15
+#: leaves 16 distinct scores and 1e20 a constant model (ROC-AUC 0.5: the other class vanishes
+#: from the double-precision gradient sums); 1e-5 gives a constant model too (no leaf reaches
+#: min_child_weight's hessian sum), 1e-4 does not. The bounds keep a margin on both sides.
+WEIGHT_RANGE = (1e-3, 1e12)
+WEIGHT_WORDS = "a number > 0 within 0.001 to 1e12 (beyond, a booster's model turns constant)"
+
+
 def weights_or_ones(sample_weight: np.ndarray | None, n: int) -> np.ndarray:
     if sample_weight is None:
         return np.ones(n, dtype=np.float64)

@@ -5,9 +5,11 @@ from typing import Any
 
 import numpy as np
 
-from imbexp.constraints import AnyOf, Interval, Null, Options, PerClass
+from imbexp.constraints import AnyOf, Interval, Null, Options, PerClass, Worded
 from imbexp.errors import DataError
 from imbexp.strategies._base import (
+    WEIGHT_RANGE,
+    WEIGHT_WORDS,
     RowSelectingStrategy,
     RowSelection,
     per_class,
@@ -21,7 +23,7 @@ FACTOR = PerClass(Interval(float, 1, None))
 def downsample_indices(y: np.ndarray, factors: dict[int, float], rng: np.random.Generator,
                        key: str = "downsample_factor") -> np.ndarray:
     """Sorted positions of the kept rows: round(n_c / f_c) rows of each class c, drawn
-    without replacement."""
+    without replacement; a factor that keeps no row (f_c >= 2 n_c) is refused."""
     kept = []
     for label, factor in factors.items():
         rows = np.flatnonzero(y == label)
@@ -30,9 +32,12 @@ def downsample_indices(y: np.ndarray, factors: dict[int, float], rng: np.random.
             continue
         n_keep = int(round(len(rows) / factor))
         if n_keep == 0:
+            # round(n / f) >= 1 exactly when n / f > 0.5 (round(0.5) is 0), i.e. f < 2 n: the
+            # bound in the sentence is the one the rounding applies
             raise DataError(
                 f"strategy.{key}={factor:g} would keep 0 of the {len(rows)} training rows of "
-                f"class {label}; use a factor <= {len(rows)}."
+                f"class {label} (a factor f keeps round({len(rows)} / f) rows); use a factor < "
+                f"{2 * len(rows)}."
             )
         kept.append(rng.choice(rows, size=n_keep, replace=False))
     return np.sort(np.concatenate(kept))
@@ -80,7 +85,7 @@ class DownsampleUpweight(_DownsampleBase):
     weights_rows = True
     parameter_constraints = {
         "downsample_factor": FACTOR,
-        "upweight_factor": AnyOf(PerClass(Interval(float, 0, None, closed="neither")),
+        "upweight_factor": AnyOf(PerClass(Worded(Interval(float, *WEIGHT_RANGE), f"use {WEIGHT_WORDS}")),
                                  Null("to use the downsample factor")),
     }
 

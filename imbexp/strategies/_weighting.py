@@ -5,7 +5,13 @@ from typing import Any
 import numpy as np
 
 from imbexp.constraints import AnyOf, Interval, Options, Worded
-from imbexp.strategies._base import RowSelectingStrategy, RowSelection, weights_or_ones
+from imbexp.strategies._base import (
+    WEIGHT_RANGE,
+    WEIGHT_WORDS,
+    RowSelectingStrategy,
+    RowSelection,
+    weights_or_ones,
+)
 
 
 class NoRebalancing(RowSelectingStrategy):
@@ -27,8 +33,8 @@ class ClassWeight(RowSelectingStrategy):
     name = "class_weight"
     weights_rows = True
     parameter_constraints = {
-        "minority_weight": Worded(AnyOf(Options("balanced"), Interval(float, 0, None, closed="neither")),
-                                  "use 'balanced' or a number > 0"),
+        "minority_weight": Worded(AnyOf(Options("balanced"), Interval(float, *WEIGHT_RANGE)),
+                                  f"use 'balanced' or {WEIGHT_WORDS}"),
     }
     factor_name = "minority_weight"
 

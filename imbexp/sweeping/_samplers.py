@@ -93,7 +93,7 @@ def make_sampler(spec: Any, space: SearchSpace, n_objectives: int, seed_offset: 
         # every worker must walk the same scrambled sequence, so the seed is not offset
         kwargs.setdefault("warn_asynchronous_seeding", False)
     elif kwargs.get("seed") is not None:
-        kwargs["seed"] = int(kwargs["seed"]) + seed_offset
+        kwargs["seed"] = (int(kwargs["seed"]) + seed_offset) % 2**32  # numpy seeds are below 2**32
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         # the one builder: a setting the sampler does not take is named with did-you-mean, and an
