@@ -78,6 +78,8 @@ RULES: dict[str, Constraint] = {
     "tracking.uri": Worded(Text(), "use e.g. sqlite:///runs/mlflow.db or http://host:5000"),
     "tracking.log_model": Worded(Options("auto", True, False), "use auto (not in sweeps), true or false"),
     "tracking.plots": Worded(Options("auto", True, False), "use auto (not in sweeps), true or false"),
+    "tracking.stale_after_hours": Worded(AnyOf(Interval(float, 0, None, closed="neither"), Null()),
+                                         "use a number of hours > 0, or null (never)"),
     "metrics.ece_bins": Interval(int, 2, None),
     "metrics.bootstrap": Worded(AnyOf(Options(0), Interval(int, 20, None)), "use 0 (off) or an integer >= 20"),
     "threshold.rule": Worded(Options(*THRESHOLD_RULES), f"use one of {', '.join(THRESHOLD_RULES)}"),
