@@ -26,7 +26,7 @@ def _app(cfg: DictConfig) -> Any:
     from imbexp.run import run_experiment
 
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
-    if not multirun:  # a sweep's trials keep the sweeper's own Ctrl-C handling
+    if not multirun or callbacks.open_grid() is not None:  # a sweeper's trials keep its own handling
         lifecycle.install_stop_handlers()
     try:
         return run_experiment(cfg)
@@ -98,8 +98,8 @@ def main() -> None:
     try:
         with trusted_configs():
             _app()
-    except lifecycle.Stopped as stop:  # SIGINT or SIGTERM in a single run
-        lifecycle.exit_stopped(stop)
+    except lifecycle.Stopped as stop:  # SIGINT or SIGTERM in a single run or a grid
+        lifecycle.exit_stopped(stop, grid_parent=_close_grid("KILLED"))
     except KeyboardInterrupt:  # Ctrl-C in a grid (the job's run ended KILLED), or before any run
         closed = _close_grid("KILLED")
         outcome = f"grid parent run {closed} marked KILLED" if closed else "no run was open"

@@ -10,7 +10,8 @@
   belongs to a later process, is marked KILLED (:func:`close_dead_runs`). Runs of other hosts
   cannot be checked from here; they are closed only once older than ``tracking.stale_after_hours``.
 
-Sweeps (``-m``) keep their own handling of Ctrl-C: the stop handlers are for single runs only.
+The stop handlers are for single runs and grids (Hydra's basic sweeper); imbexp's Optuna sweeper
+keeps its own handling of Ctrl-C and SIGTERM for its trials.
 """
 
 from __future__ import annotations
@@ -68,9 +69,14 @@ class Stopped(BaseException):
 
 
 def install_stop_handlers() -> None:
-    """SIGINT and SIGTERM raise :class:`Stopped` (single runs only; a sweep has its own)."""
+    """SIGINT and SIGTERM raise :class:`Stopped` (single runs and grids; a sweeper has its own).
+
+    A signal the process was started ignoring (``nohup``, a shell's background job ignores
+    SIGINT) stays ignored, as Python itself does for SIGINT.
+    """
     for signum in STOP_SIGNALS:
-        signal.signal(signum, _raise_stopped)
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, _raise_stopped)
 
 
 def _raise_stopped(signum: int, frame: Any) -> None:
@@ -112,7 +118,7 @@ def ends_killed_on_stop(run_id: str) -> Iterator[None]:
     _last.status = "FINISHED"
 
 
-def exit_stopped(stop: Stopped) -> NoReturn:
+def exit_stopped(stop: Stopped, grid_parent: str | None = None) -> NoReturn:
     """The command's end after SIGINT or SIGTERM: one line, the shell's exit code."""
     if "mlflow" in sys.modules:  # stopped between MLflow opening the run and the body starting
         import mlflow
@@ -129,6 +135,8 @@ def exit_stopped(stop: Stopped) -> NoReturn:
         outcome = f"run {_last.run_id} marked KILLED"
     else:
         outcome = f"run {_last.run_id} had ended {_last.status}"
+    if grid_parent:
+        outcome += f"; grid parent run {grid_parent} marked KILLED"
     print(f"imbexp: stopped by {stop.name}; {outcome}", file=sys.stderr, flush=True)
     sys.exit(stop.exit_code)
 

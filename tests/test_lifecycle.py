@@ -177,3 +177,32 @@ def test_a_grid_with_a_failed_job_closes_its_parent_failed_with_the_rest(imbexp_
     assert "strategy.downsample_factor=1000000" in Path(failed).read_text()
     report = [item.path for item in mlflow_client.list_artifacts(parent.info.run_id, "report")]
     assert len(report) == 1 and report[0].endswith(".html")
+
+
+@pytest.mark.slow
+def test_sigterm_to_a_grid_ends_its_job_and_its_parent_killed(imbexp_home, mlflow_client):
+    experiment = "grid-sigterm"
+    process = subprocess.Popen([sys.executable, "-m", "imbexp", "-m", "strategy=none,downsample", *LONG,
+                                f"tracking.experiment={experiment}"], cwd=imbexp_home, env=_env(imbexp_home),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline, job = time.monotonic() + 180, None
+    while job is None and time.monotonic() < deadline:  # the first job's run, nested under the parent
+        assert process.poll() is None, process.communicate()
+        found = mlflow_client.get_experiment_by_name(experiment)
+        runs = mlflow_client.search_runs([found.experiment_id], "attributes.status = 'RUNNING'") if found else []
+        job = next((run for run in runs if names.PARENT_RUN_TAG in run.data.tags), None)
+        time.sleep(0.3)
+    assert job is not None, "the grid's first job did not start"
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=120)
+
+    assert process.returncode == 143, stderr
+    assert "Traceback" not in stdout + stderr
+    parent_id = job.data.tags[names.PARENT_RUN_TAG]
+    assert stderr.strip().splitlines()[-1] == (f"imbexp: stopped by SIGTERM; run {job.info.run_id} marked KILLED; "
+                                               f"grid parent run {parent_id} marked KILLED")
+    assert mlflow_client.get_run(job.info.run_id).info.status == "KILLED"
+    assert mlflow_client.get_run(parent_id).info.status == "KILLED"
+    # the second job never started
+    children = mlflow_client.search_runs([job.info.experiment_id], f"tags.`{names.PARENT_RUN_TAG}` = '{parent_id}'")
+    assert len(children) == 1
