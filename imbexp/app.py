@@ -100,10 +100,10 @@ def main() -> None:
             _app()
     except lifecycle.Stopped as stop:  # SIGINT or SIGTERM in a single run or a grid
         lifecycle.exit_stopped(stop, grid_parent=_close_grid("KILLED"))
-    except KeyboardInterrupt:  # Ctrl-C in a grid (the job's run ended KILLED), or before any run
+    except KeyboardInterrupt:  # Ctrl-C before the handlers are in place (start-up, a grid's first job)
         closed = _close_grid("KILLED")
-        outcome = f"grid parent run {closed} marked KILLED" if closed else "no run was open"
-        print(f"imbexp: stopped by SIGINT; {outcome}", file=sys.stderr, flush=True)
+        outcome = f"; grid parent run {closed} marked KILLED" if closed else ""
+        print(f"imbexp: stopped by SIGINT{outcome}", file=sys.stderr, flush=True)
         sys.exit(128 + signal.SIGINT)
     except BaseException:  # a grid ended early (a launcher's error): its parent is not left RUNNING
         _close_grid("FAILED")
