@@ -5,12 +5,14 @@ from __future__ import annotations
 import gc
 import os
 import re
+import signal
 import sys
 from typing import Any
 
 import hydra
 from omegaconf import DictConfig
 
+from imbexp import callbacks, lifecycle
 from imbexp._compat import VERSION_BASE, trusted_configs
 from imbexp._paths import config_dir
 from imbexp.errors import ImbexpError, exit_with
@@ -23,11 +25,18 @@ def _app(cfg: DictConfig) -> Any:
 
     from imbexp.run import run_experiment
 
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    if not multirun or callbacks.open_grid() is not None:  # a sweeper's trials keep its own handling
+        lifecycle.install_stop_handlers()
     try:
         return run_experiment(cfg)
-    except ImbexpError as exc:
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
-            raise  # the sweeper records the trial as failed
+    except Exception as exc:
+        grid = callbacks.open_grid() if multirun else None
+        if grid is not None:  # a grid goes on past a failed job; its parent run sums them up
+            grid.job_failed(exc, list(HydraConfig.get().overrides.task))
+            return None
+        if multirun or not isinstance(exc, ImbexpError):
+            raise  # a sweeper records the trial as failed
         exit_with(exc)  # a single run: the user's mistake in one sentence, no traceback
 
 
@@ -68,6 +77,20 @@ def _with_multirun(arguments: list[str]) -> list[str]:
     return arguments
 
 
+def _close_grid(status: str) -> str | None:
+    """Close the parent run of a grid that ended early; returns its id."""
+    grid = callbacks.open_grid()
+    if grid is None:
+        return None
+    run_id = grid.run_id
+    try:
+        grid.close(status)
+    except Exception as exc:  # the store itself is gone; the next command closes the parent
+        print(f"imbexp: the grid's parent run {run_id} was not closed: {exc}", file=sys.stderr)
+        return None
+    return run_id
+
+
 def main() -> None:
     """Console entry point."""
     _check_environment(sys.argv[1:])
@@ -75,6 +98,20 @@ def main() -> None:
     try:
         with trusted_configs():
             _app()
+    except lifecycle.Stopped as stop:  # SIGINT or SIGTERM in a single run or a grid
+        lifecycle.exit_stopped(stop, grid_parent=_close_grid("KILLED"))
+    except KeyboardInterrupt:  # Ctrl-C before the handlers are in place (start-up, a grid's first job)
+        closed = _close_grid("KILLED")
+        outcome = f"; grid parent run {closed} marked KILLED" if closed else ""
+        print(f"imbexp: stopped by SIGINT{outcome}", file=sys.stderr, flush=True)
+        sys.exit(128 + signal.SIGINT)
+    except BaseException:  # a grid ended early (a launcher's error): its parent is not left RUNNING
+        _close_grid("FAILED")
+        raise
+    else:
+        failure = callbacks.grid_failure()
+        if failure:
+            exit_with(failure, code=1)
     finally:
         # Python's shutdown runs the cyclic garbage collector over every object MLflow,
         # scikit-learn, matplotlib and friends created: 1.1 s after a sweep, for nothing (the

@@ -88,6 +88,8 @@ RULES: dict[str, Constraint] = {
     "tracking.uri": Worded(Text(), "use e.g. sqlite:///runs/mlflow.db or http://host:5000"),
     "tracking.log_model": Worded(Options("auto", True, False), "use auto (not in sweeps), true or false"),
     "tracking.plots": Worded(Options("auto", True, False), "use auto (not in sweeps), true or false"),
+    "tracking.stale_after_hours": Worded(AnyOf(Interval(float, 0, None, closed="neither"), Null()),
+                                         "use a number of hours > 0, or null (never)"),
     # upper bounds: the reliability diagram and the bootstrap cost time in proportion to these
     # (ece_bins=1e8 ran for over 10 minutes); far beyond them nothing is gained
     "metrics.ece_bins": Interval(int, 2, MAX_ECE_BINS),

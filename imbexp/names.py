@@ -65,3 +65,11 @@ BEST_PARAM_TAG_PREFIX = "best."
 LABEL_TAG = "imbexp.label"
 FACTOR_NAME_TAG = "imbexp.factor_name"
 FACTOR_METRIC = "imbexp.factor"
+#: the machine and process that run a run (single runs, a sweep's trials, a grid's parent), and
+#: that process's start time (seconds since the epoch): the next command on the store tells by
+#: them whether a RUNNING run's process is gone (a pid alone is reused)
+HOST_TAG = "imbexp.host"
+PID_TAG = "imbexp.pid"
+PROCESS_START_TAG = "imbexp.process_start"
+#: why a run ended KILLED: the signal that stopped it, or the next command finding its process gone
+STOP_REASON_TAG = "imbexp.stop_reason"

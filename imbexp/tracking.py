@@ -297,13 +297,19 @@ def start_run(cfg: DictConfig, run_name: str, tags: dict[str, str]) -> Iterator[
 
     ``tracking.run_id`` continues a run a sweeper created for this trial; otherwise a new run
     is made, nested under ``tracking.parent_run_id`` (or the sweep's parent run) if there is one.
-    The run ends FAILED if the body raises, so what was logged before the error stays.
+    The run ends FAILED if the body raises, so what was logged before the error stays, and
+    KILLED on SIGINT or SIGTERM. Its tags name its host and process (:mod:`imbexp.lifecycle`);
+    runs of this experiment whose process is gone are closed first.
     """
     import mlflow
 
+    from imbexp import lifecycle
+
     experiment_id = connect(str(cfg.tracking.uri), default_experiment(cfg))
+    lifecycle.close_dead_runs(str(cfg.tracking.uri), experiment_id, cfg.tracking.get("stale_after_hours"))
     run_id = cfg.tracking.get("run_id")
-    all_tags = {**tags, **{str(k): str(v) for k, v in (cfg.tracking.get("tags") or {}).items()}}
+    all_tags = {**tags, **{str(k): str(v) for k, v in (cfg.tracking.get("tags") or {}).items()},
+                **lifecycle.process_tags()}
     if run_id:  # renames the pre-created run and sets the tags in the same call
         _check_run("tracking.run_id", str(run_id), experiment_id, continued=True)
         run = mlflow.start_run(run_id=str(run_id), run_name=run_name, tags=all_tags)
@@ -315,7 +321,7 @@ def start_run(cfg: DictConfig, run_name: str, tags: dict[str, str]) -> Iterator[
         if parent:
             all_tags[names.PARENT_RUN_TAG] = str(parent)
         run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=all_tags)
-    with run:
+    with run, lifecycle.ends_killed_on_stop(run.info.run_id):
         yield run
 
 
