@@ -26,6 +26,11 @@ def _app(cfg: DictConfig) -> Any:
     from imbexp.run import run_experiment
 
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    if not multirun and HydraConfig.get().runtime.choices.get("hydra/sweeper") == "imbexp_optuna":
+        # a sweep preset chosen in a config file, not as sweep=NAME on the command line (which
+        # adds --multirun): run once, it would ignore the preset's search space without a word
+        exit_with("the config selects the Optuna sweeper (a sweep preset), but this is a single run; "
+                  "add -m (or give the preset as sweep=NAME on the command line) to sweep.")
     if not multirun or callbacks.open_grid() is not None:  # a sweeper's trials keep its own handling
         lifecycle.install_stop_handlers()
     try:

@@ -175,3 +175,15 @@ def test_bad_model_threads_in_the_environment_are_one_sentence(run_cli, monkeypa
     assert "Traceback" not in done.stderr and "HYDRA_FULL_ERROR" not in done.stderr
     (error,) = [line for line in done.stderr.splitlines() if line.startswith("imbexp: error: ")]
     assert "IMBEXP_THREADS='two' is not allowed; use a whole number >= 1" in error
+
+
+def test_a_sweep_preset_chosen_in_a_config_file_needs_dash_m(run_cli, tmp_path) -> None:
+    """sweep=NAME on the command line starts a sweep by itself; a preset chosen in a config file
+    cannot (Hydra fixes the mode first), and a single run would ignore its search space."""
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "mine.yaml").write_text("defaults:\n  - config\n  - override sweep: downsample_upweight\n"
+                                                 "  - _self_\n")
+    done = run_cli(f"--config-dir={tmp_path / 'conf'}", "-cn", "mine", "dataset.rows=2000")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "imbexp: error: the config selects the Optuna sweeper (a sweep preset), but this is a single run; " \
+           "add -m" in done.stderr
