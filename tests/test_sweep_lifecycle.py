@@ -20,6 +20,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -159,6 +160,13 @@ def test_kill_9_of_a_leader_ends_its_worker_within_seconds(sweeps) -> None:
     print(f"worker gone {time.monotonic() - killed:.1f} s after kill -9 of its leader")
     # the worker failed its own trial on the way out; only the dead leader's may stay RUNNING
     assert not sweep.running_in(worker)
+    # the next imbexp command on the store closes what the dead leader held: its parent run too
+    uri = f"sqlite:///{sweep.home.as_posix()}/runs/mlflow.db"
+    closed = subprocess.run([sys.executable, "-m", "imbexp.runs", "close", "--tracking-uri", uri],
+                            capture_output=True, text=True, timeout=120)
+    assert closed.returncode == 0, closed.stderr
+    parent = sweep.study().user_attrs["mlflow_parent_run_id"]
+    assert MlflowClient(uri).get_run(parent).info.status == "KILLED", closed.stdout
 
 
 def test_n_jobs_above_the_bound_is_one_sentence(run_cli) -> None:

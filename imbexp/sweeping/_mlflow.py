@@ -34,17 +34,25 @@ def find_or_create_parent(study: optuna.Study, storage: optuna.storages.RDBStora
     one of them atomically (:func:`~imbexp.sweeping._study.set_user_attr_if`), and the others
     delete the run they created, and only that, and adopt the recorded one.
     """
+    from mlflow.entities import RunTag
+
     from imbexp.errors import ImbexpError
+    from imbexp.lifecycle import process_tags
 
     client = _client()
     if given and _reopen(client, given, experiment_id):
         return given
+    # the sweep command holding the parent: a later command on this host closes it (KILLED)
+    # once that process is gone (kill -9 of the leader), as it closes any run's
+    owner = process_tags()
     for _ in range(ELECTION_ATTEMPTS):
         recorded = study.user_attrs.get(names.STUDY_PARENT_RUN_ATTR)
         if recorded and _reopen(client, str(recorded), experiment_id):
+            client.log_batch(str(recorded), tags=[RunTag(key, value) for key, value in owner.items()])
             return str(recorded)
         run = client.create_run(experiment_id, run_name=f"optuna · {study.study_name}"[:250],
-                                tags={**tags, names.SWEEP_TAG: "optuna", names.STUDY_NAME_TAG: study.study_name})
+                                tags={**tags, **owner, names.SWEEP_TAG: "optuna",
+                                      names.STUDY_NAME_TAG: study.study_name})
         if _study.set_user_attr_if(storage, study._study_id, names.STUDY_PARENT_RUN_ATTR,
                                    str(recorded) if recorded else None, run.info.run_id):
             return run.info.run_id
