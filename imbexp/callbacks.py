@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from typing import Any
@@ -116,25 +117,30 @@ class SweepParentRun(Callback):
 
         os.environ.pop(tracking.PARENT_RUN_ENV, None)
         client = MlflowClient(self._uri)
-        children = client.search_runs(
-            [client.get_run(run_id).info.experiment_id],
-            filter_string=f"tags.mlflow.parentRunId = '{run_id}'",
-        )
-        finished = sum(run.info.status == "FINISHED" for run in children)
-        # a job refused before its run opened has no child run; one that failed after, has one
-        jobs = max(self._jobs, len(children), finished + len(self._failures))
-        failed = max(len(self._failures), len(children) - finished)
-        client.log_metric(run_id, "runs", jobs)
-        client.log_metric(run_id, "runs_failed", failed)
-        if self._failures:
-            client.log_text(run_id, "\n".join(self._failures) + "\n", "failed_jobs.txt")
-        if finished:
-            try:
-                from imbexp.report import write_report
+        try:
+            children = client.search_runs(
+                [client.get_run(run_id).info.experiment_id],
+                filter_string=f"tags.mlflow.parentRunId = '{run_id}'",
+            )
+            finished = sum(run.info.status == "FINISHED" for run in children)
+            # a job refused before its run opened has no child run; one that failed after, has one
+            jobs = max(self._jobs, len(children), finished + len(self._failures))
+            failed = max(len(self._failures), len(children) - finished)
+            client.log_metric(run_id, "runs", jobs)
+            client.log_metric(run_id, "runs_failed", failed)
+            if self._failures:
+                client.log_text(run_id, "\n".join(self._failures) + "\n", "failed_jobs.txt")
+            if finished:
+                try:
+                    from imbexp.report import write_report
 
-                write_report(str(self._uri), parent_run_id=run_id)
-            except Exception as exc:  # the runs are tracked; a missing report must not fail the sweep
-                log.warning("grid sweep: the report could not be written: %s", exc)
+                    write_report(str(self._uri), parent_run_id=run_id)
+                except Exception as exc:  # the runs are tracked; a missing report must not fail the sweep
+                    log.warning("grid sweep: the report could not be written: %s", exc)
+        except BaseException as exc:  # Ctrl-C in the report, a store error: not left RUNNING
+            with contextlib.suppress(Exception):
+                client.set_terminated(run_id, status or ("FAILED" if isinstance(exc, Exception) else "KILLED"))
+            raise
         final = status or ("FAILED" if failed else "FINISHED")
         client.set_terminated(run_id, final)
         log.info("grid sweep: %d runs under parent %s (%s)", jobs, run_id, tracking.ui_hint(str(self._uri)))

@@ -22,6 +22,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -72,8 +73,11 @@ def install_stop_handlers() -> None:
     """SIGINT and SIGTERM raise :class:`Stopped` (single runs and grids; a sweeper has its own).
 
     A signal the process was started ignoring (``nohup``, a shell's background job ignores
-    SIGINT) stays ignored, as Python itself does for SIGINT.
+    SIGINT) stays ignored, as Python itself does for SIGINT. Only the main thread can set
+    handlers (a run started from another thread keeps Python's own).
     """
+    if threading.current_thread() is not threading.main_thread():
+        return
     for signum in STOP_SIGNALS:
         if signal.getsignal(signum) is not signal.SIG_IGN:
             signal.signal(signum, _raise_stopped)
@@ -104,7 +108,9 @@ def ends_killed_on_stop(run_id: str) -> Iterator[None]:
     try:
         yield
     except (Stopped, KeyboardInterrupt) as stop:
-        reason = stop.name if isinstance(stop, Stopped) else "SIGINT"
+        # a sweep's own stop carries its signal too (SIGTERM to a sweep stops its trial as well)
+        signum = stop.signum if isinstance(stop, Stopped) else getattr(stop, "signum", signal.SIGINT)
+        reason = signal.Signals(signum).name
         active = mlflow.active_run()
         if active is not None and active.info.run_id == run_id:
             with contextlib.suppress(Exception):  # the status below matters more than the tag

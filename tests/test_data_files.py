@@ -106,8 +106,8 @@ def test_unparsable_cells_read_as_missing_when_asked_and_the_run_says_how_many(r
 
 def test_mostly_numeric_means_at_least_90_percent_of_the_non_empty_cells(tmp_path) -> None:
     frame = _frame(1000)
-    frame["code"] = [str(i) if i % 10 else f"A{i}" for i in range(1000)]  # exactly 90 % numbers
-    frame["label"] = [str(i) if i % 5 else f"B{i}" for i in range(1000)]  # 80 %: a text column
+    frame["code"] = [str(i) if i % 10 else "n/a?" for i in range(1000)]  # exactly 90 % numbers
+    frame["label"] = [str(i) if i % 5 else "-" for i in range(1000)]  # 80 %: a text column
     frame.loc[::7, "code"] = None  # empty cells do not count either way
     frame.to_csv(tmp_path / "codes.csv", index=False)
     with pytest.raises(DataError, match="column 'code' is mostly numbers"):
@@ -232,3 +232,31 @@ def test_a_parquet_decimal_column_is_read_as_numbers(tmp_path) -> None:
     data = File(path=str(tmp_path / "money.parquet"), target="y").load()
     assert "amount" not in data.categorical_columns
     assert np.array_equal(data.X["amount"].to_numpy(), np.arange(300) + 0.25)
+
+
+def test_a_code_column_with_letters_beside_numbers_stays_categories(tmp_path) -> None:
+    """ICD-9 codes: '250.83' parses, 'V27' and 'E909' do not, and there are many of them: a code
+    column, read as categories as before, not a numeric column with stray cells."""
+    frame = _frame(1000)
+    frame["diagnosis"] = [f"V{i % 40}" if i % 12 == 0 else f"{250 + i % 90}.{i % 7}" for i in range(1000)]
+    frame.to_csv(tmp_path / "icd.csv", index=False)
+    data = File(path=str(tmp_path / "icd.csv"), target="y").load()
+    assert "diagnosis" in data.categorical_columns
+
+
+def test_an_iso_date_column_with_an_impossible_date_is_one_sentence(tmp_path) -> None:
+    frame = _frame(200)
+    frame["day"] = pd.date_range("2021-01-01", periods=200, freq="D").strftime("%Y-%m-%d")
+    frame.loc[7, "day"] = "2021-02-30"
+    frame.to_csv(tmp_path / "days.csv", index=False)
+    with pytest.raises(DataError, match=r"column 'day' holds ISO 8601 dates, but 1 cells are no valid date "
+                                        r"\('2021-02-30'\)"):
+        File(path=str(tmp_path / "days.csv"), target="y").load()
+
+
+def test_a_tsv_keeps_its_tab_when_a_text_column_holds_commas(tmp_path) -> None:
+    frame = _frame(300)
+    frame["town"] = "Springfield, IL"
+    frame.to_csv(tmp_path / "towns.tsv", sep="\t", index=False)
+    data = File(path=str(tmp_path / "towns.tsv"), target="y").load()
+    assert list(data.X.columns) == ["f0", "f1", "f2", "f3", "f4", "town"]

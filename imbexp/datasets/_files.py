@@ -51,6 +51,10 @@ if TYPE_CHECKING:
 _PARQUET = (".parquet", ".pq")
 _CSV = (".csv", ".csv.gz", ".tsv", ".txt")
 
+#: distinct non-numeric tokens a mostly-numeric column may hold and still be a numeric column
+#: with stray cells (more, and not number-like, make it a code column)
+MAX_STRAY_TOKENS = 5
+
 #: ``read_in_batches: auto`` reads a Parquet file in batches from this size on
 BATCH_READ_MIN_BYTES = 256 * 2**20
 #: a text column is "mostly numbers" when at least this share of its non-empty cells parse as
@@ -181,6 +185,8 @@ class File:
         (whole lines only), else the suffix's (tab for ``.tsv``, a comma otherwise)."""
         if self.sep is not None:
             return "\t" if self.sep in ("\\t", "tab") else self.sep
+        if self.suffix.startswith(".tsv"):  # the suffix says it (a comma inside a text column must not win)
+            return "\t"
         opener = gzip.open if self.suffix.endswith(".gz") else open
         with opener(self.file_path, "rt", encoding=self.encoding, errors="replace", newline="") as handle:
             sample = handle.read(SNIFF_BYTES)
@@ -409,7 +415,13 @@ def _from_objects(values: pd.Series, column: str, unparsable: str, path: Any, sa
             raise DataError(f"dataset.path={str(path)!r}: column {column!r} holds lists or records, which no "
                             f"model can take; drop it with dataset.drop=[{column}] or flatten it first.")
         if kind == "string" and _iso_dates(values):
-            return _seconds(pd.to_datetime(values, utc=True, format="ISO8601"), column, path, say)
+            dates = pd.to_datetime(values, utc=True, format="ISO8601", errors="coerce")
+            wrong = values[dates.isna() & values.notna()]
+            if len(wrong):  # 2021-02-30: shaped like a date, but none
+                raise DataError(f"dataset.path={str(path)!r}: column {column!r} holds ISO 8601 dates, but "
+                                f"{len(wrong)} cells are no valid date ({', '.join(map(repr, wrong.head(3)))}); "
+                                f"fix them, or drop the column with dataset.drop=[{column}].")
+            return _seconds(dates, column, path, say)
         return _mostly_numeric(values, column, unparsable, path, say)
     return None
 
@@ -449,6 +461,12 @@ def _mostly_numeric(values: pd.Series, column: str, unparsable: str, path: Any, 
     # every cell a number, yet stored as text (codes such as "00123" in Parquet): kept as the
     # categories they were, since the file chose text
     if n_bad == 0 or (n_cells - n_bad) / n_cells < MOSTLY_NUMERIC or unparsable == "category":
+        return None
+    # Stray cells in a numeric column are few distinct tokens ('n/a?', '-') or numbers written
+    # another way ('1,234.500'); many distinct codes with letters beside numeric ones (ICD codes
+    # 'V27', 'E909' beside '250.83') are a code column: categories, as such a column always was.
+    numeric_looking = text[bad].str.fullmatch(r"\s*[-+(]?[$€£]?\s*[\d.,' ]*\d[\d.,' ]*\)?\s*%?\s*")
+    if int(bad.sum()) > MAX_STRAY_TOKENS and not bool(numeric_looking.all()):
         return None
     examples = ", ".join(repr(v) for v in text[bad].head(3))
     if unparsable == "error":

@@ -34,7 +34,6 @@ def find_or_create_parent(study: optuna.Study, storage: optuna.storages.RDBStora
     one of them atomically (:func:`~imbexp.sweeping._study.set_user_attr_if`), and the others
     delete the run they created, and only that, and adopt the recorded one.
     """
-    from mlflow.entities import RunTag
 
     from imbexp.errors import ImbexpError
     from imbexp.lifecycle import process_tags
@@ -48,7 +47,7 @@ def find_or_create_parent(study: optuna.Study, storage: optuna.storages.RDBStora
     for _ in range(ELECTION_ATTEMPTS):
         recorded = study.user_attrs.get(names.STUDY_PARENT_RUN_ATTR)
         if recorded and _reopen(client, str(recorded), experiment_id):
-            client.log_batch(str(recorded), tags=[RunTag(key, value) for key, value in owner.items()])
+            _take_over_if_unheld(client, str(recorded), owner)
             return str(recorded)
         run = client.create_run(experiment_id, run_name=f"optuna · {study.study_name}"[:250],
                                 tags={**tags, **owner, names.SWEEP_TAG: "optuna",
@@ -60,6 +59,21 @@ def find_or_create_parent(study: optuna.Study, storage: optuna.storages.RDBStora
         client.delete_run(run.info.run_id)
     raise ImbexpError(f"study {study.study_name!r} records no usable MLflow parent run after "
                       f"{ELECTION_ATTEMPTS} tries; other commands keep replacing it. Start the sweep again.")
+
+
+def _take_over_if_unheld(client, run_id: str, owner: dict[str, str]) -> None:
+    """Record this command as the parent's holder unless a live process on this host (another
+    sweep command still running the study) holds it: a command joining a running sweep must not
+    make the parent look abandoned when it, the joiner, ends first."""
+    from mlflow.entities import RunTag
+
+    from imbexp.lifecycle import process_state
+
+    run = client.get_run(run_id)
+    if process_state(run.data.tags, run.info.start_time / 1000) == "alive" and \
+            run.data.tags.get(names.PID_TAG) != owner[names.PID_TAG]:
+        return
+    client.log_batch(run_id, tags=[RunTag(key, value) for key, value in owner.items()])
 
 
 def _reopen(client, run_id: str, experiment_id: str) -> bool:
