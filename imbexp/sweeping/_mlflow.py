@@ -104,14 +104,15 @@ def create_child(experiment_id: str, parent_id: str, trial: optuna.Trial, study_
 def end_child(run_id: str, status: str) -> None:
     """Terminate a child the job left RUNNING (an error before its run opened, or Ctrl-C), mark
     FAILED a run the job finished but whose value the study rejected (NaN), and KILLED a run an
-    interrupt ended (MLflow's own run context closes it FAILED on any exception)."""
+    interrupt ended (MLflow's own run context closes it FAILED on any exception) or a run whose
+    job finished just before the stop, when its trial could not be told and is failed with it."""
     client = _client()
     try:
         current = client.get_run(run_id).info.status
     except Exception as exc:
         log.warning("MLflow run %s cannot be read (%s)", run_id, exc)
         return
-    if current == "RUNNING" or (status == "FAILED" and current == "FINISHED") or \
+    if current == "RUNNING" or (status in ("FAILED", "KILLED") and current == "FINISHED") or \
             (status == "KILLED" and current == "FAILED"):
         client.set_terminated(run_id, status)
 
