@@ -235,3 +235,13 @@ def all_pairs(groups: Mapping[str, Sequence[str]]) -> list[dict[str, str]]:
     (a, first), (b, second), (c, third) = sorted(groups.items(), key=lambda item: -len(item[1]))
     return [{a: x, b: y, c: third[(i + j) % len(third)]}
             for (i, x), (j, y) in product(enumerate(first), enumerate(second))]
+
+
+def one_sentence(done) -> str:
+    """The one ``imbexp: error:`` line of a command refused for the user's mistake (exit 2, no
+    traceback)."""
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("imbexp: error: ")]
+    assert len(lines) == 1, done.stderr[-2000:]
+    return lines[0]

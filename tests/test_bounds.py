@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pytest
+from components import one_sentence
 
 from imbexp.config import MAX_SEED
 from imbexp.errors import DataError
@@ -17,14 +18,6 @@ from imbexp.strategies._downsample import downsample_indices
 
 SMALL = ("dataset.rows=2000", "model.estimator.n_estimators=10", "tracking.log_model=false",
          "metrics.bootstrap=0")
-
-
-def _one_sentence(done) -> str:
-    assert done.returncode == 2, done.stderr[-2000:]
-    assert "Traceback" not in done.stderr
-    lines = [line for line in done.stderr.splitlines() if line.startswith("imbexp: error: ")]
-    assert len(lines) == 1, done.stderr[-2000:]
-    return lines[0]
 
 
 REFUSED = {
@@ -46,7 +39,7 @@ def test_a_value_beyond_its_bound_is_one_sentence_at_once(run_cli, case) -> None
     overrides, words = REFUSED[case]
     started = time.monotonic()
     done = run_cli(*SMALL, *overrides, "tracking.experiment=bounds", timeout=120)
-    assert words in _one_sentence(done)
+    assert words in one_sentence(done)
     assert time.monotonic() - started < 60  # refused before any work, not after minutes of it
 
 
@@ -79,7 +72,7 @@ def test_the_downsample_bound_in_the_sentence_is_the_one_applied(n) -> None:
 def test_the_downsample_bound_from_the_command_line_is_accepted_just_below(run_cli) -> None:
     refused = run_cli("strategy=downsample", "strategy.downsample_factor=100000", *SMALL,
                       "tracking.experiment=bounds-downsample")
-    bound = int(re.search(r"use a factor < (\d+)", _one_sentence(refused)).group(1))
+    bound = int(re.search(r"use a factor < (\d+)", one_sentence(refused)).group(1))
     done = run_cli("strategy=downsample", f"strategy.downsample_factor={bound - 1}", *SMALL,
                    "tracking.experiment=bounds-downsample")
     assert done.returncode == 0, done.stderr[-2000:]

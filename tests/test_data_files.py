@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from components import one_sentence
 
 from imbexp.datasets import File
 from imbexp.errors import ConfigError, DataError
@@ -34,14 +35,6 @@ def _unparsable(path: Path) -> Path:
     frame.loc[5:24, "f0"] = "n/a?"  # 25 of 2000 cells: 98.75 % still numbers
     frame.to_csv(path, index=False)
     return path
-
-
-def _one_sentence(done) -> str:
-    assert done.returncode == 2, done.stderr[-2000:]
-    assert "Traceback" not in done.stderr
-    lines = [line for line in done.stderr.splitlines() if line.startswith("imbexp: error: ")]
-    assert len(lines) == 1, done.stderr[-2000:]
-    return lines[0]
 
 
 def _nested(path: Path) -> Path:
@@ -75,13 +68,13 @@ REFUSED = {
 
 
 @pytest.mark.parametrize("case", list(REFUSED))
-def test_data_that_cannot_be_used_as_it_is_stops_with_one_sentence(run_cli, tmp_path, case) -> None:
+def test_data_that_cannot_be_used_as_it_is_stops_withone_sentence(run_cli, tmp_path, case) -> None:
     make, overrides, words = REFUSED[case]
     suffix = ".parquet" if case == "list and struct columns" else ".csv"
     path = make(tmp_path / f"data{suffix}")
     done = run_cli("dataset=file", f"dataset.path={path}", "dataset.target=y", *overrides, *SMALL,
                    "tracking.experiment=data-refused")
-    sentence = _one_sentence(done)
+    sentence = one_sentence(done)
     for word in words:
         assert word in sentence, sentence
 
@@ -244,7 +237,7 @@ def test_a_code_column_with_letters_beside_numbers_stays_categories(tmp_path) ->
     assert "diagnosis" in data.categorical_columns
 
 
-def test_an_iso_date_column_with_an_impossible_date_is_one_sentence(tmp_path) -> None:
+def test_an_iso_date_column_with_an_impossible_date_isone_sentence(tmp_path) -> None:
     frame = _frame(200)
     frame["day"] = pd.date_range("2021-01-01", periods=200, freq="D").strftime("%Y-%m-%d")
     frame.loc[7, "day"] = "2021-02-30"

@@ -18,11 +18,8 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 # Every key of the official plugin's OptunaSweeperConf, and every field of its TPESamplerConfig,
 # in its own grammar: interval, range, choice, tag(log, ...), a fixed value, custom_search_space.
-OFFICIAL = """\
-# @package _global_
-defaults:
-  - override /hydra/sweeper: optuna
-
+#: what both configs below share besides the sweeper: small data, few trees, a multirun
+SMALL_MULTIRUN = """\
 dataset:
   rows: 1500
 model:
@@ -31,6 +28,14 @@ model:
 
 hydra:
   mode: MULTIRUN
+"""
+
+OFFICIAL = """\
+# @package _global_
+defaults:
+  - override /hydra/sweeper: optuna
+
+""" + SMALL_MULTIRUN + """\
   sweeper:
     sampler:
       _target_: optuna.samplers.TPESampler
@@ -122,14 +127,7 @@ defaults:
   - override /hydra/sweeper: optuna
   - override /hydra/sweeper/sampler: random
 
-dataset:
-  rows: 1500
-model:
-  estimator:
-    n_estimators: 10
-
-hydra:
-  mode: MULTIRUN
+""" + SMALL_MULTIRUN + """\
   sweeper:
     sampler:
       seed: 7
