@@ -108,25 +108,29 @@ def _die_with_parent(leader_pid: int) -> bool:
 
     Linux's ``prctl(PR_SET_PDEATHSIG)`` has the kernel send the signal; it is set here, at the
     worker's start, rather than in Popen's ``preexec_fn``, which is unsafe in a process with
-    threads. Where prctl is missing, a thread polls the parent pid each second.
+    threads. A thread also polls the parent pid each second (see below).
     """
-    armed = False
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-            armed = libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
         except (OSError, AttributeError) as exc:
             log.debug("prctl unavailable: %s", exc)
     # checked after arming: a leader that died before prctl would never send the signal
     if os.getppid() != leader_pid:
         return False
-    if not armed:
-        def watch() -> None:
-            while os.getppid() == leader_pid:
-                time.sleep(1.0)
+    # The kernel's signal is sent once; one that lands while the worker ignores stops for a
+    # moment would be lost, and the worker would run on alone. So a thread also watches the
+    # parent (the only guard where prctl is missing) and repeats SIGTERM until the worker ends;
+    # a worker already stopping ignores the repeats.
+    def watch() -> None:
+        while os.getppid() == leader_pid:
+            time.sleep(1.0)
+        while True:
             os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5.0)
 
-        threading.Thread(target=watch, daemon=True, name="imbexp-leader-watch").start()
+    threading.Thread(target=watch, daemon=True, name="imbexp-leader-watch").start()
     return True
 
 
