@@ -15,9 +15,9 @@ import sys
 
 from omegaconf import OmegaConf
 
-from imbexp import lifecycle
-from imbexp._paths import config_dir
-from imbexp.errors import exit_with, first_line
+from imbexp import lifecycle, tracking
+from imbexp._paths import config_dir, sqlite_file
+from imbexp.errors import ConfigError, exit_with, first_line
 
 
 def default_uri() -> str:
@@ -54,13 +54,19 @@ def main(argv: list[str] | None = None) -> None:
     if args.older_than is not None and args.older_than <= 0:
         exit_with(f"--older-than={args.older_than:g} is not allowed; use a number of hours > 0")
     uri = args.tracking_uri or default_uri()
-    from mlflow.tracking import MlflowClient
-
+    db = sqlite_file(uri)
+    if db is not None and not db.exists():  # nothing ran there: do not make a store to say so
+        print(f"no RUNNING runs in {uri} (no store there yet)")
+        return
     try:
-        client = MlflowClient(uri)
+        # the same first-use lock as a run: MLflow creates its tables unlocked on a new file
+        with tracking.first_use(uri):
+            client = tracking.open_store(uri, "--tracking-uri")
         runs = lifecycle.running_runs(client, _experiment_ids(client, args.experiment))
     except SystemExit:
         raise
+    except ConfigError as exc:
+        exit_with(str(exc))
     except Exception as exc:
         exit_with(f"--tracking-uri={uri} cannot be read ({first_line(exc)[:300]}); "
                   "use the tracking.uri your runs were made with")

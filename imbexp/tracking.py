@@ -110,7 +110,7 @@ def connect(uri: str, experiment: str) -> str:
     if known is not None:
         mlflow.set_tracking_uri(uri)
         return known
-    with _first_use(uri):
+    with first_use(uri):
         open_store(uri)
         try:
             experiment_id = _find_or_create(mlflow, uri, experiment)
@@ -122,6 +122,31 @@ def connect(uri: str, experiment: str) -> str:
     return experiment_id
 
 
+_waits_for_locks = False
+
+
+def _wait_for_sqlite_locks() -> None:
+    """Every SQLite connection MLflow opens waits :data:`SQLITE_TIMEOUT` s for another process's
+    write lock. MLflow opens its engine with sqlite3's default of 5 s, which processes ending
+    together on a busy machine (a sweep's leader and workers closing their runs on a stop)
+    exceed: the close failed with "database is locked" and left a run RUNNING. MLflow has no
+    setting for it; a connect listener on every SQLAlchemy engine is SQLAlchemy's own way."""
+    global _waits_for_locks
+    if _waits_for_locks:
+        return
+    import sqlite3
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    @event.listens_for(Engine, "connect")
+    def _busy_timeout(dbapi_connection: Any, _record: Any) -> None:
+        if isinstance(dbapi_connection, sqlite3.Connection):
+            dbapi_connection.execute(f"PRAGMA busy_timeout = {SQLITE_TIMEOUT * 1000}")
+
+    _waits_for_locks = True
+
+
 def open_store(uri: str, key: str = "tracking.uri") -> Any:
     """An ``MlflowClient`` on ``uri``, once a server it names answered and its scheme is one
     MLflow has a store for; otherwise a ConfigError naming ``key``. The server is asked first:
@@ -129,6 +154,7 @@ def open_store(uri: str, key: str = "tracking.uri") -> Any:
     from mlflow.tracking import MlflowClient
     from mlflow.tracking.registry import UnsupportedModelRegistryStoreURIException
 
+    _wait_for_sqlite_locks()
     if uri.startswith(_SERVER_SCHEMES):
         _probe_server(uri, key)
     elif sqlite_file(uri) is None:
@@ -215,7 +241,7 @@ def _no_answer(uri: str, key: str, reason: object) -> str:
 
 
 @contextlib.contextmanager
-def _first_use(uri: str) -> Iterator[None]:
+def first_use(uri: str) -> Iterator[None]:
     """For an SQLite store: its folder made, the file proven writable, and an exclusive lock on
     ``<db>.lock`` held while MLflow opens the store and finds or creates the experiment.
 

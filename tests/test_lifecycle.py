@@ -152,6 +152,30 @@ def test_runs_command_refuses_an_unknown_experiment(imbexp_home, mlflow_client):
     assert "Traceback" not in result.stderr
 
 
+def test_runs_command_on_a_store_not_made_yet_makes_none(tmp_path):
+    db = tmp_path / "new" / "mlflow.db"
+    result = subprocess.run([sys.executable, "-m", "imbexp.runs", "--tracking-uri", f"sqlite:///{db}"],
+                            cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "no RUNNING runs" in result.stdout and "no store there yet" in result.stdout
+    assert not db.exists()
+
+
+def test_runs_command_on_new_stores_started_together_all_succeed(tmp_path):
+    """Several commands on one brand-new store take the first-use lock: none crashes in
+    another's CREATE TABLE."""
+    db = tmp_path / "mlflow.db"
+    db.touch()  # an empty file, as a store another command is just making
+    uri = f"sqlite:///{db}"
+    commands = [subprocess.Popen([sys.executable, "-m", "imbexp.runs", "--tracking-uri", uri], cwd=tmp_path,
+                                 env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for _ in range(3)]
+    for command in commands:
+        out, err = command.communicate(timeout=300)
+        assert command.returncode == 0, err
+        assert "no RUNNING runs" in out
+
+
 @pytest.mark.slow
 def test_a_grid_with_a_failed_job_closes_its_parent_failed_with_the_rest(imbexp_home, mlflow_client, run_cli):
     experiment = "grid-failure"

@@ -114,7 +114,11 @@ def end_child(run_id: str, status: str) -> None:
         return
     if current == "RUNNING" or (status in ("FAILED", "KILLED") and current == "FINISHED") or \
             (status == "KILLED" and current == "FAILED"):
-        client.set_terminated(run_id, status)
+        try:
+            client.set_terminated(run_id, status)
+        except Exception as exc:  # the store is gone or locked past its wait: the sweep's own clean-up goes on
+            log.warning("MLflow run %s could not be marked %s (%s); python -m imbexp.runs close ends it "
+                        "once this command is gone", run_id, status, str(exc).splitlines()[0][:300])
 
 
 def end_parent(run_id: str, status: str) -> None:
