@@ -85,7 +85,8 @@ class KnownProb:
         param("interaction", self.interaction, Interval(float, -10, 10))
         param("random_state", self.random_state, RANDOM_STATE)
 
-    def load(self) -> Dataset:
+    def _truth(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """The rows, and the generator they define: the coefficients and the intercept."""
         from scipy.optimize import brentq
         from scipy.special import expit
 
@@ -94,13 +95,37 @@ class KnownProb:
         X = rng.standard_normal((rows, features), dtype=np.float32)
         coef = rng.standard_normal(features)
         coef *= self.signal / np.linalg.norm(coef)
-        score = X @ coef.astype(np.float32) + np.float32(self.interaction) * X[:, 0] * X[:, 1]
-        score = score.astype(np.float64)
+        score = self._logit(X, coef)
         intercept = brentq(lambda b: expit(score + b).mean() - self.minority_fraction, -50.0, 50.0)
+        self._labels_rng = rng
+        return X, score, coef, float(intercept)
+
+    def _logit(self, X: np.ndarray, coef: np.ndarray) -> np.ndarray:
+        score = X @ coef.astype(np.float32) + np.float32(self.interaction) * X[:, 0] * X[:, 1]
+        return score.astype(np.float64)
+
+    def load(self) -> Dataset:
+        from scipy.special import expit
+
+        X, score, _, intercept = self._truth()
         p_true = expit(score + intercept)
-        y = (rng.random(rows) < p_true).astype(np.int8)
+        y = (self._labels_rng.random(X.shape[0]) < p_true).astype(np.int8)
         return Dataset(name=self.name, X=frame(X), y=y, p_true=p_true,
                        source=f"logistic generator, intercept {intercept:.4f}")
+
+    def fresh(self, rows: int, seed: int) -> Dataset:
+        """``rows`` new rows of the same generator (the coefficients and intercept of
+        :meth:`load`'s data), drawn with ``seed``: a model's population value, or more samples of
+        one population, as benchmarks/coverage.py needs."""
+        from scipy.special import expit
+
+        _, _, coef, intercept = self._truth()
+        rng = np.random.default_rng(seed)
+        X = rng.standard_normal((int(rows), int(self.features)), dtype=np.float32)
+        p_true = expit(self._logit(X, coef) + intercept)
+        y = (rng.random(X.shape[0]) < p_true).astype(np.int8)
+        return Dataset(name=self.name, X=frame(X), y=y, p_true=p_true,
+                       source=f"logistic generator, intercept {intercept:.4f}, fresh rows (seed {seed})")
 
 
 @dataclass
