@@ -23,8 +23,6 @@ def _app(cfg: DictConfig) -> Any:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from imbexp.run import run_experiment
-
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     if not multirun and HydraConfig.get().runtime.choices.get("hydra/sweeper") == "imbexp_optuna":
         # a sweep preset chosen in a config file, not as sweep=NAME on the command line (which
@@ -34,7 +32,7 @@ def _app(cfg: DictConfig) -> Any:
     if not multirun or callbacks.open_grid() is not None:  # a sweeper's trials keep its own handling
         lifecycle.install_stop_handlers()
     try:
-        return run_experiment(cfg)
+        return _job(cfg, multirun)
     except Exception as exc:
         grid = callbacks.open_grid() if multirun else None
         if grid is not None:  # a grid goes on past a failed job; its parent run sums them up
@@ -43,6 +41,25 @@ def _app(cfg: DictConfig) -> Any:
         if multirun or not isinstance(exc, ImbexpError):
             raise  # a sweeper records the trial as failed
         exit_with(exc)  # a single run: the user's mistake in one sentence, no traceback
+
+
+def _job(cfg: DictConfig, multirun: bool) -> Any:
+    """One job: a run, or ``repeats=k`` seed runs under a group run; then the paired comparison
+    with ``compare_to``. Returns the objective (the seed mean under ``repeats``)."""
+    from imbexp import compare
+    from imbexp.config import validate
+    from imbexp.run import experiment
+
+    # compare_to and repeats are refused before any data is read or any run is made
+    validate(cfg)
+    compare.check_compare_to(cfg)
+    if int(cfg.get("repeats", 1) or 1) > 1:
+        # a grid or sweep compares all its runs with their baselines at its end
+        return compare.run_repeats(cfg, experiment, baselines_now=not multirun).value
+    result = experiment(cfg)
+    if cfg.get("compare_to"):
+        compare.compare_to(cfg, result.run_id)
+    return result.value
 
 
 #: ``${oc.env:NAME}`` without a default, as used to keep passwords out of commands

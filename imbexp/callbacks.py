@@ -10,6 +10,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from imbexp.errors import ImbexpError
+
 log = logging.getLogger("imbexp")
 
 #: sweepers that create their own parent run
@@ -104,7 +106,8 @@ class SweepParentRun(Callback):
         self.close()
 
     def close(self, status: str | None = None) -> None:
-        """Close the parent: the jobs' counts, the report of the finished runs, and FINISHED,
+        """Close the parent: every finished run compared with its baseline (one added where the
+        experiment has none), the jobs' counts, the report of the finished runs, and FINISHED,
         FAILED (a job failed) or ``status`` (KILLED after Ctrl-C). Once; later calls do nothing."""
         global _open_grid, _failure
         if self._run_id is None:
@@ -118,6 +121,8 @@ class SweepParentRun(Callback):
         os.environ.pop(tracking.PARENT_RUN_ENV, None)
         client = MlflowClient(self._uri)
         try:
+            if status is None:  # not after a stop: comparing can take seconds per run
+                _compare_with_baselines(str(self._uri), run_id)
             children = client.search_runs(
                 [client.get_run(run_id).info.experiment_id],
                 filter_string=f"tags.mlflow.parentRunId = '{run_id}'",
@@ -148,3 +153,17 @@ class SweepParentRun(Callback):
             first = f" (first: {self._failures[0].splitlines()[0][:300]})" if self._failures else ""
             _failure = (f"{failed} of {jobs} grid jobs failed{first}; parent run {run_id} marked FAILED "
                             f"with the summary and report of the {finished} that finished.")
+
+
+def _compare_with_baselines(uri: str, parent_id: str) -> None:
+    """The grid's runs against their baselines (:func:`imbexp.compare.compare_children`), and the
+    table of each configuration against its baseline. A baseline the experiment lacks is run here,
+    in this process, nested under the grid's parent."""
+    from imbexp import compare
+    from imbexp.run import experiment
+
+    try:
+        compare.compare_children(uri, parent_id, run_one=experiment, what="grid")
+    except Exception as exc:  # the runs are tracked; missing deltas must not fail the grid
+        log.warning("grid sweep: the runs were not compared with their baselines: %s", exc,
+                    exc_info=not isinstance(exc, ImbexpError))

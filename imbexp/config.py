@@ -8,6 +8,7 @@ so ``+objective.metrik=f1`` is refused with "did you mean" instead of doing noth
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +78,23 @@ MAX_ECE_BINS = 1000
 #: ``metrics.bootstrap`` above this narrows no interval that matters and takes minutes
 MAX_BOOTSTRAP = 100_000
 
+#: ``repeats`` above this: a claim needs a handful of seeds, not hundreds of runs per configuration
+MAX_REPEATS = 100
+
+
+class RunId(Constraint):
+    """An MLflow run id: 32 hexadecimal characters (whether the run exists is asked of the store
+    later, in :func:`imbexp.compare.check_compare_to`)."""
+
+    _PATTERN = re.compile(r"[0-9a-f]{32}")
+
+    def is_satisfied_by(self, value: Any) -> bool:
+        return isinstance(value, str) and self._PATTERN.fullmatch(value) is not None
+
+    def allowed(self) -> str:
+        return "the 32-character hex id of an MLflow run"
+
+
 #: the config's sections whose keys are all read by a run: any other key is a typo
 SECTIONS = ("objective", "threshold", "metrics", "deployment", "tracking")
 
@@ -104,6 +122,8 @@ RULES: dict[str, Constraint] = {
     "calibration": Worded(Options(*CALIBRATION_METHODS), f"use one of {', '.join(CALIBRATION_METHODS)}"),
     "deployment.prevalence": Worded(AnyOf(Interval(float, 0, 1, closed="neither"), Null()),
                                     "use a share strictly between 0 and 1 (e.g. 0.002), or null"),
+    "repeats": Worded(Interval(int, 1, MAX_REPEATS), f"use an integer from 1 to {MAX_REPEATS} (the number of seeds)"),
+    "compare_to": Worded(AnyOf(RunId(), Null()), "use the 32-character hex id of a finished MLflow run, or null"),
 }
 #: keys a run cannot do without (no default)
 REQUIRED = ("seed", "tracking.uri")
@@ -144,4 +164,8 @@ def validate(cfg: DictConfig) -> Objective:
     threshold = cfg.get("threshold") or {}
     if threshold.get("cost_fp", 1.0) == 0 and threshold.get("cost_fn", 1.0) == 0:
         raise ConfigError("threshold.cost_fp and threshold.cost_fn are both 0; at least one cost must be > 0.")
+    repeats = int(cfg.get("repeats", 1) or 1)
+    if int(cfg.seed) + repeats - 1 > MAX_SEED:  # the seed runs use seed, seed + 1, ..., seed + repeats - 1
+        raise ConfigError(f"seed={cfg.seed} with repeats={repeats} runs seeds up to {int(cfg.seed) + repeats - 1}; "
+                          f"use a seed <= {MAX_SEED - repeats + 1}.")
     return parse_objective(cfg)

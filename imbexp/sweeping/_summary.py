@@ -232,3 +232,19 @@ def _factor_plots(complete: pd.DataFrame, keys: tuple[str, ...], out: Path) -> N
             axis.grid(alpha=0.3)
         fixed_margins(figure, title=f"{', '.join(columns)} against {name}", left=LABELLED_LEFT, top=0.15)
         figure.savefig(out / f"factor_{name.replace('/', '_')}.png", dpi=110)
+
+
+def compare_with_baselines(uri: str, parent_id: str) -> None:
+    """The sweep's trials against their baselines (:func:`imbexp.compare.compare_children`) and
+    the table of each configuration against its baseline, before the report is drawn. A baseline
+    the experiment lacks is run in this process, nested under the sweep's parent run (it is no
+    trial of the study)."""
+    from imbexp import compare
+    from imbexp.errors import ImbexpError
+    from imbexp.run import experiment
+
+    try:
+        compare.compare_children(uri, parent_id, run_one=experiment, what="sweep")
+    except Exception as exc:  # the trials are safe in storage and MLflow; the deltas are a bonus
+        log.warning("[sweep] the trials were not compared with their baselines: %s", exc,
+                    exc_info=not isinstance(exc, ImbexpError))
