@@ -447,8 +447,8 @@ def summary_table(client: Any, experiment_id: str, parent_id: str) -> str:
         shown += 1
         if shown > MAX_TABLE_ROWS:
             continue
-        seeds = run.data.tags.get(names.REPEATS_TAG)  # the run's name carries its label and factor
-        lines.append(f"  {label(run)}" + (f" · mean of {seeds} seeds" if seeds else "") + f" · run {run.info.run_id}")
+        # the run's name carries its label and factor (and a group's, its number of seeds)
+        lines.append(f"  {label(run)} · run {run.info.run_id}")
         for deltas, against in ((plain, "baseline"), (factor1, "factor 1")):
             if deltas:
                 lines.append(f"    vs {against}:")
@@ -622,6 +622,8 @@ def run_repeats(cfg: DictConfig, run_one: Callable[[DictConfig], Any], baselines
                 if stopped:
                     client.set_tag(group_id, names.STOP_REASON_TAG, getattr(exc, "name", "SIGINT"))
                 client.set_terminated(group_id, "KILLED" if stopped else "FAILED")
+            print(f"imbexp: group run {group_id} of repeats={k} marked {'KILLED' if stopped else 'FAILED'}",
+                  file=sys.stderr, flush=True)
         raise
     if not given:
         client.set_terminated(group_id, "FINISHED")
