@@ -116,7 +116,7 @@ class SweepParentRun(Callback):
         _open_grid = None
         from mlflow.tracking import MlflowClient
 
-        from imbexp import tracking
+        from imbexp import names, tracking
 
         os.environ.pop(tracking.PARENT_RUN_ENV, None)
         client = MlflowClient(self._uri)
@@ -127,12 +127,17 @@ class SweepParentRun(Callback):
                 [client.get_run(run_id).info.experiment_id],
                 filter_string=f"tags.mlflow.parentRunId = '{run_id}'",
             )
+            # a baseline run the comparisons added is no job of the grid
+            added = [run for run in children if run.data.tags.get(names.BASELINE_TAG) == "true"]
+            children = [run for run in children if run not in added]
             finished = sum(run.info.status == "FINISHED" for run in children)
             # a job refused before its run opened has no child run; one that failed after, has one
             jobs = max(self._jobs, len(children), finished + len(self._failures))
             failed = max(len(self._failures), len(children) - finished)
             client.log_metric(run_id, "runs", jobs)
             client.log_metric(run_id, "runs_failed", failed)
+            if added:
+                client.log_metric(run_id, "baselines_added", len(added))
             if self._failures:
                 client.log_text(run_id, "\n".join(self._failures) + "\n", "failed_jobs.txt")
             if finished:

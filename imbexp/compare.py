@@ -383,7 +383,8 @@ def compare_children(uri: str, parent_id: str, run_one: Callable[[DictConfig], A
                      what: str = "grid") -> list[Comparison]:
     """At the end of a grid or sweep: every FINISHED run under ``parent_id`` (the seed runs of
     its groups too) against its baseline and factor 1; a baseline missing from the experiment
-    is run once first (``run_one(cfg)``, nested under the parent, tagged ``imbexp.baseline``);
+    is run once first (``run_one(cfg)``, nested under the parent, tagged ``imbexp.baseline``)
+    unless the test rows have too few positives for any delta;
     groups then log their seed-mean deltas; the table of configurations vs baseline is printed."""
     from mlflow.tracking import MlflowClient
 
@@ -402,9 +403,21 @@ def compare_children(uri: str, parent_id: str, run_one: Callable[[DictConfig], A
     if run_one is not None:  # one baseline per (data, model, split, seed, settings) that has none
         missing: dict[Any, Any] = {}
         for run in targets:
-            if names.COMPARED_TO_TAG not in run.data.tags and comparer.baseline_of(run) is None:
-                key = (_identity(run), repr(comparer._metrics_settings(run.info.run_id)))
-                missing.setdefault(key, run)
+            if names.COMPARED_TO_TAG in run.data.tags or comparer.baseline_of(run) is not None:
+                continue
+            try:
+                few = intervals.too_few(comparer.predictions(run.info.run_id)["y_true"].to_numpy())
+            except ImbexpError as exc:
+                log.warning("[compare] %s", exc)
+                continue
+            if not comparer.config(run.info.run_id):
+                log.warning("[compare] run %s has no config.yaml to run its baseline from", run.info.run_id)
+                continue
+            if few is not None:  # a baseline run could give no deltas: none is run for it
+                client.set_tag(run.info.run_id, names.NO_DELTA_TAG, f"{few}; no baseline run was added")
+                continue
+            key = (_identity(run), repr(comparer._metrics_settings(run.info.run_id)))
+            missing.setdefault(key, run)
         for number, run in enumerate(missing.values(), start=1):
             seed = run.data.params.get("seed", "?")
             _say(f"[compare] no baseline (strategy=none) in the experiment for {label(run)}, seed {seed}: "
@@ -454,7 +467,8 @@ def summary_table(client: Any, experiment_id: str, parent_id: str) -> str:
                 lines.append(f"    vs {against}:")
                 lines += delta_lines(deltas, indent="      ")
     if shown == 0:
-        return "[compare] no configuration could be compared with a baseline"
+        return ("[compare] no run has paired deltas: none has a baseline, or their test rows have too few "
+                f"positives (the tag {names.NO_DELTA_TAG} says which)")
     if shown > MAX_TABLE_ROWS:
         lines.append(f"  ... and {shown - MAX_TABLE_ROWS} more configurations (their deltas are in MLflow)")
     return "\n".join(lines)
