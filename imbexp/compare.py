@@ -281,6 +281,18 @@ def delta_lines(deltas: dict[str, intervals.Delta], shown: Iterable[str] = SHOWN
     return lines
 
 
+def methods_line(shown: Iterable[str] = SHOWN, indent: str = "  ", note: str = "") -> str:
+    """Which method each shown delta's interval comes from, wrapped below 120 characters."""
+    import textwrap
+
+    grouped: dict[str, list[str]] = {}
+    for metric in shown:
+        method = intervals.DELTA_METHODS[metric]
+        grouped.setdefault(intervals.METHOD_WORDS.get(method, method), []).append(metric)
+    text = "intervals: " + "; ".join(f"{', '.join(metrics)}: {words}" for words, metrics in grouped.items()) + note
+    return textwrap.fill(text, width=118, initial_indent=indent, subsequent_indent=indent + "  ")
+
+
 @contextlib.contextmanager
 def _quiet_downloads():
     """Without MLflow's progress bar for every file read, which would bury the progress lines."""
@@ -346,7 +358,8 @@ def compare_to(cfg: DictConfig, run_id: str, client: Any | None = None, print_ta
     comparison = comparer.compare(run, other, "", names.COMPARED_TO_TAG)
     if print_table:
         _say(f"vs {target} ({label(other)}), paired on the same {len(comparer.predictions(run_id)):,} test rows:")
-        _say("\n".join(delta_lines(comparison.deltas)) if comparison.deltas else f"  {comparison.reason}")
+        _say("\n".join([*delta_lines(comparison.deltas), methods_line()]) if comparison.deltas
+             else f"  {comparison.reason}")
     return comparison
 
 
@@ -471,6 +484,7 @@ def summary_table(client: Any, experiment_id: str, parent_id: str) -> str:
                 f"positives (the tag {names.NO_DELTA_TAG} says which)")
     if shown > MAX_TABLE_ROWS:
         lines.append(f"  ... and {shown - MAX_TABLE_ROWS} more configurations (their deltas are in MLflow)")
+    lines.append(methods_line(note=" (a group's: the t interval of its seeds' deltas)"))
     return "\n".join(lines)
 
 
