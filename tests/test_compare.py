@@ -213,7 +213,6 @@ def test_repeats_runs_seeds_under_a_group_with_their_mean_and_spread(run_cli, ml
     assert one_sentence(refused).startswith("imbexp: error: repeats=0 is not allowed; use an integer from 1 to 100")
 
 
-@pytest.mark.slow
 def test_a_grid_of_repeats_logs_the_seed_mean_of_the_paired_deltas(run_cli, mlflow_client) -> None:
     _ok(run_cli("-m", *TINY, "repeats=2", "strategy=none,downsample_upweight", "tracking.experiment=cmp-grid-rep"))
     runs = _runs(mlflow_client, "cmp-grid-rep")
@@ -234,7 +233,6 @@ def test_a_grid_of_repeats_logs_the_seed_mean_of_the_paired_deltas(run_cli, mlfl
     assert _deltas(groups["none"]) == []
 
 
-@pytest.mark.slow
 def test_a_sweep_of_repeats_optimises_the_seed_mean(run_cli, mlflow_client) -> None:
     import optuna
 
