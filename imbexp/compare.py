@@ -433,8 +433,8 @@ def compare_children(uri: str, parent_id: str, run_one: Callable[[DictConfig], A
             missing.setdefault(key, run)
         for number, run in enumerate(missing.values(), start=1):
             seed = run.data.params.get("seed", "?")
-            _say(f"[compare] no baseline (strategy=none) in the experiment for {label(run)}, seed {seed}: "
-                 f"adding one ({number} of {len(missing)}), nested under the {what}'s parent run {parent_id}")
+            _say(f"[compare] no baseline for {label(run)}, seed {seed}: adding a strategy=none run to the {what} "
+                 f"({number} of {len(missing)})")
             try:
                 added = run_one(_baseline_config(comparer, run, uri, parent_id))
             except Exception as exc:  # the runs are tracked; the comparison of that group is skipped
@@ -474,7 +474,7 @@ def summary_table(client: Any, experiment_id: str, parent_id: str) -> str:
         if shown > MAX_TABLE_ROWS:
             continue
         # the run's name carries its label and factor (and a group's, its number of seeds)
-        lines.append(f"  {label(run)} · run {run.info.run_id}")
+        lines.append(f"  {label(run)[:75]} · run {run.info.run_id}")
         for deltas, against in ((plain, "baseline"), (factor1, "factor 1")):
             if deltas:
                 lines.append(f"    vs {against}:")

@@ -88,7 +88,7 @@ def test_a_grid_compares_each_run_with_the_none_run_of_the_same_settings(run_cli
         line = next(line for line in table.splitlines() if line.strip().startswith(metric))
         assert f"{deltas[metric].value:+.4f}" in line and deltas[metric].verdict(metric) in line
     assert max(len(line) for line in table.splitlines()) < 120
-    assert "adding one" not in done.stdout
+    assert "adding a strategy=none run" not in done.stdout
 
 
 def test_a_grid_without_a_none_job_adds_one_baseline_and_compares_with_factor_1(run_cli, mlflow_client,
@@ -98,7 +98,7 @@ def test_a_grid_without_a_none_job_adds_one_baseline_and_compares_with_factor_1(
     runs = _runs(mlflow_client, "cmp-added")
     (parent,) = [run for run in runs if run.data.tags.get(names.SWEEP_TAG) == "grid"]
     (baseline,) = [run for run in runs if run.data.tags.get(names.BASELINE_TAG) == "true"]
-    assert "adding one" in done.stdout and baseline.info.run_id in [
+    assert "adding a strategy=none run" in done.stdout and baseline.info.run_id in [
         run.info.run_id for run in runs if run.data.tags.get(names.PARENT_RUN_TAG) == parent.info.run_id]
     assert baseline.data.params["strategy._target_"] == "imbexp.strategies.NoRebalancing"
     assert baseline.info.status == "FINISHED" and parent.info.status == "FINISHED"
@@ -111,6 +111,8 @@ def test_a_grid_without_a_none_job_adds_one_baseline_and_compares_with_factor_1(
     assert ten.data.tags[names.FACTOR1_RUN_TAG] == one.info.run_id
     _assert_paired(mlflow_client, ten, one, tmp_path, suffix=names.FACTOR1_SUFFIX)
     assert not any(names.FACTOR1_SUFFIX in key for key in one.data.metrics)
+    assert parent.data.metrics["runs"] == 2 and parent.data.metrics["baselines_added"] == 1
+    assert all(len(line) < 120 for line in done.stdout.splitlines() if line.startswith("[compare]"))
 
 
 @pytest.fixture(scope="module")
@@ -248,7 +250,7 @@ def test_a_sweep_of_repeats_optimises_the_seed_mean(run_cli, mlflow_client) -> N
     assert trial.value == pytest.approx(np.mean([run.data.metrics["valid_pr_auc"] for run in seeds]))
     assert trial_run.data.metrics["valid_pr_auc"] == pytest.approx(trial.value)
     # no baseline in the experiment: one per seed is added, and the group gets its seed-mean deltas
-    assert done.stdout.count("adding one") == 2
+    assert done.stdout.count("adding a strategy=none run") == 2
     assert math.isfinite(trial_run.data.metrics["test_pr_auc_delta"])
 
 
