@@ -102,8 +102,8 @@ def _with_multirun(arguments: list[str]) -> list[str]:
 def _close_grid(status: str) -> str | None:
     """Close the parent run of a grid that ended early; returns its id."""
     grid = callbacks.open_grid()
-    if grid is None:
-        return None
+    if grid is None:  # none open; or a stop closed it while it was comparing or drawing its report
+        return callbacks.stopped_parent()
     run_id = grid.run_id
     try:
         grid.close(status)

@@ -21,11 +21,18 @@ SELF_TRACKING_SWEEPERS = ("hydra_plugins.imbexp_sweeper.", "imbexp.sweeping.")
 _open_grid: SweepParentRun | None = None
 #: set when a grid's parent was closed with failed jobs: the command's closing sentence
 _failure: str | None = None
+#: the grid parent a stop closed while it was being closed (comparing, the report)
+_stopped_parent: str | None = None
 
 
 def open_grid() -> SweepParentRun | None:
     """The grid whose parent run this process holds open, if any."""
     return _open_grid
+
+
+def stopped_parent() -> str | None:
+    """The grid parent run a Ctrl-C or SIGTERM marked KILLED as it was being closed, if any."""
+    return _stopped_parent
 
 
 def grid_failure() -> str | None:
@@ -109,7 +116,7 @@ class SweepParentRun(Callback):
         """Close the parent: every finished run compared with its baseline (one added where the
         experiment has none), the jobs' counts, the report of the finished runs, and FINISHED,
         FAILED (a job failed) or ``status`` (KILLED after Ctrl-C). Once; later calls do nothing."""
-        global _open_grid, _failure
+        global _open_grid, _failure, _stopped_parent
         if self._run_id is None:
             return
         run_id, self._run_id = self._run_id, None
@@ -150,6 +157,8 @@ class SweepParentRun(Callback):
         except BaseException as exc:  # Ctrl-C in the report, a store error: not left RUNNING
             with contextlib.suppress(Exception):
                 client.set_terminated(run_id, status or ("FAILED" if isinstance(exc, Exception) else "KILLED"))
+            if not isinstance(exc, Exception):
+                _stopped_parent = run_id
             raise
         final = status or ("FAILED" if failed else "FINISHED")
         client.set_terminated(run_id, final)

@@ -271,3 +271,30 @@ def test_a_stopped_repeats_leaves_no_run_running(imbexp_home, mlflow_client) -> 
     (group,) = [run for run in runs if names.REPEATS_TAG in run.data.tags]
     assert group.info.status == "KILLED" and group.info.run_id in err
     assert all(run.info.status in ("FINISHED", "KILLED") for run in runs)
+
+
+@pytest.mark.parametrize("command", [["-m", "strategy=downsample_upweight"],
+                                     ["sweep=downsample_upweight", "hydra.sweeper.n_trials=1",
+                                      "hydra.sweeper.study_name=cmp-stop-compare"]], ids=["grid", "sweep"])
+def test_a_stop_while_comparing_ends_the_parent_killed(imbexp_home, mlflow_client, command: list[str]) -> None:
+    experiment = f"cmp-stop-{command[0].strip('-')[:5]}"
+    env = {**os.environ, "IMBEXP_HOME": str(imbexp_home), "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "imbexp", *command, *TINY, f"tracking.experiment={experiment}"],
+                               cwd=imbexp_home, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = []
+    for line in process.stdout:  # stopped as the missing baseline is about to be run
+        seen.append(line)
+        if "adding a strategy=none run" in line:
+            process.send_signal(signal.SIGTERM)
+            break
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, "".join(seen) + out + err[-2000:]
+    assert "Traceback" not in out + err
+    runs = _runs(mlflow_client, experiment)
+    (parent,) = [run for run in runs if names.PARENT_RUN_TAG not in run.data.tags]
+    assert parent.info.status == "KILLED"
+    if command[0] == "-m":  # the command's last line names the parent it closed
+        assert err.strip().splitlines()[-1].endswith(f"grid parent run {parent.info.run_id} marked KILLED")
+    else:
+        assert "[sweep] comparisons stopped by SIGTERM" in out and f"parent run {parent.info.run_id}" in out
+    assert all(run.info.status in ("FINISHED", "KILLED") for run in runs)

@@ -560,9 +560,10 @@ class OptunaSweep:
         else:
             print("[sweep] the parent run's summary and report are written by the command that ran the "
                   "study's last trial", flush=True)
+        if summary and not interrupted and not self.is_worker:  # a stop while comparing is a stop of the sweep
+            stopped_by = _summary.compare_with_baselines(str(self.plan.config.tracking.uri), self.parent_id)
+            interrupted = stopped_by is not None
         status = "KILLED" if interrupted else "FAILED" if self.too_many_failures else "FINISHED"
-        if summary and not interrupted and not self.is_worker:
-            _summary.compare_with_baselines(str(self.plan.config.tracking.uri), self.parent_id)
         if summary and not interrupted and complete >= self.plan.n_trials and not self.is_worker:
             self._write_report()
         if interrupted or self.too_many_failures or complete >= self.plan.n_trials:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import signal
 import tempfile
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -234,17 +236,46 @@ def _factor_plots(complete: pd.DataFrame, keys: tuple[str, ...], out: Path) -> N
         figure.savefig(out / f"factor_{name.replace('/', '_')}.png", dpi=110)
 
 
-def compare_with_baselines(uri: str, parent_id: str) -> None:
+class _Stopped(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM while comparing; a KeyboardInterrupt with its signal, as a trial's stop
+    is, so a baseline run it cuts ends KILLED."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_stopped(signum: int, frame: Any) -> None:
+    for number in (signal.SIGINT, signal.SIGTERM):  # the sweep's own clean-up must not be cut
+        signal.signal(number, signal.SIG_IGN)
+    raise _Stopped(signum)
+
+
+def compare_with_baselines(uri: str, parent_id: str) -> int | None:
     """The sweep's trials against their baselines (:func:`imbexp.compare.compare_children`) and
     the table of each configuration against its baseline, before the report is drawn. A baseline
     the experiment lacks is run in this process, nested under the sweep's parent run (it is no
-    trial of the study)."""
+    trial of the study).
+
+    Comparing can take seconds a trial: Ctrl-C or SIGTERM stops it (the runs compared so far keep
+    their deltas) and the sweep then ends as a stopped one; returns that signal, or None."""
     from imbexp import compare
     from imbexp.errors import ImbexpError
     from imbexp.run import experiment
 
+    main = threading.current_thread() is threading.main_thread()
+    previous = {number: signal.signal(number, _raise_stopped) for number in (signal.SIGINT, signal.SIGTERM)} \
+        if main else {}
     try:
         compare.compare_children(uri, parent_id, run_one=experiment, what="sweep")
+    except _Stopped as stop:
+        print(f"\n[sweep] comparisons stopped by {signal.Signals(stop.signum).name}; the runs compared so far "
+              "keep their deltas", flush=True)
+        return stop.signum
     except Exception as exc:  # the trials are safe in storage and MLflow; the deltas are a bonus
         log.warning("[sweep] the trials were not compared with their baselines: %s", exc,
                     exc_info=not isinstance(exc, ImbexpError))
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    return None
