@@ -630,7 +630,7 @@ def run_repeats(cfg: DictConfig, run_one: Callable[[DictConfig], Any], baselines
         seed_runs = [client.get_run(run_id) for run_id in seed_ids]
         first = seed_runs[0]
         now = int(time.time() * 1000)
-        values = {k_: v for k_, v in group_metrics(seed_runs).items() if math.isfinite(v)}
+        values = {name: v for name, v in group_metrics(seed_runs).items() if math.isfinite(v)}
         params = {**first.data.params, "seed": str(base)}
         items = list(params.items())
         step = tracking.MAX_PARAMS_PER_BATCH
