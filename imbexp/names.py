@@ -59,6 +59,24 @@ BEST_TRIAL_TAG = "best_trial_number"
 BEST_RUN_TAG = "best_run_id"
 #: prefix of the best trial's parameters on the parent run (``best.<key>``)
 BEST_PARAM_TAG_PREFIX = "best."
+# paired comparisons and repeated seeds (imbexp.compare):
+#: the run a run's plain ``test_<m>_delta*`` metrics compare it with: its baseline (strategy=none,
+#: the same data, model, split, seed and settings) ...
+BASELINE_RUN_TAG = "imbexp.baseline_run_id"
+#: ... or the run ``compare_to=<run id>`` named
+COMPARED_TO_TAG = "imbexp.compared_to"
+#: the same strategy at factor 1, compared under ``test_<m>_delta_vs_factor1*``
+FACTOR1_RUN_TAG = "imbexp.factor1_run_id"
+FACTOR1_SUFFIX = "_vs_factor1"
+#: "true" on a baseline run a grid or sweep added because its experiment had none
+BASELINE_TAG = "imbexp.baseline"
+#: why a run has no deltas: its test rows have too few positives (no baseline run is added for it)
+NO_DELTA_TAG = "imbexp.no_delta_reason"
+#: a group run of ``repeats=k``: k, and on each of its seed runs the group's id and the index
+#: i = 0..k-1 (its seed is the group's seed + i)
+REPEATS_TAG = "imbexp.repeats"
+REPEAT_GROUP_TAG = "imbexp.repeat_group"
+REPEAT_TAG = "imbexp.repeat"
 #: what a report groups and draws a run by, as its strategy states it: the label without the
 #: factor and the factor's parameter name (tags), and the factor (a metric, so the MLflow UI
 #: sorts and plots runs by it as a number)
@@ -74,21 +92,3 @@ PROCESS_START_TAG = "imbexp.process_start"
 #: why a run ended KILLED: the signal that stopped it, or the next command finding its process gone
 STOP_REASON_TAG = "imbexp.stop_reason"
 
-# -- paired comparisons and repeated seeds (imbexp.compare) --------------------------------------
-#: the run a run's plain ``test_<m>_delta*`` metrics compare it with: its baseline (strategy=none,
-#: the same data, model, split, seed and settings) ...
-BASELINE_RUN_TAG = "imbexp.baseline_run_id"
-#: ... or the run ``compare_to=<run id>`` named
-COMPARED_TO_TAG = "imbexp.compared_to"
-#: the same strategy at factor 1, compared under ``test_<m>_delta_vs_factor1*``
-FACTOR1_RUN_TAG = "imbexp.factor1_run_id"
-FACTOR1_SUFFIX = "_vs_factor1"
-#: "true" on a baseline run a grid or sweep added because its experiment had none
-BASELINE_TAG = "imbexp.baseline"
-#: why a run has no deltas although its baseline exists (too few test positives)
-NO_DELTA_TAG = "imbexp.no_delta_reason"
-#: a group run of ``repeats=k``: k, and on each of its seed runs the group's id and the index
-#: i = 0..k-1 (its seed is the group's seed + i)
-REPEATS_TAG = "imbexp.repeats"
-REPEAT_GROUP_TAG = "imbexp.repeat_group"
-REPEAT_TAG = "imbexp.repeat"

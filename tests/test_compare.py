@@ -20,7 +20,7 @@ from imbexp.errors import ConfigError
 
 #: about 60 test positives: enough for intervals (intervals.MIN_POSITIVES), a few seconds a run
 TINY = ["dataset=known_prob", "dataset.rows=6000", "dataset.minority_fraction=0.05",
-        "model.estimator.n_estimators=10", "tracking.log_model=false"]
+        "model.estimator.n_estimators=10", "tracking.log_model=false", "metrics.bootstrap=200"]
 
 
 @pytest.fixture(autouse=True)
