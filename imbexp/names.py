@@ -91,4 +91,3 @@ PID_TAG = "imbexp.pid"
 PROCESS_START_TAG = "imbexp.process_start"
 #: why a run ended KILLED: the signal that stopped it, or the next command finding its process gone
 STOP_REASON_TAG = "imbexp.stop_reason"
-
