@@ -93,10 +93,12 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> dict:
     runs = client.search_runs([experiment.experiment_id])
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
-    assert len(parents) == 1 and len(children) == 12
+    # the grid has no strategy=none job: it adds one baseline run, nested under its parent
+    jobs = [r for r in children if r.data.tags.get("imbexp.baseline") != "true"]
+    assert len(parents) == 1 and len(jobs) == 12 and len(children) == 13
     return {"home": home, "uri": uri, "client": client, "parent": parents[0].info.run_id,
-            "children": sorted(r.info.run_id for r in children), "experiment_id": experiment.experiment_id,
-            "log": done.stdout + done.stderr}
+            "children": sorted(r.info.run_id for r in children), "jobs": sorted(r.info.run_id for r in jobs),
+            "experiment_id": experiment.experiment_id, "log": done.stdout + done.stderr}
 
 
 def test_a_grid_sweep_writes_its_report_and_logs_it_to_the_parent(sweep) -> None:
@@ -253,7 +255,7 @@ def test_runs_logged_without_the_label_tags_get_the_labels_their_strategy_gives(
 
     client = sweep["client"]
     parent = client.create_run(sweep["experiment_id"], run_name="older").info.run_id
-    for source in map(client.get_run, sweep["children"]):
+    for source in map(client.get_run, sweep["jobs"]):
         assert "imbexp.label" in source.data.tags and "imbexp.factor" in source.data.metrics
         child = client.create_run(sweep["experiment_id"], tags={
             "mlflow.parentRunId": parent, "strategy": source.data.tags["strategy"]}).info.run_id
@@ -267,7 +269,7 @@ def test_runs_logged_without_the_label_tags_get_the_labels_their_strategy_gives(
         runs = load_runs(sweep["uri"], parent_run_id=run_id).runs
         return sorted(zip(runs["strategy_label"], runs["factor"], runs["factor_name"], strict=True))
 
-    new = described(sweep["parent"])
+    new = [run for run in described(sweep["parent"]) if run[0] != "none"]  # the grid's added baseline
     assert {label for label, _, _ in new} == {"downsample", "downsample +prior", "downsample_upweight"}
     assert {(factor, name) for _, factor, name in new} == {(float(f), "downsample_factor") for f in FACTORS}
     assert described(parent) == new
