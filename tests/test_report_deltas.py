@@ -143,9 +143,20 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "ece": intervals.Delta(0.012, 0.004, 0.020, 0.003, "basic"),
         "prediction_bias": intervals.Delta(-0.0021, -0.0043, -0.0003, 0.02, "normal_mean"),
     }
+    factor1_score = _scores(rng, y, 2.8)
+    factor1 = log("downsample_upweight f=1", "downsample_upweight", _run_metrics(y, factor1_score, 0.15),
+                  factor=1.0, parent=grid, predictions=(y, factor1_score), **{"imbexp.baseline_run_id": baseline})
+    against_factor1 = intervals.paired(y, better_score, factor1_score, 0.2, 0.15, n_resamples=100, seed=1)
     better = log("downsample_upweight f=5", "downsample_upweight", {
-        **_run_metrics(y, better_score, 0.2), **intervals.delta_metrics(logged)}, factor=5.0, parent=grid,
-        predictions=(y, better_score), **{"imbexp.baseline_run_id": baseline})
+        **_run_metrics(y, better_score, 0.2), **intervals.delta_metrics(logged),
+        **intervals.delta_metrics(against_factor1, "_vs_factor1")}, factor=5.0, parent=grid,
+        predictions=(y, better_score), **{"imbexp.baseline_run_id": baseline, "imbexp.factor1_run_id": factor1})
+    twice = []  # two runs of one configuration, one found better and one not
+    for pr_auc in (intervals.Delta(0.02, 0.01, 0.03, 0.01, "bc"), intervals.Delta(0.01, -0.01, 0.03, 0.3, "bc")):
+        score = _scores(rng, y, 2.6)
+        twice.append(log("downsample +prior f=20", "downsample +prior", {
+            **_run_metrics(y, score, 0.15), **intervals.delta_metrics({"pr_auc": pr_auc})}, strategy="downsample",
+            factor=20.0, parent=grid, predictions=(y, score), **{"imbexp.baseline_run_id": baseline}))
 
     shuffled = rng.permutation(base_score)
     paired = intervals.paired(y, shuffled, base_score, 0.15, 0.15, n_resamples=200, seed=0)
@@ -198,6 +209,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
     plain = log("old run", "none", _run_metrics(y, base_score, 0.15, with_intervals=False), experiment_id=older)
     return {"root": root, "uri": uri, "client": client, "grid": grid, "baseline": baseline, "better": better,
+            "factor1": factor1, "against_factor1": against_factor1, "twice": twice,
             "crippled": crippled, "paired": paired, "small": small, "reason": reason, "group": group_id,
             "seeds": seeds, "seed_values": seed_values, "stopped": stopped_id, "stopped_seeds": stopped_seeds,
             "stopped_values": stopped_values,
@@ -211,21 +223,37 @@ def page(store) -> Tables:
     return Tables(path.read_text(encoding="utf-8"))
 
 
-def _row(rows: list[dict[str, str]], strategy: str) -> dict[str, str]:
-    found = [row for row in rows if row["strategy"] == strategy]
-    assert len(found) == 1, [row["strategy"] for row in rows]
+def _row(rows: list[dict[str, str]], strategy: str, factor: str | None = None) -> dict[str, str]:
+    found = [row for row in rows if row["strategy"] == strategy and factor in (None, row["factor"])]
+    assert len(found) == 1, [(row["strategy"], row["factor"]) for row in rows]
     return found[0]
 
 
 def test_logged_deltas_read_as_better_worse_or_no_detectable_difference(store, page) -> None:
     rows = page.table_with("Δ PR-AUC vs baseline")
-    better = _row(rows, "downsample_upweight")
+    better = _row(rows, "downsample_upweight", "5")
     assert better["Δ PR-AUC vs baseline"] == "+0.031 [+0.011, +0.059] better"
     assert better["Δ ROC-AUC vs baseline"].endswith("no detectable difference")
     assert better["Δ ECE vs baseline"].endswith(" worse")  # a higher ECE is worse
     assert better["Δ pred. bias vs baseline"].endswith(" lower")
-    assert all(cell == "baseline" for key, cell in _row(rows, "none").items() if key.startswith("Δ"))
+    assert all(cell == "baseline" for key, cell in _row(rows, "none").items() if key.endswith("vs baseline"))
     assert all(cell == "–" for key, cell in _row(rows, "class_weight").items() if key.startswith("Δ"))
+
+
+def test_a_factor_is_also_compared_with_factor_1(store, page) -> None:
+    rows = page.table_with("Δ PR-AUC vs factor 1")
+    delta = store["against_factor1"]["roc_auc"]
+    cell = _row(rows, "downsample_upweight", "5")["Δ ROC-AUC vs factor 1"]
+    assert cell.endswith(" " + delta.verdict("roc_auc"))
+    assert f"{delta.value:+.3f}"[:5] in cell
+    assert _row(rows, "downsample_upweight", "1")["Δ ROC-AUC vs factor 1"] == "reference"
+
+
+def test_several_runs_of_one_configuration_say_how_many_found_what(store, page) -> None:
+    cell = _row(page.table_with("Δ PR-AUC vs baseline"), "downsample +prior")["Δ PR-AUC vs baseline"]
+    values = [store["client"].get_run(run).data.metrics["test_pr_auc_delta"] for run in store["twice"]]
+    assert cell == (f"{np.mean(values):+.3f} ± {np.std(values, ddof=1):.3f} "
+                    "mixed: 1 better, 1 no detectable difference")
 
 
 def test_shuffled_scores_are_found_worse_than_their_baseline(store, page) -> None:
@@ -252,8 +280,8 @@ def test_a_group_of_seeds_is_one_row_with_its_mean_sd_and_seed_interval(store, p
     # every run is listed, each seed once, under its group
     every = page.table_with("run id")
     ids = [r["run id"] for r in every]
-    runs = [store[k] for k in ("baseline", "better", "crippled", "small", "group", "stopped")]
-    assert sorted(ids) == sorted(runs + store["seeds"] + store["stopped_seeds"])
+    runs = [store[k] for k in ("baseline", "factor1", "better", "crippled", "small", "group", "stopped")]
+    assert sorted(ids) == sorted(runs + store["twice"] + store["seeds"] + store["stopped_seeds"])
     position = ids.index(store["group"])
     assert ids[position + 1:position + 4] == store["seeds"]
     assert all("seed" in css for css in _classes_of(page, "run id")[position + 1:position + 4])
@@ -302,7 +330,8 @@ def test_the_decision_curve_is_the_net_benefit_of_the_predictions(store) -> None
     chosen = choose_runs(data)
     frames = read_predictions(data.tracking_uri, chosen.artifact_uris())
     curves, marks = decision_curves(chosen.best, frames)
-    assert set(curves["series"]) == {"none", "downsample_upweight", "oversample", "downsample", "smote"}
+    assert set(curves["series"]) == {"none", "downsample_upweight", "downsample +prior", "oversample", "downsample",
+                                     "smote"}
     # a group is drawn from its first seed's predictions
     assert curves.loc[curves["series"] == "downsample", "run_id"].iloc[0] == store["seeds"][0]
     part = curves[curves["series"] == "downsample_upweight"].reset_index(drop=True)

@@ -124,12 +124,14 @@ def _has_interval(metric: str) -> bool:
     return metric.removeprefix("test_") in intervals.INTERVAL_METRICS and metric.startswith("test_")
 
 
-def signed(values: Sequence[float]) -> list[str]:
-    """Deltas with their sign, to as many decimals as show the interval's width in two digits
-    (``+0.031``, ``-0.0012``), at least three."""
+def signed(values: Sequence[float], width: float | None = None) -> list[str]:
+    """Deltas with their sign, to as many decimals as show ``width`` (by default the values'
+    range: an interval's) in two digits (``+0.031``, ``-0.0012``), at least three."""
     finite = [v for v in values if number(v) is not None]
-    width = max(finite) - min(finite) if len(finite) > 1 else abs(finite[0]) if finite else 0.0
-    decimals = 3 if width <= 0 else min(6, max(3, math.ceil(-math.log10(width)) + 1))
+    if width is None:
+        width = max(finite) - min(finite) if len(finite) > 1 else abs(finite[0]) if finite else 0.0
+    decimals = 3 if not width or not math.isfinite(width) or width <= 0 else \
+        min(6, max(3, math.ceil(-math.log10(width)) + 1))
     return [f"{v:+.{decimals}f}" if number(v) is not None else "–" for v in values]
 
 
@@ -151,9 +153,9 @@ def _delta_cell(row: pd.Series, metric: str, suffix: str) -> dict[str, Any]:
         if number(delta.p) is not None:
             cell["title"] = f"p = {delta.p:.3g}"
     else:
-        sd = row.get(f"test_{metric}_delta{suffix}_sd")
-        value, spread = signed([delta.value, sd if number(sd) is not None else float("nan")])
-        cell.update(text=value, extra=f"± {spread.lstrip('+')}" if number(sd) is not None else "",
+        sd = number(row.get(f"test_{metric}_delta{suffix}_sd"))
+        value, spread = signed([delta.value, float("nan") if sd is None else sd], width=None if sd is None else 2 * sd)
+        cell.update(text=value, extra=f"± {spread.lstrip('+')}" if sd is not None else "",
                     extra_css="ci delta")
     return cell
 
@@ -272,7 +274,10 @@ def _meta(data: ReportRuns) -> list[str]:
     models = ", ".join(sorted(finished["model"].dropna().astype(str).unique())) or "–"
     failed = int((data.runs["status"] != "FINISHED").sum())
     objective = ", ".join(f"{k} ({d})" for k, d in zip(data.objective.keys, data.objective.directions, strict=True))
-    meta = [f"{len(data.runs)} runs ({failed} not finished)", f"dataset: {datasets}", f"model: {models}",
+    runs = f"{len(data.runs)} runs ({failed} not finished)"
+    if not data.seeds.empty:
+        runs += f", {int(data.runs['is_group'].sum())} of them groups of {len(data.seeds)} seed runs in all"
+    meta = [runs, f"dataset: {datasets}", f"model: {models}",
             f"objective: {objective}", f"experiment: {', '.join(data.experiments)}",
             f"tracking: {redact(data.tracking_uri)}"]
     if data.parent is not None:

@@ -170,10 +170,15 @@ def verdict_words(verdicts: Sequence[str]) -> str:
     """The verdict of a row: its runs' common verdict, or how many runs said what."""
     if not verdicts:
         return ""
-    counts = pd.Series(list(verdicts)).value_counts(sort=True)
+    counts = {word: list(verdicts).count(word) for word in sorted(set(verdicts), key=_VERDICT_ORDER.index)}
     if len(counts) == 1:
-        return str(counts.index[0]) if len(verdicts) == 1 else f"{counts.index[0]} (all {len(verdicts)} runs)"
+        word = next(iter(counts))
+        return word if len(verdicts) == 1 else f"{word} (all {len(verdicts)} runs)"
     return "mixed: " + ", ".join(f"{count} {word}" for word, count in counts.items())
+
+
+#: the order a tally of verdicts is read in
+_VERDICT_ORDER = ("better", "worse", "higher", "lower", "no detectable difference")
 
 
 def run_table(data: ReportRuns) -> pd.DataFrame:
