@@ -353,16 +353,15 @@ def _with_groups(runs: pd.DataFrame, seeds: pd.DataFrame) -> tuple[pd.DataFrame,
                 additions.setdefault(name, {})[index] = part[name].iloc[0]
         done = part[part["status"] == "FINISHED"]
         for name in summarised:
-            if name in runs and pd.notna(runs.at[index, name]):
+            keys = [name, f"{name}_sd"] + ([f"{name}_seed_ci_low", f"{name}_seed_ci_high"]
+                                           if name.startswith("test_") else [])
+            lacking = [key for key in keys if key not in runs or pd.isna(runs.at[index, key])]
+            if not lacking:  # what the group logged itself stays
                 continue
-            mean, sd, low, high = seed_interval(done[name].dropna().astype(float))
-            if math.isnan(mean):
-                continue
-            additions.setdefault(name, {})[index] = mean
-            additions.setdefault(f"{name}_sd", {})[index] = sd
-            if name.startswith("test_"):
-                additions.setdefault(f"{name}_seed_ci_low", {})[index] = low
-                additions.setdefault(f"{name}_seed_ci_high", {})[index] = high
+            summary = dict(zip(keys, seed_interval(done[name].dropna().astype(float)), strict=False))
+            for key in lacking:
+                if not math.isnan(summary[key]):
+                    additions.setdefault(key, {})[index] = summary[key]
     new: dict[str, pd.Series] = {}
     for name, values in additions.items():
         added = pd.Series(values, dtype=object if name.startswith(("tags.", "params.")) else float)

@@ -99,7 +99,10 @@ def _is_reference(data: ReportRuns, runs: pd.DataFrame, suffix: str, tags: Seque
     for metric, _ in DELTA_COLUMNS:
         if f"test_{metric}_delta{suffix}" in runs:
             logged |= runs[f"test_{metric}_delta{suffix}"].notna()
-    by_definition = runs["strategy_name"] == "none" if not suffix else runs["factor"] == 1
+    if not suffix:
+        by_definition = runs["strategy_name"] == "none"
+    else:  # factor 1 of a strategy whose other factors were compared with it
+        by_definition = (runs["factor"] == 1) & runs["strategy_label"].isin(set(runs.loc[logged, "strategy_label"]))
     return runs["run_id"].isin(_references(data, tags)) | (by_definition & ~logged)
 
 
@@ -170,7 +173,10 @@ def verdict_words(verdicts: Sequence[str]) -> str:
     """The verdict of a row: its runs' common verdict, or how many runs said what."""
     if not verdicts:
         return ""
-    counts = {word: list(verdicts).count(word) for word in sorted(set(verdicts), key=_VERDICT_ORDER.index)}
+    def order(word: str) -> tuple[int, str]:
+        return (_VERDICT_ORDER.index(word) if word in _VERDICT_ORDER else len(_VERDICT_ORDER), word)
+
+    counts = {word: list(verdicts).count(word) for word in sorted(set(verdicts), key=order)}
     if len(counts) == 1:
         word = next(iter(counts))
         return word if len(verdicts) == 1 else f"{word} (all {len(verdicts)} runs)"
