@@ -380,6 +380,9 @@ def test_the_latest_sweep_is_the_grid_not_one_of_its_groups(store) -> None:
     parents = recent_parent_runs(store["client"], limit=5)
     assert parents[0].info.run_id == store["grid"]
     assert store["group"] not in [run.info.run_id for run in parents]
+    alone = load_runs(store["uri"], parent_run_id=store["group"])  # a group reported on its own
+    assert alone.title.startswith("Repeated run") and alone.runs["run_id"].tolist() == [store["group"]]
+    assert alone.seeds_of(store["group"])["run_id"].tolist() == store["seeds"]
     experiment = load_runs(store["uri"], experiment="deltas")
     assert sorted(experiment.runs["run_id"]) == sorted(load_runs(store["uri"], parent_run_id=store["grid"]).runs[
         "run_id"])
