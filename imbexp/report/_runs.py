@@ -244,9 +244,10 @@ def load_runs(tracking_uri: str, parent_run_id: str | None = None, experiment: s
     facets = [column for column in ("dataset", "model") if runs[column].nunique(dropna=True) > 1]
     counted = f" and {len(seeds)} seed runs of {int(runs['is_group'].sum())} groups" if len(seeds) else ""
     progress(f"{len(runs)} runs ({int((runs['status'] == 'FINISHED').sum())} finished){counted}")
+    objective = _objective(tracking_uri, pd.concat([seeds, runs]) if len(seeds) else runs)
     return ReportRuns(client=client, tracking_uri=tracking_uri, title=title, name=_slug(name),
-                      experiments=experiments, runs=runs, objective=_objective(tracking_uri, pd.concat([runs, seeds])),
-                      parent=parent, facets=facets, seeds=seeds)
+                      experiments=experiments, runs=runs, objective=objective, parent=parent, facets=facets,
+                      seeds=seeds)
 
 
 def _experiment_id(client, tracking_uri: str, experiment: str | None, names: dict[str, str]) -> str | None:
@@ -411,7 +412,8 @@ def download(tracking_uri: str, artifact_uri: str, path: str, dst: str) -> str:
 
 
 def _objective(tracking_uri: str, runs: pd.DataFrame) -> Objective:
-    """The objective the runs were measured for, read from a run's ``config.yaml``."""
+    """The objective the runs were measured for, read from a run's ``config.yaml`` (seed runs
+    first: a group of seeds may have logged none of its own)."""
     from omegaconf import OmegaConf
 
     finished = runs[runs["status"] == "FINISHED"]
