@@ -34,7 +34,7 @@ MORE_FACTOR_PANELS = (
     ("test_brier", "Brier score (test)"),
     ("test_mean_abs_error_vs_p_true", "Mean |score - p_true| (test)"),
     ("threshold_tuned", "Threshold tuned on valid"),
-    ("train_minority_fraction", "Minority share of training rows"),
+    ("train_positive_fraction", "Positive share of training rows"),
 )
 
 
