@@ -264,8 +264,12 @@ def _deployment_metrics(prevalence: float, data_prevalence: float, y_valid, vali
     test_shifted = M.shift_prior(test_scores, data_prevalence, prevalence)
     threshold = M.tune_threshold(y_valid, valid_shifted, **rule,
                                  sample_weight=M.prevalence_weights(y_valid, prevalence))
-    deployed = M.evaluate(y_test, test_shifted, threshold, n_bins,
-                          sample_weight=M.prevalence_weights(y_test, prevalence))
+    weights = M.prevalence_weights(y_test, prevalence)
+    deployed = M.evaluate(y_test, test_shifted, threshold, n_bins, sample_weight=weights)
+    # net benefit is a mean over rows, so reweighting them is enough; the calibration intercept
+    # and slope would need a weighted fit, which intervals.calibration_metrics does not take
+    deployed["net_benefit"] = float(np.average(intervals.net_benefit_rows(y_test, test_shifted, threshold),
+                                               weights=weights))
     values = {f"test_deploy_{name}": value for name, value in deployed.items()}
     values.update({"deploy_prevalence": prevalence, "threshold_deploy": threshold})
     return values

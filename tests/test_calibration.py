@@ -53,6 +53,9 @@ def test_deployment_prevalence(compose) -> None:
     assert rarer["test_deploy_pr_auc"] < rarer["test_pr_auc"] - 0.05
     assert abs(rarer["test_deploy_prediction_bias"]) < 0.002
     assert rarer["deploy_prevalence"] == 0.002 and "threshold_deploy" in rarer
+    # net benefit at the production prevalence: the plain one at the data's own, less when rarer
+    assert same["test_deploy_net_benefit"] == pytest.approx(same["test_net_benefit"], abs=0.002)
+    assert rarer["test_deploy_net_benefit"] < same["test_deploy_net_benefit"]
 
 
 def test_prior_shift_and_weights_agree() -> None:
