@@ -1,14 +1,15 @@
 """How often each "95 %" interval covers the value it estimates.
 
     python benchmarks/coverage.py [--replicates 100] [--positives 30,100,1000] [--jobs 2]
-                                  [--resamples 1000] [--population 2000000] [--out FILE]
+                                  [--resamples 1000] [--population 1000000] [--trees 100] [--out FILE]
     python benchmarks/coverage.py --table FILE      # the tables again, from a finished run
 
 One population: the ``known_prob`` generator (10 features, 1 % positives, P(y=1|x) known). Each
-replicate draws fresh training (20,000), valid (10,000) and test rows (``positives`` / 1 %), fits
-LightGBM (``conf/model/lightgbm.yaml``) with ``strategy=none`` and with
-``downsample_upweight`` f = 10, tunes the F1 threshold on valid and computes every candidate
-interval of :mod:`imbexp.intervals` on test, for each model and for their paired difference.
+replicate draws fresh training (20,000), valid (10,000) and test rows (``positives`` / 1 %),
+fits LightGBM (``conf/model/lightgbm.yaml``, ``--trees`` trees at learning rate 10 / trees)
+with ``strategy=none`` and with ``downsample_upweight`` f = 10, tunes the F1 threshold on valid
+and computes every candidate interval of :mod:`imbexp.intervals` on test, for each model and
+for their paired difference.
 
 The value an interval is about is the same fitted model's metric on the population: scored on
 ``--population`` fresh rows of the generator with P(y=1|x) itself as the label (each row counts
@@ -36,10 +37,11 @@ import numpy as np
 PREVALENCE = 0.01
 TRAIN, VALID = 20_000, 10_000
 STRATEGIES = ("none", "downsample_upweight")
+SEEDS = 5  # the seeds of a repeated claim (repeats=5)
 _state: dict = {}
 
 
-def _init(population_rows: int) -> None:
+def _init(population_rows: int, trees: int) -> None:
     os.environ["IMBEXP_THREADS"] = "1"
     from omegaconf import OmegaConf
 
@@ -50,6 +52,10 @@ def _init(population_rows: int) -> None:
     population = generator.fresh(population_rows, seed=10**9)
     _state.update(generator=generator, population=population,
                   model=OmegaConf.load(config_dir() / "model" / "lightgbm.yaml"))
+    # fewer, larger steps than the default 200 x 0.05: the same kind of model, scored on the
+    # population in half the time (scoring a million rows is most of a replicate's cost)
+    _state["model"].estimator.n_estimators = trees
+    _state["model"].estimator.learning_rate = 0.05 * 200 / trees
 
 
 def population_values(score: np.ndarray, p: np.ndarray, threshold: float, n_bins: int) -> dict[str, float]:
@@ -92,7 +98,7 @@ def replicate(size: int, positives: int, number: int, resamples: int, n_bins: in
 
     generator, population, model_cfg = _state["generator"], _state["population"], _state["model"]
     n_test = int(round(positives / PREVALENCE))
-    seed = 1_000_003 * (size + 1) + number
+    seed = 1_000_003 * positives + number  # distinct draws for every size and replicate
     data = generator.fresh(TRAIN + VALID + n_test, seed=seed)
     X, y = data.X, data.y
     train, valid, test = np.arange(TRAIN), np.arange(TRAIN, TRAIN + VALID), np.arange(TRAIN + VALID, y.size)
@@ -157,9 +163,34 @@ def tables(records: list[dict]) -> str:
                 hits[(key_size, "delta", metric, method)].append(ok)
                 widths[(key_size, "delta", metric, method)].append(high - low)
 
+    # A claim about the technique: the t interval across 5 seeds (intervals.seed_interval) of the
+    # per-seed estimates, against the technique's expected population value (the mean of the
+    # population values over every replicate: over training draws as well as test rows).
+    by_size: dict = defaultdict(list)
+    for r in records:
+        by_size[r["positives_target"]].append(r)
+    for size, group in by_size.items():
+        group = sorted(group, key=lambda r: r["replicate"])
+        blocks = [group[i:i + SEEDS] for i in range(0, len(group) - SEEDS + 1, SEEDS)]
+        for strategy in STRATEGIES:
+            for metric in I.INTERVAL_METRICS:
+                truth = np.mean([r["strategies"][strategy]["population"][metric] for r in group])
+                for block in blocks:
+                    _, _, low, high = I.seed_interval([r["strategies"][strategy]["estimate"][metric] for r in block])
+                    hits[(size, strategy, metric, f"seed_t_{SEEDS}")].append(bool(low <= truth <= high))
+                    widths[(size, strategy, metric, f"seed_t_{SEEDS}")].append(high - low)
+        for metric in I.DELTA_METRICS:
+            population = [r["strategies"]["downsample_upweight"]["population"][metric]
+                          - r["strategies"]["none"]["population"][metric] for r in group]
+            truth = float(np.mean(population))
+            for block in blocks:
+                _, _, low, high = I.seed_interval([r["deltas"][metric][I.DELTA_METHODS[metric]][0] for r in block])
+                hits[(size, "delta", metric, f"seed_t_{SEEDS}")].append(bool(low <= truth <= high))
+                widths[(size, "delta", metric, f"seed_t_{SEEDS}")].append(high - low)
+
     def chosen(strategy: str, metric: str, method: str) -> str:
         table = I.DELTA_METHODS if strategy == "delta" else I.METHODS
-        return " **(used)**" if table.get(metric) == method else ""
+        return " **(used)**" if table.get(metric) == method or method.startswith("seed_t") else ""
 
     lines = []
     for size in sorted(positives):
@@ -186,7 +217,8 @@ def main() -> None:
     parser.add_argument("--replicates", type=int, default=100)
     parser.add_argument("--positives", default="30,100,1000", help="test positives of each size, comma-separated")
     parser.add_argument("--resamples", type=int, default=1000)
-    parser.add_argument("--population", type=int, default=2_000_000)
+    parser.add_argument("--population", type=int, default=1_000_000)
+    parser.add_argument("--trees", type=int, default=100, help="LightGBM trees (learning rate 10 / trees)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--out", default="benchmarks/results/coverage.jsonl")
     parser.add_argument("--table", default=None, metavar="FILE", help="print the tables of a finished run")
@@ -207,10 +239,11 @@ def main() -> None:
     sizes = [int(p) for p in args.positives.split(",")]
     work = [(i, p, n) for n in range(args.replicates) for i, p in enumerate(sizes) if (p, n) not in done]
     print(f"coverage: {len(work)} replicates to run ({len(done)} already in {out}), sizes {sizes} test positives, "
-          f"{args.resamples} resamples, population {args.population:,} rows, {args.jobs} process(es); "
+          f"{args.resamples} resamples, population {args.population:,} rows, LightGBM {args.trees} trees, "
+          f"{args.jobs} process(es); "
           f"load {os.getloadavg()[0]:.1f}", flush=True)
     started = time.monotonic()
-    with ProcessPoolExecutor(args.jobs, initializer=_init, initargs=(args.population,)) as pool, \
+    with ProcessPoolExecutor(args.jobs, initializer=_init, initargs=(args.population, args.trees)) as pool, \
             out.open("a") as sink:
         futures = [pool.submit(replicate, i, p, n, args.resamples) for i, p, n in work]
         for finished, future in enumerate(as_completed(futures), 1):
