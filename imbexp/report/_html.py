@@ -269,7 +269,14 @@ def _frame(frame: pd.DataFrame, columns: Sequence[str]) -> dict[str, Any]:
 
 def _meta(data: ReportRuns) -> list[str]:
     finished = data.finished
-    datasets = ", ".join(f"{d} ({g})" if g else str(d) for d, g in
+    shares = finished.get("dataset_minority_fraction")
+
+    def described(dataset: str, degree: str) -> str:  # the label beside the share it came from
+        share = None if shares is None else shares[finished["dataset"] == dataset].dropna()
+        share_text = f"{share.iloc[0]:.2%} positives, " if share is not None and len(share) else ""
+        return f"{dataset} ({share_text}{degree})" if degree else str(dataset)
+
+    datasets = ", ".join(described(d, g) for d, g in
                          finished[["dataset", "degree"]].drop_duplicates().itertuples(index=False)) or "–"
     models = ", ".join(sorted(finished["model"].dropna().astype(str).unique())) or "–"
     failed = int((data.runs["status"] != "FINISHED").sum())

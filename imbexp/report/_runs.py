@@ -21,7 +21,7 @@ from imbexp import names
 from imbexp._paths import runs_dir, sqlite_file
 from imbexp.config import Objective, parse_objective
 from imbexp.errors import ImbexpError
-from imbexp.intervals import seed_interval
+from imbexp.intervals import bounds_of, seed_interval
 from imbexp.report._describe import describe_runs
 from imbexp.tracking import open_store, redact
 
@@ -359,7 +359,7 @@ def _with_groups(runs: pd.DataFrame, seeds: pd.DataFrame) -> tuple[pd.DataFrame,
             lacking = [key for key in keys if key not in runs or pd.isna(runs.at[index, key])]
             if not lacking:  # what the group logged itself stays
                 continue
-            summary = dict(zip(keys, seed_interval(done[name].dropna().astype(float)), strict=False))
+            summary = dict(zip(keys, seed_interval(done[name].dropna().astype(float), bounds_of(name)), strict=False))
             for key in lacking:
                 if not math.isnan(summary[key]):
                     additions.setdefault(key, {})[index] = summary[key]
