@@ -143,6 +143,7 @@ def tables(records: list[dict]) -> str:
     hits: dict = defaultdict(list)
     widths: dict = defaultdict(list)
     bias: dict = defaultdict(list)
+    errors: dict = defaultdict(list)
     positives: dict = defaultdict(list)
     for r in records:
         key_size = r["positives_target"]
@@ -155,6 +156,9 @@ def tables(records: list[dict]) -> str:
                     ok = bool(np.isfinite(low) and np.isfinite(high) and low <= truth <= high)
                     hits[(key_size, strategy, metric, method)].append(ok)
                     widths[(key_size, strategy, metric, method)].append(high - low)
+                    if high > low:  # the error in units of the standard error the width implies
+                        errors[(key_size, strategy, metric, method)].append(
+                            (s["estimate"][metric] - truth) / ((high - low) / (2 * I.Z95)))
         pa, pb = r["strategies"]["downsample_upweight"]["population"], r["strategies"]["none"]["population"]
         for metric, methods in r["deltas"].items():
             truth = pa[metric] - pb[metric]
@@ -197,8 +201,8 @@ def tables(records: list[dict]) -> str:
         counts = positives[size]
         lines += ["", f"### about {size} test positives ({len(counts)} replicates; positives per test set "
                   f"{min(counts)}-{max(counts)}, median {int(np.median(counts))})", "",
-                  "| estimate | metric | method | coverage | ± (MC s.e.) | median width | mean bias of the estimate |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| estimate | metric | method | coverage | ± (MC s.e.) | median width | mean bias of the estimate "
+                  "| sd of the standardised error |", "|---|---|---|---|---|---|---|---|"]
         for (s, strategy, metric, method), ok in sorted(hits.items(), key=lambda kv: (kv[0][1] == "delta", kv[0])):
             if s != size:
                 continue
@@ -207,8 +211,41 @@ def tables(records: list[dict]) -> str:
             label = "Δ f=10 − none" if strategy == "delta" else strategy
             b = bias.get((s, strategy, metric))
             bias_text = f"{np.mean(b):+.4f}" if b else ""
+            z = errors.get((s, strategy, metric, method))
+            z_text = f"{np.std(z, ddof=1):.2f}" if z and len(z) > 2 else ""
             lines.append(f"| {label} | {metric} | {method}{chosen(strategy, metric, method)} | {coverage:.3f} | "
-                         f"{se:.3f} | {np.median(widths[(s, strategy, metric, method)]):.4f} | {bias_text} |")
+                         f"{se:.3f} | {np.median(widths[(s, strategy, metric, method)]):.4f} | {bias_text} | "
+                         f"{z_text} |")
+    return "\n".join(lines)
+
+
+def summary(records: list[dict]) -> str:
+    """The used methods only, one row per metric: coverage per size and strategy (the README's table)."""
+    from imbexp import intervals as I
+
+    sizes = sorted({r["positives_target"] for r in records})
+    cover: dict = defaultdict(list)
+    for r in records:
+        size = r["positives_target"]
+        for strategy, s in r["strategies"].items():
+            for metric, method in I.METHODS.items():
+                low, high = s["intervals"][metric][method]
+                cover[(metric, strategy, size)].append(low <= s["population"][metric] <= high)
+        pa, pb = r["strategies"]["downsample_upweight"]["population"], r["strategies"]["none"]["population"]
+        for metric, method in I.DELTA_METHODS.items():
+            _, low, high, _ = r["deltas"][metric][method]
+            cover[(metric, "delta", size)].append(low <= pa[metric] - pb[metric] <= high)
+    counts = {size: len([r for r in records if r["positives_target"] == size]) for size in sizes}
+    head = " | ".join(f"{name} @ {size} (R={counts[size]})" for size in sizes for name in ("none", "f=10"))
+    lines = [f"| metric | method | {head} |", "|---|---|" + "---|" * (2 * len(sizes))]
+    for metric, method in I.METHODS.items():
+        cells = [f"{np.mean(cover[(metric, st, size)]):.2f}" for size in sizes for st in STRATEGIES]
+        lines.append(f"| {metric} | {I.METHOD_WORDS[method]} | " + " | ".join(cells) + " |")
+    lines += ["", "| paired Δ (f=10 − none) | method | " + " | ".join(f"@ {size} (R={counts[size]})" for size in sizes)
+              + " |", "|---|---|" + "---|" * len(sizes)]
+    for metric, method in I.DELTA_METHODS.items():
+        cells = [f"{np.mean(cover[(metric, 'delta', size)]):.2f}" for size in sizes]
+        lines.append(f"| {metric} | {I.METHOD_WORDS[method]} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -222,11 +259,12 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--out", default="benchmarks/results/coverage.jsonl")
     parser.add_argument("--table", default=None, metavar="FILE", help="print the tables of a finished run")
+    parser.add_argument("--summary", action="store_true", help="with --table: only the methods in use, per metric")
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     if args.table:
         records = [json.loads(line) for line in Path(args.table).read_text().splitlines() if line.strip()]
-        print(tables(records))
+        print(summary(records) if args.summary else tables(records))
         return
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
