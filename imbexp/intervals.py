@@ -77,6 +77,25 @@ METHOD_WORDS = {
 }
 
 Z95 = float(norm.ppf(0.975))
+#: the range a metric's value can take: an interval is clipped to it (a basic bootstrap or t
+#: interval can reach past it; the value it is about cannot, so clipping never loses coverage)
+BOUNDS = {"pr_auc": (0.0, 1.0), "roc_auc": (0.0, 1.0), "f1": (0.0, 1.0), "f1_tuned": (0.0, 1.0),
+          "ece": (0.0, 1.0), "brier": (0.0, 1.0), "log_loss": (0.0, float("inf"))}
+
+
+def bounds_of(name: str) -> tuple[float, float] | None:
+    """The range of a metric named with or without its split prefix (``test_pr_auc``)."""
+    for prefix in ("test_deploy_", "valid_", "test_"):
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+            break
+    return BOUNDS.get(name)
+
+
+def clipped(low: float, high: float, bounds: tuple[float, float] | None) -> tuple[float, float]:
+    if bounds is None:
+        return float(low), float(high)
+    return float(min(max(low, bounds[0]), bounds[1])), float(min(max(high, bounds[0]), bounds[1]))
 
 
 def too_few(y_true: np.ndarray) -> str | None:
@@ -367,7 +386,7 @@ def intervals(y_true: np.ndarray, y_score: np.ndarray, threshold: float, n_bins:
               n_resamples: int = 1000, seed: int = 0) -> dict[str, tuple[float, float]]:
     """The 95 % interval of each of :data:`INTERVAL_METRICS`, by its measured method."""
     candidates = candidate_intervals(y_true, y_score, threshold, n_bins, n_resamples, seed)
-    return {metric: candidates[metric][METHODS[metric]] for metric in INTERVAL_METRICS}
+    return {metric: clipped(*candidates[metric][METHODS[metric]], BOUNDS.get(metric)) for metric in INTERVAL_METRICS}
 
 
 # -- paired comparisons ------------------------------------------------------------------------
@@ -458,9 +477,11 @@ def delta_metrics(deltas: dict[str, Delta], suffix: str = "") -> dict[str, float
 
 # -- seeds ---------------------------------------------------------------------------------------
 
-def seed_interval(values: Iterable[float]) -> tuple[float, float, float, float]:
+def seed_interval(values: Iterable[float],
+                  bounds: tuple[float, float] | None = None) -> tuple[float, float, float, float]:
     """Mean, standard deviation and the 95 % t interval of the mean of per-seed values: the
-    spread between seeds (split, resample draw, model) in a claim about a technique."""
+    spread between seeds (split, resample draw, model) in a claim about a technique. ``bounds``:
+    the metric's range (:func:`bounds_of`), which the interval is clipped to."""
     from scipy.stats import t
 
     v = np.asarray([x for x in values if np.isfinite(x)], dtype=np.float64)
@@ -471,4 +492,4 @@ def seed_interval(values: Iterable[float]) -> tuple[float, float, float, float]:
         return mean, float("nan"), float("nan"), float("nan")
     sd = float(np.std(v, ddof=1))
     half = float(t.ppf(0.975, v.size - 1) * sd / np.sqrt(v.size))
-    return mean, sd, mean - half, mean + half
+    return (mean, sd, *clipped(mean - half, mean + half, bounds))

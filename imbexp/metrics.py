@@ -6,8 +6,6 @@ for a deployment prevalence other than the data's (see :func:`prevalence_weights
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 from sklearn import metrics as skm
 
@@ -18,8 +16,6 @@ METRIC_NAMES = THRESHOLD_METRICS[:4] + PROBABILITY_METRICS + THRESHOLD_METRICS[4
 LOWER_IS_BETTER = frozenset({"log_loss", "brier", "ece", "abs_prediction_bias"})
 #: every name a sweep may optimise (``objective.metric``)
 OBJECTIVE_METRICS = tuple(METRIC_NAMES) + tuple(f"{m}_tuned" for m in THRESHOLD_METRICS) + ("abs_prediction_bias",)
-#: metrics that get bootstrap intervals on test
-INTERVAL_METRICS = ("pr_auc", "roc_auc", "f1", "f1_tuned", "ece", "prediction_bias")
 THRESHOLD_RULES = ("f1", "fbeta", "precision_at_recall", "min_cost")
 
 
@@ -173,42 +169,14 @@ def prevalence_weights(y_true: np.ndarray, to_prevalence: float) -> np.ndarray:
     return np.where(np.asarray(y_true) == 1, to_prevalence / observed, (1 - to_prevalence) / (1 - observed))
 
 
-def _stratified_resamples(y_true: np.ndarray, n_resamples: int, rng: np.random.Generator):
-    """Row positions of each resample: positives and negatives drawn with replacement apart, so
-    every resample keeps the class counts."""
-    positives, negatives = np.flatnonzero(y_true == 1), np.flatnonzero(y_true == 0)
-    for _ in range(n_resamples):
-        yield np.concatenate([rng.choice(positives, positives.size), rng.choice(negatives, negatives.size)])
-
-
-def _percentiles(draws: dict[str, list[float]], confidence: float) -> dict[str, tuple[float, float]]:
-    alpha = (1 - confidence) / 2
-    return {name: (float(np.quantile(v, alpha)), float(np.quantile(v, 1 - alpha))) for name, v in draws.items()}
-
-
-def bootstrap_intervals(y_true: np.ndarray, y_score: np.ndarray, metric: Callable[..., dict[str, float]],
-                        names: tuple[str, ...], n_resamples: int = 200, confidence: float = 0.95,
-                        random_state: int = 0) -> dict[str, tuple[float, float]]:
-    """Percentile intervals from a stratified bootstrap of the rows.
-
-    By hand because scipy's ``bootstrap`` cannot stratify: with a tiny minority, plain
-    resamples can hold no positive at all and the ranking metrics are undefined there.
-    """
-    draws: dict[str, list[float]] = {name: [] for name in names}
-    for rows in _stratified_resamples(y_true, n_resamples, np.random.default_rng(random_state)):
-        values = metric(y_true[rows], y_score[rows])
-        for name in names:
-            draws[name].append(values[name])
-    return _percentiles(draws, confidence)
-
-
 class _ScoreOrder:
     """Rows sorted once by score, descending, with the cuts where recall steps.
 
     ROC-AUC and average precision, as scikit-learn integrates them, of any count of each row:
-    all ones for the metrics themselves, a resample's draws for the bootstrap. Only the places
-    of positives matter to them (a threshold only changes recall when it passes a positive),
-    and a run of equal scores cannot be split by a threshold.
+    all ones for the metrics themselves, a resample's draws for the bootstrap of
+    :mod:`imbexp.intervals`. Only the places of positives matter to them (a threshold only
+    changes recall when it passes a positive), and a run of equal scores cannot be split by a
+    threshold.
     """
 
     def __init__(self, actual: np.ndarray, score: np.ndarray) -> None:
@@ -245,45 +213,12 @@ class _ScoreOrder:
         return roc_auc, pr_auc
 
 
-def interval_bootstrap(y_true: np.ndarray, y_score: np.ndarray, tuned_threshold: float, n_bins: int = 15,
-                       n_resamples: int = 200, confidence: float = 0.95,
-                       random_state: int = 0) -> dict[str, tuple[float, float]]:
-    """:func:`bootstrap_intervals` of :data:`INTERVAL_METRICS` (the same resamples, the same
-    numbers), computed from the rows sorted once by score, each resample as row counts.
+def __getattr__(name: str):
+    """``INTERVAL_METRICS`` (the metrics with a 95 % interval on test) is defined in
+    :mod:`imbexp.intervals`, beside the methods; it is also found here, where it was first, for
+    the code that imports it from here. Looked up on use: intervals imports this module."""
+    if name == "INTERVAL_METRICS":
+        from imbexp.intervals import INTERVAL_METRICS
 
-    Written out because scikit-learn's scorers re-validate their inputs on every call, which
-    costs about 0.2 s per resample at 40k test rows (40 s for 200 resamples). Here a resample
-    costs a few passes over the rows; the ranking metrics run over the positives only.
-    """
-    y_true = np.asarray(y_true)
-    order = _ScoreOrder(y_true == 1, np.asarray(y_score, dtype=np.float64))
-    score, at_positive, n = order.score, order.at_positive, order.score.size
-    cut_half = int(np.sum(score >= 0.5))  # rows predicted positive at 0.5 (sorted: a prefix)
-    cut_tuned = int(np.sum(score >= tuned_threshold))
-    bins = np.clip(np.ceil(score * n_bins).astype(int) - 1, 0, n_bins - 1)  # as in ECE
-    bin_ends = np.r_[np.flatnonzero(np.diff(bins)), n - 1]  # sorted: each bin is one run
-    bin_starts = np.r_[0, bin_ends[:-1] + 1]
-    positives_in_bins = np.searchsorted(at_positive, bin_ends, side="right")
-    # the draws of _stratified_resamples (Generator.choice with replacement draws integers),
-    # taken as places in score order
-    places_of = [order.rank[np.flatnonzero(y_true == label)] for label in (1, 0)]
-    rng = np.random.default_rng(random_state)
-    draws: dict[str, list[float]] = {name: [] for name in INTERVAL_METRICS}
-    for _ in range(n_resamples):
-        places = np.concatenate([of[rng.integers(0, of.size, of.size)] for of in places_of])
-        count = np.bincount(places, minlength=n)  # times each sorted row was drawn
-        predicted_all, tp_all = order.cumulative(count)
-        total, n_pos = predicted_all[-1], tp_all[-1]
-        roc_auc, pr_auc = order.roc_pr(predicted_all, tp_all)
-        draws["roc_auc"].append(roc_auc)
-        draws["pr_auc"].append(pr_auc)
-        for name, k in (("f1", cut_half), ("f1_tuned", cut_tuned)):
-            true_positives = tp_all[np.searchsorted(at_positive, k)]
-            false_positives = (predicted_all[k - 1] if k else 0) - true_positives
-            denominator = true_positives + false_positives + n_pos  # 2tp + fp + fn
-            draws[name].append(float(2 * true_positives / denominator) if denominator > 0 else 0.0)
-        score_in_bins = np.cumsum(np.add.reduceat(count * score, bin_starts))  # drawn scores up to each bin
-        per_bin = np.diff(score_in_bins - tp_all[positives_in_bins], prepend=0.0)  # predicted - observed
-        draws["ece"].append(float(np.sum(np.abs(per_bin)) / total))
-        draws["prediction_bias"].append(float((score_in_bins[-1] - n_pos) / total))
-    return _percentiles(draws, confidence)
+        return INTERVAL_METRICS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

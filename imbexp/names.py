@@ -91,3 +91,7 @@ PID_TAG = "imbexp.pid"
 PROCESS_START_TAG = "imbexp.process_start"
 #: why a run ended KILLED: the signal that stopped it, or the next command finding its process gone
 STOP_REASON_TAG = "imbexp.stop_reason"
+#: a run's test intervals: which method each metric's 95 % interval uses (intervals.method_summary),
+#: or, when none could be given, why (too few test positives or negatives)
+INTERVAL_METHODS_TAG = "imbexp.interval_methods"
+NO_INTERVALS_TAG = "imbexp.no_intervals"

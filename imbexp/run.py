@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from imbexp import calibration, components, models, plots, tracking
+from imbexp import calibration, components, intervals, models, names, plots, tracking
 from imbexp import metrics as M
 from imbexp.config import Objective, validate
 from imbexp.datasets import Dataset, load_dataset, read_rows, reads_in_batches, source_of
@@ -37,6 +37,8 @@ class Result:
     objective: Objective
     metrics: dict[str, float]
     test_scores: np.ndarray = field(repr=False)
+    #: what the run said about itself beyond numbers (the interval methods, or why there are none)
+    tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def value(self) -> float | list[float]:
@@ -95,11 +97,13 @@ def experiment(cfg: DictConfig) -> Result:
             mlflow.log_dict(dataset.column_renames, "dataset_column_renames.json")
 
         values = {k: float(v) for k, v in dataset.summary().items() if k != "dataset_degree"}
-        scored, test_scores, model = _fit_and_score(cfg, dataset, split, strategy, seed, n_bins, clock)
+        scored, test_scores, model, run_tags = _fit_and_score(cfg, dataset, split, strategy, seed, n_bins, clock)
         values.update(scored)
         if factor is not None:
             values[tracking.FACTOR_METRIC] = factor
         mlflow.log_metrics(values)
+        if run_tags:
+            mlflow.set_tags(run_tags)
 
         y_test = dataset.y[split.test]
         with tracking.artifact_dir() as out:
@@ -132,7 +136,7 @@ def experiment(cfg: DictConfig) -> Result:
                                 "Set tracking.log_model=false to skip it.", reason)
         clock.remainder("tracking")
         mlflow.log_metrics(clock.metrics())
-        result = Result(run.info.run_id, objective, values, test_scores)
+        result = Result(run.info.run_id, objective, values, test_scores, run_tags)
         for key in objective.keys:
             if not np.isfinite(values[key]):
                 raise ImbexpError(f"objective {key} is {values[key]} for this run; it cannot be optimised.")
@@ -149,10 +153,10 @@ def _rows_used(split: Split, strategy: Strategy, y: np.ndarray, seed: int) -> np
     return np.unique(np.concatenate(parts))
 
 
-def _fit_and_score(cfg: DictConfig, dataset: Dataset, split, strategy: Strategy, seed: int,
-                   n_bins: int, clock: Stopwatch) -> tuple[dict[str, float], np.ndarray, Any]:
+def _fit_and_score(cfg: DictConfig, dataset: Dataset, split, strategy: Strategy, seed: int, n_bins: int,
+                   clock: Stopwatch) -> tuple[dict[str, float], np.ndarray, Any, dict[str, str]]:
     """Fit on each fold's rebalanced training rows; score valid per fold and test once.
-    Returns the metrics, the test scores and the model that made them."""
+    Returns the metrics, the test scores, the model that made them and the run's interval tags."""
     y = dataset.y
     method = str(cfg.get("calibration", "none"))
     rule = _threshold_rule(cfg)
@@ -170,7 +174,8 @@ def _fit_and_score(cfg: DictConfig, dataset: Dataset, split, strategy: Strategy,
                 p_valid = calibration.cross_fitted(method, raw, y_valid, seed)
             threshold = M.tune_threshold(y_valid, p_valid, **rule)
             thresholds.append(threshold)
-            fold_metrics.append(M.evaluate(y_valid, p_valid, threshold, n_bins))
+            fold_metrics.append({**M.evaluate(y_valid, p_valid, threshold, n_bins),
+                                 **intervals.calibration_metrics(y_valid, p_valid, threshold)})
         pooled_raw.append(raw)
         pooled_scores.append(p_valid)
         pooled_y.append(y_valid)
@@ -198,30 +203,50 @@ def _fit_and_score(cfg: DictConfig, dataset: Dataset, split, strategy: Strategy,
         if method != "none":  # fitted on valid only (under cv: every fold's held-out scores)
             calibrator = calibration.ScoreCalibrator(method).fit(np.concatenate(pooled_raw), valid_y)
             test_scores = calibrator.transform(test_scores)
-        test_values = M.evaluate(y_test, test_scores, threshold, n_bins)
+        test_values = {**M.evaluate(y_test, test_scores, threshold, n_bins),
+                       **intervals.calibration_metrics(y_test, test_scores, threshold)}
         values.update({f"test_{name}": value for name, value in test_values.items()})
         values.update({
             "threshold_tuned": threshold,
             "train_rows": training.n_rows,
-            "train_minority_fraction": training.minority_fraction,
+            **_training_shares(training),
             "train_weight_total": float(np.sum(training.sample_weight)),
             "fit_seconds": fit_seconds,
         })
         if dataset.p_true is not None:
             values["test_mean_abs_error_vs_p_true"] = float(np.mean(np.abs(test_scores - dataset.p_true[split.test])))
 
+        run_tags: dict[str, str] = {}
         resamples = int(cfg.get("metrics", {}).get("bootstrap", 0))
         if resamples:
-            intervals = M.interval_bootstrap(y_test, test_scores, threshold, n_bins, n_resamples=resamples,
-                                             random_state=seed)
-            for name, (low, high) in intervals.items():
-                values[f"test_{name}_ci_low"], values[f"test_{name}_ci_high"] = low, high
+            # below a minimum of test positives no interval's coverage is near 95 %: say so, log none
+            reason = intervals.too_few(y_test)
+            if reason is not None:
+                run_tags[names.NO_INTERVALS_TAG] = reason
+            else:
+                found = intervals.intervals(y_test, test_scores, threshold, n_bins, n_resamples=resamples, seed=seed)
+                for name, (low, high) in found.items():
+                    values[f"test_{name}_ci_low"], values[f"test_{name}_ci_high"] = low, high
+                run_tags[names.INTERVAL_METHODS_TAG] = intervals.method_summary()
 
         prevalence = (cfg.get("deployment") or {}).get("prevalence")
         if prevalence is not None:
             values.update(_deployment_metrics(float(prevalence), float(np.mean(y[split.train_all])), valid_y,
                                               valid_scores, y_test, test_scores, rule, n_bins))
-    return values, test_scores, model
+    return values, test_scores, model, run_tags
+
+
+def _training_shares(training: TrainingSet) -> dict[str, float]:
+    """The positives' share of the rows the model was fitted on, and of their weight.
+
+    The positive class's share, not the minority's: a downsampling factor past balance makes
+    the positives the majority, and min(share, 1 - share) then silently reported the negatives'.
+    The weighted share is what the model's loss sees (upweighting restores the data's prior).
+    """
+    positive = np.asarray(training.y) == 1
+    weight = np.asarray(training.sample_weight, dtype=np.float64)
+    return {"train_positive_fraction": float(np.mean(positive)),
+            "train_weighted_positive_fraction": float(weight[positive].sum() / weight.sum())}
 
 
 def _threshold_rule(cfg: DictConfig) -> dict[str, Any]:
@@ -239,8 +264,12 @@ def _deployment_metrics(prevalence: float, data_prevalence: float, y_valid, vali
     test_shifted = M.shift_prior(test_scores, data_prevalence, prevalence)
     threshold = M.tune_threshold(y_valid, valid_shifted, **rule,
                                  sample_weight=M.prevalence_weights(y_valid, prevalence))
-    deployed = M.evaluate(y_test, test_shifted, threshold, n_bins,
-                          sample_weight=M.prevalence_weights(y_test, prevalence))
+    weights = M.prevalence_weights(y_test, prevalence)
+    deployed = M.evaluate(y_test, test_shifted, threshold, n_bins, sample_weight=weights)
+    # net benefit is a mean over rows, so reweighting them is enough; the calibration intercept
+    # and slope would need a weighted fit, which intervals.calibration_metrics does not take
+    deployed["net_benefit"] = float(np.average(intervals.net_benefit_rows(y_test, test_shifted, threshold),
+                                               weights=weights))
     values = {f"test_deploy_{name}": value for name, value in deployed.items()}
     values.update({"deploy_prevalence": prevalence, "threshold_deploy": threshold})
     return values
@@ -269,14 +298,25 @@ def _print_summary(cfg: DictConfig, dataset: Dataset, strategy: Strategy, model_
     lines = [
         f"imbexp · {strategy.label()} · {model_name} · {dataset.name} "
         f"({dataset.n_rows:,} rows, {100 * dataset.minority_fraction:.2f}% minority, {dataset.degree})",
-        f"  {'metric':<18}{'valid':>10}{'test':>10}",
+        f"  {'metric':<22}{'valid':>10}{'test':>10}   95 % interval (test)",
     ]
     for name in ("pr_auc", "roc_auc", "f1", "f1_tuned", "precision_tuned", "recall_tuned", "kappa",
-                 "mcc", "log_loss", "brier", "ece", "prediction_bias"):
-        lines.append(f"  {name:<18}{m[f'valid_{name}']:>10.4f}{m[f'test_{name}']:>10.4f}")
+                 "mcc", "log_loss", "brier", "ece", "prediction_bias", "calibration_intercept",
+                 "calibration_slope", "net_benefit"):
+        line = f"  {name:<22}{m[f'valid_{name}']:>10.4f}{m[f'test_{name}']:>10.4f}"
+        low, high = m.get(f"test_{name}_ci_low"), m.get(f"test_{name}_ci_high")
+        if low is not None and high is not None:
+            line += f"   [{low:.4f}, {high:.4f}]"
+        lines.append(line)
+    if names.NO_INTERVALS_TAG in result.tags:  # the reason is a sentence of its own ("no 95 % intervals: ...")
+        lines.append(f"  {result.tags[names.NO_INTERVALS_TAG]}")
+    elif names.INTERVAL_METHODS_TAG in result.tags:
+        lines.append(f"  intervals: {result.tags[names.INTERVAL_METHODS_TAG]}")
+    else:
+        lines.append("  intervals: off (metrics.bootstrap=0)")
     lines.append(f"  threshold tuned on valid: {m['threshold_tuned']:.4f}; trained on "
-                 f"{int(m['train_rows']):,} rows ({100 * m['train_minority_fraction']:.2f}% minority) "
-                 f"in {m['fit_seconds']:.2f} s")
+                 f"{int(m['train_rows']):,} rows ({100 * m['train_positive_fraction']:.2f}% positive, "
+                 f"{100 * m['train_weighted_positive_fraction']:.2f}% of the weight) in {m['fit_seconds']:.2f} s")
     objective = ", ".join(f"{key} = {m[key]:.4f}" for key in result.objective.keys)
     lines.append(f"  objective: {objective}")
     lines.append(f"  MLflow run {result.run_id} · {tracking.ui_hint(str(cfg.tracking.uri))}")

@@ -1,4 +1,4 @@
-"""Calibration, deployment prevalence, threshold rules and bootstrap intervals."""
+"""Calibration, deployment prevalence and threshold rules (intervals: tests/test_intervals.py)."""
 
 from __future__ import annotations
 
@@ -53,6 +53,9 @@ def test_deployment_prevalence(compose) -> None:
     assert rarer["test_deploy_pr_auc"] < rarer["test_pr_auc"] - 0.05
     assert abs(rarer["test_deploy_prediction_bias"]) < 0.002
     assert rarer["deploy_prevalence"] == 0.002 and "threshold_deploy" in rarer
+    # net benefit at the production prevalence: the plain one at the data's own, less when rarer
+    assert same["test_deploy_net_benefit"] == pytest.approx(same["test_net_benefit"], abs=0.002)
+    assert rarer["test_deploy_net_benefit"] < same["test_deploy_net_benefit"]
 
 
 def test_prior_shift_and_weights_agree() -> None:
@@ -86,29 +89,3 @@ def test_threshold_rules() -> None:
         assert cost(costly_misses, 1, 100) <= cost(t, 1, 100)
     f2 = M.tune_threshold(y, p, "fbeta", beta=2.0)
     assert f2 <= M.tune_threshold(y, p, "f1")  # recall weighs more: a lower threshold
-
-
-def test_bootstrap_intervals_contain_the_estimate_and_shrink_with_more_rows() -> None:
-    rng = np.random.default_rng(1)
-
-    def scores(n: int):
-        y = (rng.random(n) < 0.05).astype(int)
-        return y, np.clip(rng.normal(0.05 + 0.3 * y, 0.1), 0.0, 1.0)
-
-    widths = []
-    for n in (2000, 20000):
-        y, p = scores(n)
-        point = M.evaluate(y, p, 0.3)
-        intervals = M.bootstrap_intervals(y, p, lambda yt, ys: M.evaluate(yt, ys, 0.3), M.INTERVAL_METRICS,
-                                          n_resamples=200)
-        for name, (low, high) in intervals.items():
-            assert low <= point[name] <= high, (n, name, low, point[name], high)
-        widths.append({name: high - low for name, (low, high) in intervals.items()})
-    for name in M.INTERVAL_METRICS:
-        assert widths[1][name] < widths[0][name], name
-
-
-def test_run_logs_intervals_around_its_metrics(compose) -> None:
-    metrics = experiment(compose(*SMALL, "tracking.experiment=intervals")).metrics
-    for name in M.INTERVAL_METRICS:
-        assert metrics[f"test_{name}_ci_low"] <= metrics[f"test_{name}"] <= metrics[f"test_{name}_ci_high"]

@@ -47,12 +47,14 @@ def test_strategy_model_dataset(compose, imbexp_home, row: dict[str, str]) -> No
     train = split.folds[0].train
     training = build("strategy", cfg).fit_resample(dataset.features(train), dataset.y[train], random_state=seed)
     assert m["train_rows"] == training.n_rows
-    assert m["train_minority_fraction"] == pytest.approx(training.minority_fraction)
+    assert m["train_positive_fraction"] == pytest.approx(np.mean(training.y == 1))
+    positive_weight = training.sample_weight[training.y == 1].sum() / training.sample_weight.sum()
+    assert m["train_weighted_positive_fraction"] == pytest.approx(positive_weight)
     if training.indices is not None and len(training.indices) == len(train):  # every row kept
-        assert m["train_minority_fraction"] == pytest.approx(m["dataset_minority_fraction"], abs=0.01)
+        assert m["train_positive_fraction"] == pytest.approx(m["dataset_positives"] / m["dataset_rows"], abs=0.01)
     ratio = cfg.strategy.get("sampling_strategy")
     if ratio is not None:  # oversamplers reach minority / majority = sampling_strategy
-        assert m["train_minority_fraction"] == pytest.approx(ratio / (1 + ratio), abs=0.01)
+        assert m["train_positive_fraction"] == pytest.approx(ratio / (1 + ratio), abs=0.01)
 
 
 def test_the_matrix_meets_every_pair() -> None:

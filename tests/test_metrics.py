@@ -86,18 +86,25 @@ def test_tuned_threshold_maximises_f1() -> None:
 
 
 @pytest.mark.parametrize("decimals", [None, 2])  # 2: many tied scores
-def test_interval_bootstrap_gives_the_numbers_of_the_generic_bootstrap(decimals) -> None:
+def test_the_fast_bootstrap_gives_the_metrics_of_each_resample(decimals) -> None:
+    """intervals' resamples as row counts over the rows sorted once give the numbers of
+    :func:`M.evaluate` on the resampled rows themselves (to 1e-12), ties and all."""
+    from imbexp import intervals as I
+
     rng = np.random.default_rng(7)
     y = (rng.random(3000) < 0.05).astype(np.int8)
     p = np.clip(rng.normal(0.05 + 0.4 * y, 0.15), 0.0, 1.0)
     if decimals is not None:
         p = np.round(p, decimals)
-    generic = M.bootstrap_intervals(y, p, lambda yt, ys: M.evaluate(yt, ys, 0.3, 10), M.INTERVAL_METRICS,
-                                    n_resamples=30, random_state=3)
-    fast = M.interval_bootstrap(y, p, 0.3, 10, n_resamples=30, random_state=3)
-    assert fast.keys() == generic.keys()
-    for name, (low, high) in generic.items():
-        assert fast[name] == pytest.approx((low, high), abs=1e-12), name
+    draws = I.bootstrap_draws([I._Resampled(y, p, 0.3, 10)], y.size, 30, seed=3)[0]
+    assert set(draws) == set(I.BOOTSTRAP_METRICS)
+    for i, count in enumerate(I._counts(y.size, 30, 3)):
+        rows = np.repeat(np.arange(y.size), count)
+        generic = M.evaluate(y[rows], p[rows], 0.3, 10)
+        for name in I.BOOTSTRAP_METRICS:
+            assert draws[name][i] == pytest.approx(generic[name], abs=1e-12), (i, name)
+    # resampled regardless of class: the positive count varies between resamples
+    assert len({int(y[np.repeat(np.arange(y.size), c)].sum()) for c in I._counts(y.size, 30, 3)}) > 1
 
 
 @pytest.mark.parametrize("weighted", [False, True])

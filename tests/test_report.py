@@ -31,9 +31,10 @@ from imbexp.report import (
 
 STRATEGIES = ("downsample", "downsample_prior", "downsample_upweight")
 FACTORS = (1, 3, 10, 30)
-#: 3 strategies x 4 factors = 12 runs on 3,000 rows with 20 trees and few bootstrap resamples
+#: 3 strategies x 4 factors = 12 runs on 8,000 rows (32 test positives: enough for intervals)
+#: with 20 trees and few bootstrap resamples
 GRID = [f"strategy={','.join(STRATEGIES)}", f"strategy.downsample_factor={','.join(map(str, FACTORS))}",
-        "dataset.rows=3000", "model.estimator.n_estimators=20", "model.estimator.n_jobs=1",
+        "dataset.rows=8000", "model.estimator.n_estimators=20", "model.estimator.n_jobs=1",
         "metrics.bootstrap=20", "tracking.experiment=report"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -134,6 +135,7 @@ def test_intervals_are_shown_where_the_runs_logged_them(sweep, tmp_path) -> None
     client.log_metric(run_id, "test_pr_auc_ci_high", value + 0.05)
     logged = sum(f"test_{m}_ci_low" in run.data.metrics and f"test_{m}_ci_high" in run.data.metrics
                  for run in map(client.get_run, sweep["children"]) for m in INTERVAL_METRICS)
+    assert logged > len(sweep["children"]), "the runs logged their own intervals"
     text = write_report(sweep["uri"], parent_run_id=sweep["parent"], output=tmp_path / "ci.html",
                         log_to_parent=False).read_text(encoding="utf-8")
     # one run per (strategy, factor): each interval a run logged is shown, and no other

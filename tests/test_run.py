@@ -26,7 +26,8 @@ def test_run_logs_the_whole_contract(compose, mlflow_client) -> None:
             assert f"{split}_{name}" in logged, f"{split}_{name}"
         for name in M.THRESHOLD_METRICS:
             assert f"{split}_{name}_tuned" in logged
-    for name in ("threshold_tuned", "train_rows", "train_minority_fraction", "fit_seconds"):
+    for name in ("threshold_tuned", "train_rows", "train_positive_fraction", "train_weighted_positive_fraction",
+                 "fit_seconds"):
         assert name in logged
     params = run.data.params
     assert params["strategy.downsample_factor"] == "5"
@@ -65,7 +66,9 @@ def test_run_logs_the_whole_contract(compose, mlflow_client) -> None:
     # the objective returned to a sweeper is measured on valid, never on test
     assert result.value == pytest.approx(logged["valid_pr_auc"])
     # the training part was downsampled, valid and test were not
-    assert logged["train_minority_fraction"] > 2 * logged["dataset_minority_fraction"]
+    assert logged["train_positive_fraction"] > 2 * logged["dataset_minority_fraction"]
+    # upweighting the kept negatives by f = 5 gives the positives their share of the weight back
+    assert logged["train_weighted_positive_fraction"] == pytest.approx(logged["dataset_minority_fraction"], abs=0.01)
     assert frame["y_true"].mean() == pytest.approx(logged["dataset_minority_fraction"], abs=0.005)
 
 

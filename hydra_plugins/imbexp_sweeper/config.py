@@ -29,7 +29,7 @@ OFFICIAL_PLUGIN = "hydra_plugins.hydra_optuna_sweeper"
 @dataclass
 class SamplerConfig:
     _target_: str = "optuna.samplers.TPESampler"
-    seed: int | None = None
+    seed: int | None = None  # null: the top-level seed (so a fresh study of the same command draws the same trials)
 
 
 @dataclass

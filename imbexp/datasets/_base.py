@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from imbexp.strategies import Strategy
 
-DEGREES = (  # minority share thresholds, upper bound exclusive
+DEGREES = (  # minority share thresholds, upper bound exclusive; 40 % and above is "balanced"
     (0.01, "extreme"),
     (0.20, "moderate"),
     (0.40, "mild"),
@@ -31,7 +31,12 @@ DEGREES = (  # minority share thresholds, upper bound exclusive
 
 
 def degree_of_imbalance(minority_fraction: float) -> str:
-    """``extreme`` (< 1 %), ``moderate`` (1-20 %), ``mild`` (20-40 %) or ``balanced``."""
+    """``extreme`` (< 1 %), ``moderate`` (1 % to < 20 %), ``mild`` (20 % to < 40 %) or
+    ``balanced`` (>= 40 %).
+
+    Of the share observed in the rows, not of a generator's setting: labels drawn at 1 % land
+    either side of the boundary, so a run reports the share beside the label
+    (``dataset_minority_fraction``)."""
     for upper, name in DEGREES:
         if minority_fraction < upper:
             return name

@@ -7,6 +7,7 @@ cannot break the page; the numbers are formatted here, one rule per kind of colu
 from __future__ import annotations
 
 import base64
+import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import cache
@@ -14,7 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from imbexp import names
+from imbexp import intervals, names
+from imbexp.report._decision import decision_curves, decision_figure
 from imbexp.report._describe import number
 from imbexp.report._figures import (
     MORE_FACTOR_PANELS,
@@ -24,15 +26,21 @@ from imbexp.report._figures import (
     figure_png,
     pareto_section,
 )
-from imbexp.report._reliability import reliability_figures
-from imbexp.report._runs import ReportRuns, parent_artifacts, progress
+from imbexp.report._reliability import choose_runs, reliability_figures
+from imbexp.report._runs import ReportRuns, parent_artifacts, progress, read_predictions
 from imbexp.report._tables import (
+    CALIBRATION_COLUMNS,
+    COMPARISONS,
+    DELTA_COLUMNS,
     LEADERBOARD_COLUMNS,
     RUN_TABLE_COLUMNS,
+    SEED_METHOD,
+    delta_of,
     factor_axis,
     factor_varies,
     leaderboard,
     run_table,
+    verdict_words,
 )
 from imbexp.tracking import redact
 
@@ -83,36 +91,146 @@ def _factor_cell(row: pd.Series) -> dict[str, Any]:
 
 
 def _metric_cell(row: pd.Series, metric: str) -> dict[str, Any]:
-    """The mean, with the logged interval for one run or ± the spread over several."""
+    """The mean, with the logged interval for one run, the mean ± sd and t interval across the
+    seeds of a group, or ± the spread over several runs; a run that logged no intervals says
+    why instead (on hover; the reason is also under the table)."""
     runs = int(row.get("runs", 1))
-    low, high, sd = row.get(f"{metric}_ci_low"), row.get(f"{metric}_ci_high"), row.get(f"{metric}_sd")
-    extra = ""
-    if runs == 1 and number(low) is not None and number(high) is not None:
-        extra = f"[{fmt(low, metric)}, {fmt(high, metric)}]"
-    elif runs > 1 and number(sd) is not None:
-        extra = f"± {fmt(sd, metric)}"
-    return {"text": fmt(row.get(metric), metric), "extra": extra}
+    value = row.get(metric)
+    sd = row.get(f"{metric}_sd")
+    cell: dict[str, Any] = {"text": fmt(value, metric)}
+    if runs == 1 and row.get("is_group"):
+        low, high = row.get(f"{metric}_seed_ci_low"), row.get(f"{metric}_seed_ci_high")
+        parts = [f"± {fmt(sd, metric)}" if number(sd) is not None else "",
+                 _bracket(low, high, metric)]
+        cell["extra"] = " ".join(part for part in parts if part)
+    elif runs == 1:
+        low, high = row.get(f"{metric}_ci_low"), row.get(f"{metric}_ci_high")
+        if number(low) is not None and number(high) is not None:
+            cell["extra"] = _bracket(low, high, metric)
+        elif _has_interval(metric) and isinstance(row.get("no_intervals"), str) and number(value) is not None:
+            cell.update(extra="no interval", extra_css="ci missing", title=row["no_intervals"])
+    elif number(sd) is not None:
+        cell["extra"] = f"± {fmt(sd, metric)}"
+    return cell
+
+
+def _bracket(low: Any, high: Any, metric: str) -> str:
+    if number(low) is None or number(high) is None:
+        return ""
+    return f"[{fmt(low, metric)}, {fmt(high, metric)}]"
+
+
+def _has_interval(metric: str) -> bool:
+    return metric.removeprefix("test_") in intervals.INTERVAL_METRICS and metric.startswith("test_")
+
+
+def signed(values: Sequence[float], width: float | None = None) -> list[str]:
+    """Deltas with their sign, to as many decimals as show ``width`` (by default the values'
+    range: an interval's) in two digits (``+0.031``, ``-0.0012``), at least three."""
+    finite = [v for v in values if number(v) is not None]
+    if width is None:
+        width = max(finite) - min(finite) if len(finite) > 1 else abs(finite[0]) if finite else 0.0
+    decimals = 3 if not width or not math.isfinite(width) or width <= 0 else \
+        min(6, max(3, math.ceil(-math.log10(width)) + 1))
+    return [f"{v:+.{decimals}f}" if number(v) is not None else "–" for v in values]
+
+
+def _delta_cell(row: pd.Series, metric: str, suffix: str) -> dict[str, Any]:
+    """``+0.031 [+0.011, +0.059]`` and the verdict of one run (or group); for several runs their
+    mean ± sd and how many of them said what; ``baseline`` on the runs the others were compared with."""
+    if row.get(f"reference{suffix}"):
+        return {"text": "baseline" if not suffix else "reference", "css": "text reference"}
+    delta = delta_of(row, metric, suffix)
+    if delta is None:
+        return {"text": "–"}
+    verdicts = row.get(f"verdicts_{metric}{suffix}") or []
+    word = verdict_words(verdicts)
+    cell: dict[str, Any] = {"verdict": word, "verdict_css": "verdict " + word.split(" ")[0].split(":")[0]}
+    if int(row.get("runs", 1)) == 1:
+        value, low, high = signed([delta.value, delta.low, delta.high])
+        cell.update(text=value, extra=f"[{low}, {high}]" if number(delta.low) is not None else "",
+                    extra_css="ci delta")
+        if number(delta.p) is not None:
+            cell["title"] = f"p = {delta.p:.3g}"
+    else:
+        sd = number(row.get(f"test_{metric}_delta{suffix}_sd"))
+        value, spread = signed([delta.value, float("nan") if sd is None else sd], width=None if sd is None else 2 * sd)
+        cell.update(text=value, extra=f"± {spread.lstrip('+')}" if sd is not None else "",
+                    extra_css="ci delta")
+    return cell
+
+
+def _runs_cell(row: pd.Series, data: ReportRuns) -> dict[str, Any]:
+    runs, seeds = int(row["runs"]), number(row.get("seeds"))
+    if seeds is None:
+        return {"text": str(runs)}
+    if runs == 1:
+        ids = ", ".join(data.seeds_of(row["run_ids"][0])["run_id"])
+        return {"text": f"{seeds:g} seeds", "title": f"seed runs: {ids}"}
+    return {"text": f"{runs} ({seeds:g} seeds)"}
 
 
 def _heads(texts: Sequence[str], css: str = "") -> list[dict[str, str]]:
     return [{"text": text, "css": css} for text in texts]
 
 
-def _leaderboard(data: ReportRuns) -> dict[str, Any] | None:
-    table = leaderboard(data)
+def _row_label(row: pd.Series) -> str:
+    factor = "" if pd.isna(row["factor"]) else f" {row.get('factor_name') or 'f'}={fmt(row['factor'], 'factor')}"
+    return f"{row['strategy_label']}{factor}"
+
+
+def _leaderboard(data: ReportRuns, table: pd.DataFrame) -> dict[str, Any] | None:
     if table.empty:
         return None
     objective = data.objective.keys[0]
     metrics = [objective] + [metric for metric, _ in LEADERBOARD_COLUMNS if metric in table]
+    comparisons = [(suffix, words) for suffix, _, words in COMPARISONS if f"reference{suffix}" in table]
     head = _heads(["strategy"], "text") + _heads(["factor"]) + _heads(data.facets, "text")
-    head += _heads(["runs", objective] + [label for metric, label in LEADERBOARD_COLUMNS if metric in table])
+    head += _heads(["runs", objective])
+    head += _heads([f"{label} {words}" for suffix, words in comparisons for _, label in DELTA_COLUMNS])
+    head += _heads([label for metric, label in LEADERBOARD_COLUMNS if metric in table])
+    rows = []
+    for _, row in table.iterrows():
+        cells = [_text(row["strategy_label"]), _factor_cell(row), *(_text(row[f]) for f in data.facets),
+                 _runs_cell(row, data), _metric_cell(row, objective)]
+        cells += [_delta_cell(row, metric, suffix) for suffix, _ in comparisons for metric, _ in DELTA_COLUMNS]
+        cells += [_metric_cell(row, metric) for metric in metrics[1:]]
+        rows.append(cells)
+    missing = [(_row_label(row), row["no_intervals"]) for _, row in table.iterrows()
+               if isinstance(row.get("no_intervals"), str)]
+    return {"head": head, "rows": rows, "deltas": _delta_legend(comparisons), "methods": intervals.method_summary(),
+            "no_intervals": missing, "groups": bool(table["is_group"].any())}
+
+
+def _delta_legend(comparisons: Sequence[tuple[str, str]]) -> str:
+    """One line on what the Δ columns are and how their intervals were made."""
+    if not comparisons:
+        return ""
+    methods = "; ".join(f"{label.removeprefix('Δ ')}: {intervals.METHOD_WORDS.get(intervals.DELTA_METHODS[m], '?')}"
+                        for m, label in DELTA_COLUMNS)
+    against = {"": "its baseline (strategy none, the same data, model, split and seed)",
+               "_vs_factor1": "the same strategy at factor 1"}
+    compared = " and ".join(f"{words}: the configuration minus {against[suffix]}" for suffix, words in comparisons)
+    return (f"Δ {compared}, on the same test rows, with its paired 95 % interval ({methods}); for a group of "
+            f"seeds, the mean of its seeds' deltas with a {SEED_METHOD}. Verdict at 95 %: better, worse or no "
+            "detectable difference (prediction bias, which has no better sign: higher or lower).")
+
+
+def _calibration(data: ReportRuns, table: pd.DataFrame) -> dict[str, Any] | None:
+    """The calibration metrics beyond ECE and bias, per leaderboard row, where the runs logged them."""
+    columns = [(metric, label) for metric, label in CALIBRATION_COLUMNS if metric in table]
+    if table.empty or not columns:
+        return None
+    head = _heads(["strategy"], "text") + _heads(["factor"]) + _heads(data.facets, "text")
+    head += _heads(["runs", *(label for _, label in columns)])
     rows = [[_text(row["strategy_label"]), _factor_cell(row), *(_text(row[f]) for f in data.facets),
-             {"text": str(int(row["runs"]))}, *(_metric_cell(row, metric) for metric in metrics)]
+             _runs_cell(row, data), *(_metric_cell(row, metric) for metric, _ in columns)]
             for _, row in table.iterrows()]
     return {"head": head, "rows": rows}
 
 
 def _runs(data: ReportRuns) -> dict[str, Any]:
+    """Every run; a group of seeds followed by its seed runs."""
     runs = run_table(data)
     has_trials = runs["trial"].notna().any()
     objective_keys = [k for k in data.objective.keys if k in runs]
@@ -120,14 +238,25 @@ def _runs(data: ReportRuns) -> dict[str, Any]:
     head = _heads(["#"] + (["trial"] if has_trials else [])) + _heads(["run", "run id", "status", "strategy"], "text")
     head += _heads(["factor"]) + _heads(data.facets, "text")
     head += _heads(objective_keys + [label for metric, label in RUN_TABLE_COLUMNS if metric in runs])
+
+    def cells_of(row: pd.Series, position: str, name: str) -> list[dict[str, Any]]:
+        cells = [{"text": position}] + ([{"text": fmt(row.get("trial"), "runs")}] if has_trials else [])
+        cells += [_text(name), {**_text(row["run_id"]), "code": True}, _text(row["status"]),
+                  _text(row["strategy_label"]), _factor_cell(row), *(_text(row.get(f)) for f in data.facets)]
+        return cells + [{"text": fmt(row.get(key), key)} for key in objective_keys + columns]
+
     rows = []
     for position, (_, row) in enumerate(runs.iterrows(), start=1):
-        cells = [{"text": str(position)}] + ([{"text": fmt(row["trial"], "runs")}] if has_trials else [])
-        cells += [_text(row["run_name"]), {**_text(row["run_id"]), "code": True}, _text(row["status"]),
-                  _text(row["strategy_label"]), _factor_cell(row), *(_text(row[f]) for f in data.facets)]
-        cells += [{"text": fmt(row.get(key), key)} for key in objective_keys + columns]
-        rows.append({"run_id": row["run_id"], "failed": row["status"] != "FINISHED", "cells": cells})
-    return {"count": len(runs), "head": head, "rows": rows}
+        name = row["run_name"] + (f" ({fmt(row['seeds'], 'runs')} seeds)" if row.get("is_group") else "")
+        rows.append({"run_id": row["run_id"], "css": "failed" if row["status"] != "FINISHED" else "",
+                     "cells": cells_of(row, str(position), name)})
+        if row.get("is_group"):
+            for _, seed in data.seeds_of(row["run_id"]).iterrows():
+                repeat = "" if pd.isna(seed["repeat"]) else f"seed {seed['repeat']:g}: "
+                rows.append({"run_id": seed["run_id"], "css": "seed failed" if seed["status"] != "FINISHED" else "seed",
+                             "cells": cells_of(seed, "", f"↳ {repeat}{seed['run_name']}")})
+    count = len(runs) + (len(data.seeds) if not data.seeds.empty else 0)
+    return {"count": count, "head": head, "rows": rows}
 
 
 def _frame(frame: pd.DataFrame, columns: Sequence[str]) -> dict[str, Any]:
@@ -140,12 +269,22 @@ def _frame(frame: pd.DataFrame, columns: Sequence[str]) -> dict[str, Any]:
 
 def _meta(data: ReportRuns) -> list[str]:
     finished = data.finished
-    datasets = ", ".join(f"{d} ({g})" if g else str(d) for d, g in
+    shares = finished.get("dataset_minority_fraction")
+
+    def described(dataset: str, degree: str) -> str:  # the label beside the share it came from
+        share = None if shares is None else shares[finished["dataset"] == dataset].dropna()
+        share_text = f"{share.iloc[0]:.2%} positives, " if share is not None and len(share) else ""
+        return f"{dataset} ({share_text}{degree})" if degree else str(dataset)
+
+    datasets = ", ".join(described(d, g) for d, g in
                          finished[["dataset", "degree"]].drop_duplicates().itertuples(index=False)) or "–"
     models = ", ".join(sorted(finished["model"].dropna().astype(str).unique())) or "–"
     failed = int((data.runs["status"] != "FINISHED").sum())
     objective = ", ".join(f"{k} ({d})" for k, d in zip(data.objective.keys, data.objective.directions, strict=True))
-    meta = [f"{len(data.runs)} runs ({failed} not finished)", f"dataset: {datasets}", f"model: {models}",
+    runs = f"{len(data.runs)} runs ({failed} not finished)"
+    if not data.seeds.empty:
+        runs += f", {int(data.runs['is_group'].sum())} of them groups of {len(data.seeds)} seed runs in all"
+    meta = [runs, f"dataset: {datasets}", f"model: {models}",
             f"objective: {objective}", f"experiment: {', '.join(data.experiments)}",
             f"tracking: {redact(data.tracking_uri)}"]
     if data.parent is not None:
@@ -191,11 +330,19 @@ def _pareto(data: ReportRuns, images: list[tuple[str, bytes]],
 def render_html(data: ReportRuns, claims_png: bytes | None = None) -> str:
     """The whole page."""
     factor = _factor_section(data, claims_png)
-    progress("drawing the reliability curves")
-    reliability = [_figure(title, fig, caption) for title, fig, caption in reliability_figures(data)]
+    table = leaderboard(data)
+    reliability, decision = [], None
+    if not data.finished.empty:
+        chosen = choose_runs(data)
+        frames = read_predictions(data.tracking_uri, chosen.artifact_uris())
+        progress("drawing the reliability curves and the decision curve")
+        reliability = [_figure(*found) for found in reliability_figures(data, chosen, frames)]
+        found = decision_figure(*decision_curves(chosen.best, frames))
+        decision = _figure(*found) if found is not None else None
     images, tables = parent_artifacts(data)
     return _template().render(
-        title=data.title, meta=_meta(data), leaderboard=_leaderboard(data), objective=data.objective.keys[0],
+        title=data.title, meta=_meta(data), leaderboard=_leaderboard(data, table), objective=data.objective.keys[0],
         direction=data.objective.directions[0], factor=factor, reliability=reliability,
+        calibration=_calibration(data, table), decision=decision,
         pareto=_pareto(data, images, tables), runs=_runs(data),
         sweep_plots=[_figure(path, png, path) for path, png in images if "pareto" not in path.lower()])

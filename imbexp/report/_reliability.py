@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -59,30 +60,67 @@ def _spread_pick(values: Sequence[float], limit: int) -> list[float]:
     return [values[i] for i in positions]
 
 
-def reliability_figures(data: ReportRuns) -> list[tuple[str, Any, str]]:
-    """Reliability curves: the strategies overlaid (each at its best run by the objective), then
-    one panel per strategy with a curve per factor; as (title, figure, caption)."""
+@dataclass
+class ChosenRuns:
+    """The runs whose test predictions the figures draw: per series its best run by the objective,
+    and per strategy with several factors the best run at each of up to
+    :data:`MAX_FACTORS_PER_PANEL` factors. A group of seeds stands in by its first seed's
+    predictions, under the group's label."""
+
+    best: dict[str, pd.Series]
+    per_factor: dict[str, list[pd.Series]]
+    axis: str | None
+
+    def artifact_uris(self) -> dict[str, str]:
+        rows = [*self.best.values(), *(row for rows in self.per_factor.values() for row in rows)]
+        wanted = {row["run_id"]: row["artifact_uri"] for row in rows}
+        return dict(list(wanted.items())[:MAX_PREDICTION_DOWNLOADS])
+
+
+def choose_runs(data: ReportRuns) -> ChosenRuns:
+    """The runs the reliability curves and the decision curve draw (see :class:`ChosenRuns`)."""
     axis = factor_axis(data.finished)
     runs = on_axis(data.finished, axis)
     runs = runs.assign(series=series_key(runs, data.facets))
-    if runs.empty:
-        return []
-    best = {name: _pick_by_objective(part, data.objective) for name, part in runs.groupby("series", sort=False)}
+    best = {name: _stand_in(data, _pick_by_objective(part, data.objective))
+            for name, part in runs.groupby("series", sort=False)}
     per_factor: dict[str, list[pd.Series]] = {}
     for name, part in runs.groupby("series", sort=False):
         factors = part["factor"].dropna().unique()
         if len(factors) > 1:
             chosen = _spread_pick(list(factors), MAX_FACTORS_PER_PANEL)
-            per_factor[name] = [_pick_by_objective(part[part["factor"] == f], data.objective) for f in chosen]
-    wanted = {row["run_id"]: row["artifact_uri"]
-              for row in [*best.values(), *(row for rows in per_factor.values() for row in rows)]}
-    frames = read_predictions(data.tracking_uri, dict(list(wanted.items())[:MAX_PREDICTION_DOWNLOADS]))
+            per_factor[name] = [_stand_in(data, _pick_by_objective(part[part["factor"] == f], data.objective))
+                                for f in chosen]
+    return ChosenRuns(best, per_factor, axis)
+
+
+def _stand_in(data: ReportRuns, row: pd.Series) -> pd.Series:
+    """``row``, or for a group its first seed under the group's label, series and factor."""
+    found = data.representative(row)
+    if found is row:
+        return row
+    found = found.copy()
+    for name in ("strategy_label", "factor", "series"):
+        found[name] = row[name]
+    return found
+
+
+def reliability_figures(data: ReportRuns, chosen: ChosenRuns | None = None,
+                        frames: dict[str, pd.DataFrame] | None = None) -> list[tuple[str, Any, str]]:
+    """Reliability curves: the strategies overlaid (each at its best run by the objective), then
+    one panel per strategy with a curve per factor; as (title, figure, caption). ``chosen`` and
+    ``frames`` (the test predictions by run id), when the caller already has them."""
+    if data.finished.empty:
+        return []
+    chosen = chosen or choose_runs(data)
+    if frames is None:
+        frames = read_predictions(data.tracking_uri, chosen.artifact_uris())
     if not frames:
         return []
     curves = _Curves(frames)
-    figures = [_overlaid(curves, best, data.objective)]
-    if per_factor:
-        figures.append(_per_factor(curves, per_factor, axis))
+    figures = [_overlaid(curves, chosen.best, data.objective)]
+    if chosen.per_factor:
+        figures.append(_per_factor(curves, chosen.per_factor, chosen.axis))
     return figures
 
 
@@ -96,7 +134,7 @@ class _Curves:
 
     def points(self, run_id: str):
         frame = self.frames.get(run_id)
-        if frame is None:
+        if frame is None or frame.empty:
             return None
         return reliability_points(frame["y_score"], frame["p_true"] if self.use_truth else frame["y_true"])
 

@@ -21,11 +21,27 @@ from imbexp import names
 from imbexp._paths import runs_dir, sqlite_file
 from imbexp.config import Objective, parse_objective
 from imbexp.errors import ImbexpError
+from imbexp.intervals import bounds_of, seed_interval
 from imbexp.report._describe import describe_runs
 from imbexp.tracking import open_store, redact
 
 PARENT_TAG = names.PARENT_RUN_TAG
 _PARENT_COLUMN = f"tags.{PARENT_TAG}"
+#: the names a run of repeated seeds, a paired comparison and a run without intervals are logged
+#: under (issue 13's agreed names; to move to imbexp.names beside the run's own when it logs them)
+REPEATS_TAG = "imbexp.repeats"  # on the group run: k
+REPEAT_GROUP_TAG = "imbexp.repeat_group"  # on each seed run: the group's run id
+REPEAT_TAG = "imbexp.repeat"  # on each seed run: 0 .. k-1
+BASELINE_RUN_TAG = "imbexp.baseline_run_id"
+FACTOR1_RUN_TAG = "imbexp.factor1_run_id"
+COMPARED_TO_TAG = "imbexp.compared_to"
+NO_INTERVALS_TAG = "imbexp.no_intervals"  # its value: why the run logged no intervals
+_GROUP_COLUMN = f"tags.{REPEAT_GROUP_TAG}"
+_REPEATS_COLUMN = f"tags.{REPEATS_TAG}"
+#: a group's own tags a report describes it by; taken from its first seed run where it lacks them
+_INHERITED_TAGS = ("strategy", "model", "dataset", "degree", "split", names.LABEL_TAG, names.FACTOR_NAME_TAG)
+#: the metrics a group summarises over its seeds (mean, ``_sd``, and for test ``_seed_ci_low/high``)
+_SEED_SUMMARISED = re.compile(r"((valid|test|train)_.+|fit_seconds|threshold_tuned|imbexp\.factor)")
 
 
 class ReportError(ImbexpError):
@@ -39,7 +55,14 @@ def progress(message: str) -> None:
 
 @dataclass
 class ReportRuns:
-    """The runs one report is about: a sweep's children or an experiment's leaf runs."""
+    """The runs one report is about: a sweep's children or an experiment's leaf runs.
+
+    A run of repeated seeds is one configuration: its group run (tag ``imbexp.repeats``) is in
+    ``runs`` and summarises its seeds (the mean of each metric, ``_sd`` and, for test metrics, the
+    t interval across seeds ``_seed_ci_low`` / ``_seed_ci_high``); its seed runs are in ``seeds``
+    (column ``group``: the group's run id, ``repeat``: the seed's index), not in ``runs``, so no
+    table or figure counts one configuration k times.
+    """
 
     client: Any = field(repr=False)
     tracking_uri: str
@@ -50,14 +73,32 @@ class ReportRuns:
     objective: Objective
     parent: Any | None = None
     facets: list[str] = field(default_factory=list)
+    seeds: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def finished(self) -> pd.DataFrame:
         """The runs that finished with test metrics: what the plots and the leaderboard use."""
-        frame = self.runs[self.runs["status"] == "FINISHED"]
-        if "test_pr_auc" not in frame:
-            return frame.iloc[0:0]
-        return frame[frame["test_pr_auc"].notna()]
+        return _finished(self.runs)
+
+    def seeds_of(self, group_run_id: str) -> pd.DataFrame:
+        """A group's seed runs, in seed order."""
+        if self.seeds.empty:
+            return self.seeds
+        return self.seeds[self.seeds["group"] == group_run_id].sort_values(["repeat", "start_time"])
+
+    def representative(self, row: pd.Series) -> pd.Series:
+        """The run whose predictions stand for ``row`` in a figure: the run itself, or a group's
+        first finished seed (a group logs no predictions of its own; its seeds' test rows differ)."""
+        if not row.get("is_group"):
+            return row
+        seeds = _finished(self.seeds_of(row["run_id"]))
+        return seeds.iloc[0] if len(seeds) else row
+
+
+def _finished(frame: pd.DataFrame) -> pd.DataFrame:
+    if frame.empty or "test_pr_auc" not in frame:
+        return frame.iloc[0:0]
+    return frame[(frame["status"] == "FINISHED") & frame["test_pr_auc"].notna()]
 
 
 @contextlib.contextmanager
@@ -139,12 +180,23 @@ def recent_parent_runs(client, experiment_ids: list[str] | None = None, limit: i
         return []
     recent = search(client.tracking_uri, experiment_ids, {}, max_results=2000,
                     order_by=["attributes.start_time DESC"])
-    parents = list(recent[_PARENT_COLUMN].dropna().unique()[:limit]) if _PARENT_COLUMN in recent else []
+    parents = list(_top_parents(recent).dropna().unique()[:limit]) if _PARENT_COLUMN in recent else []
     found = []
     for run_id in parents:
         with contextlib.suppress(Exception):  # a parent deleted after its children ran
             found.append(client.get_run(run_id))
     return sorted(found, key=lambda r: r.info.start_time or 0, reverse=True)
+
+
+def _top_parents(runs: pd.DataFrame) -> pd.Series:
+    """Each run's parent, where a seed run's parent is its group's own parent (the sweep or grid
+    it ran in) when the group has one: a report of the group's sweep holds the group."""
+    parents = runs[_PARENT_COLUMN]
+    if _GROUP_COLUMN not in runs:
+        return parents
+    parent_of = dict(zip(runs["run_id"], parents, strict=True))
+    above = runs[_GROUP_COLUMN].map(lambda group: parent_of.get(group) if isinstance(group, str) else None)
+    return above.where(above.notna(), parents)
 
 
 def _describe_parents(runs: Sequence[Any], names: dict[str, str]) -> str:
@@ -180,17 +232,22 @@ def load_runs(tracking_uri: str, parent_run_id: str | None = None, experiment: s
     if parent is not None:
         experiments = [names.get(parent.info.experiment_id, parent.info.experiment_id)]
         name = f"{names.get(parent.info.experiment_id, 'runs')}-{parent.info.run_id[:8]}"
+        parent_experiment = parent.info.experiment_id
         runs, title, parent = _runs_of_parent(tracking_uri, parent, names)
+        runs, seeds = _seed_runs(tracking_uri, [parent_experiment], names, runs)
     else:
         progress(f"reading the runs of experiment {experiment!r}")
-        runs = _leaf_runs(tracking_uri, experiment_id, names)
+        runs, seeds = _leaf_runs(tracking_uri, experiment_id, names)
         title, name, experiments = f"Experiment {experiment}", str(experiment), [str(experiment)]
-    runs = describe_runs(runs.reset_index(drop=True))
+    runs, seeds = _with_groups(runs.reset_index(drop=True), seeds.reset_index(drop=True))
+    runs, seeds = describe_runs(runs), describe_runs(seeds)
     facets = [column for column in ("dataset", "model") if runs[column].nunique(dropna=True) > 1]
-    progress(f"{len(runs)} runs ({int((runs['status'] == 'FINISHED').sum())} finished)")
+    counted = f" and {len(seeds)} seed runs of {int(runs['is_group'].sum())} groups" if len(seeds) else ""
+    progress(f"{len(runs)} runs ({int((runs['status'] == 'FINISHED').sum())} finished){counted}")
+    objective = _objective(tracking_uri, pd.concat([seeds, runs]) if len(seeds) else runs)
     return ReportRuns(client=client, tracking_uri=tracking_uri, title=title, name=_slug(name),
-                      experiments=experiments, runs=runs, objective=_objective(tracking_uri, runs), parent=parent,
-                      facets=facets)
+                      experiments=experiments, runs=runs, objective=objective, parent=parent, facets=facets,
+                      seeds=seeds)
 
 
 def _experiment_id(client, tracking_uri: str, experiment: str | None, names: dict[str, str]) -> str | None:
@@ -216,23 +273,116 @@ def _parent(client, tracking_uri: str, parent_run_id: str | None, experiment: st
 
 
 def _runs_of_parent(tracking_uri: str, parent, names: dict[str, str]):
-    """The parent's children, or the run alone when it has none: (runs, title, parent or None)."""
+    """The parent's children, or the run alone when it has none or is a group of seeds (whose
+    children are its seeds): (runs, title, parent or None)."""
     progress(f"reading the runs of {parent.info.run_id} ({parent.info.run_name})")
     label = parent.info.run_name or parent.info.run_id
+    alone = f"attributes.run_id = '{parent.info.run_id}'"
+    if REPEATS_TAG in parent.data.tags:
+        return search(tracking_uri, [parent.info.experiment_id], names, filter_string=alone), \
+            f"Repeated run {label}", parent
     children = search(tracking_uri, [parent.info.experiment_id], names,
                       filter_string=f"tags.{PARENT_TAG} = '{parent.info.run_id}'")
     if len(children):
         return children, f"Sweep {label}", parent
-    alone = search(tracking_uri, [parent.info.experiment_id], names,
-                   filter_string=f"attributes.run_id = '{parent.info.run_id}'")
-    return alone, f"Run {label}", None
+    return search(tracking_uri, [parent.info.experiment_id], names, filter_string=alone), f"Run {label}", None
 
 
-def _leaf_runs(tracking_uri: str, experiment_id: str, names: dict[str, str]) -> pd.DataFrame:
+def _leaf_runs(tracking_uri: str, experiment_id: str, names: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The experiment's runs that are not parents, a group of seeds counting as a leaf; and the
+    seed runs of those groups."""
     everything = search(tracking_uri, [experiment_id], names)
     if _PARENT_COLUMN not in everything:
-        return everything
-    return everything[~everything["run_id"].isin(set(everything[_PARENT_COLUMN].dropna()))]
+        return everything, everything.iloc[0:0]
+    parents = set(everything[_PARENT_COLUMN].dropna())
+    groups = _is_group(everything)
+    runs = everything[~everything["run_id"].isin(parents) | groups]
+    return _split_seeds(runs)
+
+
+def _is_group(runs: pd.DataFrame) -> pd.Series:
+    if _REPEATS_COLUMN not in runs:
+        return pd.Series(False, index=runs.index)
+    return runs[_REPEATS_COLUMN].notna()
+
+
+def _split_seeds(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the runs without the seed runs of groups among them, those seed runs); a seed run whose
+    group is not there (deleted, or another report's) stays a run of its own."""
+    if _GROUP_COLUMN not in runs:
+        return runs, runs.iloc[0:0]
+    groups = set(runs.loc[_is_group(runs), "run_id"])
+    is_seed = runs[_GROUP_COLUMN].isin(groups)
+    return runs[~is_seed], runs[is_seed]
+
+
+def _seed_runs(tracking_uri: str, experiment_ids: list[str], names: dict[str, str],
+               runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(runs, the seed runs of the groups among them), each group's seeds found by its tag."""
+    if not _is_group(runs).any():
+        return _split_seeds(runs)
+    seeds = search(tracking_uri, experiment_ids, names, filter_string=f"tags.{REPEAT_GROUP_TAG} LIKE '%'")
+    runs, _ = _split_seeds(runs)  # a group reported on its own has its seeds as "children"
+    seeds = seeds[seeds[_GROUP_COLUMN].isin(set(runs.loc[_is_group(runs), "run_id"]))]
+    return runs, seeds
+
+
+def _with_groups(runs: pd.DataFrame, seeds: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Mark the groups (``is_group``, ``seeds``: how many seed runs) and the seeds (``group``,
+    ``repeat``). A group takes what it lacks from its seeds: the tags and params it is described
+    by, from its first seed, and the summary of each metric over its finished seeds (a group
+    stopped before it logged its summary still reads as the mean of its seeds)."""
+    runs = runs.copy()
+    runs["is_group"] = _is_group(runs).to_numpy()
+    seeds = seeds.assign(group=seeds[_GROUP_COLUMN] if _GROUP_COLUMN in seeds else None,
+                         repeat=(seeds[f"tags.{REPEAT_TAG}"].map(_number) if f"tags.{REPEAT_TAG}" in seeds
+                                 else float("nan")))
+    runs["seeds"] = runs["run_id"].map(seeds["group"].value_counts()).where(runs["is_group"])
+    if seeds.empty:
+        return runs, seeds
+    inherited = [c for c in seeds if c.startswith("params.")]
+    inherited += [f"tags.{tag}" for tag in _INHERITED_TAGS if f"tags.{tag}" in seeds]
+    summarised = [c for c in seeds if _SEED_SUMMARISED.fullmatch(c) and not _derived(c)
+                  and pd.api.types.is_numeric_dtype(seeds[c])]
+    additions: dict[str, dict[int, Any]] = {}
+    for index in runs.index[runs["is_group"]]:
+        part = seeds[seeds["group"] == runs.at[index, "run_id"]].sort_values(["repeat", "start_time"])
+        if part.empty:
+            continue
+        for name in inherited:
+            if pd.isna(runs.at[index, name]) if name in runs else True:
+                additions.setdefault(name, {})[index] = part[name].iloc[0]
+        done = part[part["status"] == "FINISHED"]
+        for name in summarised:
+            keys = [name, f"{name}_sd"] + ([f"{name}_seed_ci_low", f"{name}_seed_ci_high"]
+                                           if name.startswith("test_") else [])
+            lacking = [key for key in keys if key not in runs or pd.isna(runs.at[index, key])]
+            if not lacking:  # what the group logged itself stays
+                continue
+            summary = dict(zip(keys, seed_interval(done[name].dropna().astype(float), bounds_of(name)), strict=False))
+            for key in lacking:
+                if not math.isnan(summary[key]):
+                    additions.setdefault(key, {})[index] = summary[key]
+    new: dict[str, pd.Series] = {}
+    for name, values in additions.items():
+        added = pd.Series(values, dtype=object if name.startswith(("tags.", "params.")) else float)
+        if name in runs:
+            runs[name] = runs[name].where(~runs.index.isin(added.index), added)
+        else:
+            new[name] = added.reindex(runs.index)
+    return pd.concat([runs, pd.DataFrame(new, index=runs.index)], axis=1), seeds
+
+
+def _derived(name: str) -> bool:
+    """A metric that is already a summary or an interval bound: its seeds' mean means nothing."""
+    return name.endswith(("_sd", "_std", "_ci_low", "_ci_high", "_p")) or "_delta" in name
+
+
+def _number(text: Any) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def _get_run(client, run_id: str, names: dict[str, str]):
@@ -262,7 +412,8 @@ def download(tracking_uri: str, artifact_uri: str, path: str, dst: str) -> str:
 
 
 def _objective(tracking_uri: str, runs: pd.DataFrame) -> Objective:
-    """The objective the runs were measured for, read from a run's ``config.yaml``."""
+    """The objective the runs were measured for, read from a run's ``config.yaml`` (seed runs
+    first: a group of seeds may have logged none of its own)."""
     from omegaconf import OmegaConf
 
     finished = runs[runs["status"] == "FINISHED"]

@@ -8,8 +8,15 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from imbexp.metrics import INTERVAL_METRICS
-from imbexp.report._runs import ReportRuns
+from imbexp.intervals import DELTA_METHODS, INTERVAL_METRICS, Delta
+from imbexp.report._describe import number
+from imbexp.report._runs import (
+    BASELINE_RUN_TAG,
+    COMPARED_TO_TAG,
+    FACTOR1_RUN_TAG,
+    NO_INTERVALS_TAG,
+    ReportRuns,
+)
 
 LEADERBOARD_COLUMNS = (
     ("test_pr_auc", "PR-AUC"),
@@ -22,6 +29,26 @@ LEADERBOARD_COLUMNS = (
     ("fit_seconds", "fit s"),
     ("train_rows", "train rows"),
 )
+#: the calibration metrics beyond ECE and prediction bias (issue 13), in the reliability section
+CALIBRATION_COLUMNS = (
+    ("test_calibration_intercept", "calibration intercept"),
+    ("test_calibration_slope", "calibration slope"),
+    ("test_net_benefit", "net benefit @ tuned"),
+)
+#: the paired comparisons the leaderboard shows: (metric, heading)
+DELTA_COLUMNS = (
+    ("pr_auc", "Δ PR-AUC"),
+    ("roc_auc", "Δ ROC-AUC"),
+    ("ece", "Δ ECE"),
+    ("prediction_bias", "Δ pred. bias"),
+)
+#: each comparison a run may log: (metric suffix, the tags naming the run it was compared with, heading)
+COMPARISONS = (
+    ("", (BASELINE_RUN_TAG, COMPARED_TO_TAG), "vs baseline"),
+    ("_vs_factor1", (FACTOR1_RUN_TAG,), "vs factor 1"),
+)
+#: how a group's deltas were made (the mean of its seeds' deltas, a t interval across seeds)
+SEED_METHOD = "t interval across seeds"
 RUN_TABLE_COLUMNS = (
     ("test_pr_auc", "PR-AUC"),
     ("test_roc_auc", "ROC-AUC"),
@@ -33,25 +60,131 @@ RUN_TABLE_COLUMNS = (
 )
 
 
+def delta_of(row: pd.Series, metric: str, suffix: str = "") -> Delta | None:
+    """The paired comparison ``row`` logged for ``metric`` (``test_<metric>_delta{suffix}``), or None."""
+    key = f"test_{metric}_delta{suffix}"
+    value = number(row.get(key))
+    if value is None:
+        return None
+
+    def bound(name: str) -> float:
+        found = number(row.get(f"{key}_{name}"))
+        return float("nan") if found is None else found
+
+    method = SEED_METHOD if row.get("is_group") else DELTA_METHODS.get(metric, "")
+    return Delta(value, bound("ci_low"), bound("ci_high"), bound("p"), method)
+
+
+def compared(runs: pd.DataFrame, suffix: str = "") -> bool:
+    """Whether any run logged the comparison ``suffix``."""
+    return any(f"test_{metric}_delta{suffix}" in runs and runs[f"test_{metric}_delta{suffix}"].notna().any()
+               for metric, _ in DELTA_COLUMNS)
+
+
+def _references(data: ReportRuns, tags: Sequence[str]) -> set[str]:
+    """The runs others were compared with (by the tags naming them), a group counting as
+    referenced when one of its seeds is."""
+    frames = [data.runs, data.seeds]
+    found = {value for frame in frames for tag in tags if f"tags.{tag}" in frame
+             for value in frame[f"tags.{tag}"].dropna()}
+    if not data.seeds.empty:
+        found |= set(data.seeds.loc[data.seeds["run_id"].isin(found), "group"].dropna())
+    return found
+
+
+def _is_reference(data: ReportRuns, runs: pd.DataFrame, suffix: str, tags: Sequence[str]) -> pd.Series:
+    """Which runs are the reference of a comparison: named by another run's tag or, where the
+    runs predate those tags, by what a baseline is (strategy none; for ``_vs_factor1``, factor 1)."""
+    logged = pd.Series(False, index=runs.index)
+    for metric, _ in DELTA_COLUMNS:
+        if f"test_{metric}_delta{suffix}" in runs:
+            logged |= runs[f"test_{metric}_delta{suffix}"].notna()
+    if not suffix:
+        by_definition = runs["strategy_name"] == "none"
+    else:  # factor 1 of a strategy whose other factors were compared with it
+        by_definition = (runs["factor"] == 1) & runs["strategy_label"].isin(set(runs.loc[logged, "strategy_label"]))
+    return runs["run_id"].isin(_references(data, tags)) | (by_definition & ~logged)
+
+
 def leaderboard(data: ReportRuns) -> pd.DataFrame:
     """One row per (strategy, factor[, dataset, model]): the mean over its runs, ranked by the
-    first objective on valid."""
+    first objective on valid.
+
+    A group of seeds is one run here: its own mean, ``_sd`` across seeds and seed intervals. A row
+    of several runs gets the standard deviation across them instead. For each comparison
+    (:data:`COMPARISONS`) a row has its mean deltas, ``verdicts_<metric><suffix>`` (the verdict
+    of each of its runs, from :meth:`Delta.verdict`) and ``reference<suffix>``; ``no_intervals``
+    is the reason a run gave for logging no intervals.
+    """
     runs = data.finished
     if runs.empty:
         return pd.DataFrame()
     keys = ["strategy_label", "factor", *data.facets]
     metrics = [m for m, _ in LEADERBOARD_COLUMNS if m in runs] + [k for k in data.objective.keys if k in runs]
-    metrics = list(dict.fromkeys(metrics))
-    intervals = [f"test_{m}_ci_{b}" for m in INTERVAL_METRICS for b in ("low", "high") if f"test_{m}_ci_{b}" in runs]
+    metrics += [m for m, _ in CALIBRATION_COLUMNS if m in runs]
+    extra: dict[str, pd.Series] = {}
+    for suffix, tags, _ in COMPARISONS:
+        if not compared(runs, suffix):
+            continue
+        extra[f"reference{suffix}"] = _is_reference(data, runs, suffix, tags)
+        for metric, _ in DELTA_COLUMNS:
+            metrics.append(f"test_{metric}_delta{suffix}")
+            extra[f"verdicts_{metric}{suffix}"] = runs.apply(lambda row, m=metric, s=suffix: _verdict(row, m, s),
+                                                             axis=1)
+    metrics = [m for m in dict.fromkeys(metrics) if m in runs]
+    bounds = [f"{m}_{kind}_{b}" for m in metrics for kind in ("ci", "seed_ci") for b in ("low", "high")]
+    bounds = [b for b in bounds if b in runs and _is_interval(b)]
+    logged_sd = [f"{m}_sd" for m in metrics if f"{m}_sd" in runs]
+    runs = runs.assign(**extra, no_intervals=runs.get(f"tags.{NO_INTERVALS_TAG}"))
     grouped = runs.groupby(keys, dropna=False, sort=False)
-    table = grouped[metrics + intervals].mean().join(grouped[metrics].std(ddof=1).add_suffix("_sd"))
+    table = grouped[list(dict.fromkeys(metrics + bounds + logged_sd))].mean()
     table["runs"] = grouped.size()
+    spread = grouped[metrics].std(ddof=1)
+    for metric in metrics:  # one run: the sd a group logged across its seeds; several: across them
+        logged = table[f"{metric}_sd"] if f"{metric}_sd" in table else np.nan
+        table[f"{metric}_sd"] = spread[metric].where(table["runs"] > 1, logged)
+    table["seeds"] = grouped["seeds"].sum(min_count=1)
+    table["is_group"] = grouped["is_group"].all() & (table["runs"] == 1)
     table["factor_name"] = grouped["factor_name"].first()
+    table["no_intervals"] = grouped["no_intervals"].first()
+    table["run_ids"] = grouped["run_id"].agg(list)
+    for name in extra:
+        table[name] = grouped[name].all() if name.startswith("reference") else grouped[name].agg(
+            lambda verdicts: [v for v in verdicts if v])
     table = table.reset_index()
     key = data.objective.keys[0]
     if key in table:
         table = table.sort_values(key, ascending=data.objective.directions[0] == "minimize", na_position="last")
     return table.reset_index(drop=True)
+
+
+def _is_interval(column: str) -> bool:
+    """``test_<m>_ci_low`` of an interval metric, or the bound of a delta or seed interval."""
+    return "_delta" in column or "_seed_ci_" in column or any(
+        column in (f"test_{m}_ci_low", f"test_{m}_ci_high") for m in INTERVAL_METRICS)
+
+
+def _verdict(row: pd.Series, metric: str, suffix: str) -> str | None:
+    delta = delta_of(row, metric, suffix)
+    return None if delta is None else delta.verdict(metric)
+
+
+def verdict_words(verdicts: Sequence[str]) -> str:
+    """The verdict of a row: its runs' common verdict, or how many runs said what."""
+    if not verdicts:
+        return ""
+    def order(word: str) -> tuple[int, str]:
+        return (_VERDICT_ORDER.index(word) if word in _VERDICT_ORDER else len(_VERDICT_ORDER), word)
+
+    counts = {word: list(verdicts).count(word) for word in sorted(set(verdicts), key=order)}
+    if len(counts) == 1:
+        word = next(iter(counts))
+        return word if len(verdicts) == 1 else f"{word} (all {len(verdicts)} runs)"
+    return "mixed: " + ", ".join(f"{count} {word}" for word, count in counts.items())
+
+
+#: the order a tally of verdicts is read in
+_VERDICT_ORDER = ("better", "worse", "higher", "lower", "no detectable difference")
 
 
 def run_table(data: ReportRuns) -> pd.DataFrame:
@@ -94,8 +227,18 @@ def series_key(runs: pd.DataFrame, facets: Sequence[str]) -> pd.Series:
 
 
 def factor_table(runs: pd.DataFrame, metrics: Sequence[str], facets: Sequence[str] = ()) -> pd.DataFrame:
-    """Mean of each metric per (series, factor), with the interval bounds where logged."""
+    """Mean of each metric per (series, factor), with the interval bounds where logged: a run's
+    own interval, and for a group of seeds the t interval across its seeds (which holds the
+    spread between seeds, so that a claim is about the technique, not one draw)."""
     runs = runs.assign(series=series_key(runs, facets))
+    groups = runs["is_group"].fillna(False).astype(bool) if "is_group" in runs else pd.Series(False, index=runs.index)
+    for metric in metrics:
+        for bound in ("low", "high"):
+            plain, seed = f"{metric}_ci_{bound}", f"{metric}_seed_ci_{bound}"
+            if seed in runs:
+                runs[plain] = runs[seed].where(groups, runs[plain] if plain in runs else np.nan)
+            elif plain in runs and groups.any():  # a group's mean of its seeds' bounds is no interval
+                runs[plain] = runs[plain].where(~groups)
     columns = [m for m in metrics if m in runs]
     columns += [f"{m}_{bound}" for m in metrics for bound in ("ci_low", "ci_high") if f"{m}_{bound}" in runs]
     grouped = runs.groupby(["series", "factor"], dropna=False)[columns]

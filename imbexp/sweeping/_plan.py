@@ -97,7 +97,11 @@ def make_plan(settings: SweepSettings, config: DictConfig, arguments: list[str],
         existing = len(storage.get_all_trials(storage.get_study_id_from_name(study_name), deepcopy=False))
     except KeyError:
         pass
-    sampler = make_sampler(settings.sampler, space, len(directions), seed_offset=1000 * worker_index + existing)
+    # unless hydra.sweeper.sampler.seed is given, the sampler follows the top-level seed: an
+    # unseeded sampler drew other trials on each fresh study of the same command
+    top_seed = config.get("seed")
+    sampler = make_sampler(settings.sampler, space, len(directions), seed_offset=1000 * worker_index + existing,
+                           default_seed=None if top_seed is None else int(top_seed))
     study = _study.load_study(storage, study_name, directions, sampler)
     _study.check_space_conflicts(study, space)
     experiment_id = tracking.connect(str(config.tracking.uri), tracking.default_experiment(config))

@@ -65,15 +65,20 @@ def sampler_name(spec: Any) -> str:
     return name
 
 
-def make_sampler(spec: Any, space: SearchSpace, n_objectives: int, seed_offset: int = 0) -> optuna.samplers.BaseSampler:
+def make_sampler(spec: Any, space: SearchSpace, n_objectives: int, seed_offset: int = 0,
+                 default_seed: int | None = None) -> optuna.samplers.BaseSampler:
     """Build the sampler; ``seed_offset`` keeps workers (and resumed runs) from drawing the
-    same points when a seed is set."""
+    same points when a seed is set. ``default_seed`` seeds it when the spec gives no seed (the
+    sweep passes the top-level ``seed``, so the same command on a fresh study draws the same
+    trials)."""
     name = sampler_name(spec)
     if isinstance(spec, DictConfig):
         spec = OmegaConf.to_container(spec, resolve=True)
     # a null field takes Optuna's own default, as the official plugin's configs mean it
     kwargs = {k: v for k, v in (spec.items() if isinstance(spec, Mapping) else ())
               if k not in ("_target_", "name", "_partial_") and v is not None}
+    if kwargs.get("seed") is None and default_seed is not None:
+        kwargs["seed"] = int(default_seed)
     if name == "nsgaiii" and kwargs.get("reference_points") is not None:
         import numpy as np
 
