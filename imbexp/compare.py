@@ -522,7 +522,7 @@ def group_metrics(seed_runs: list[Any]) -> dict[str, float]:
         if all(v == values[0] for v in values):
             out[key] = values[0]
             continue
-        mean, sd, low, high = intervals.seed_interval(values)
+        mean, sd, low, high = intervals.seed_interval(values, intervals.bounds_of(key))
         out[key], out[f"{key}_sd"] = mean, sd
         if key.startswith("test_"):
             out[f"{key}_seed_ci_low"], out[f"{key}_seed_ci_high"] = low, high
