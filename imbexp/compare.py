@@ -51,6 +51,9 @@ DEFAULT_RESAMPLES = 1000
 SHOWN = ("pr_auc", "roc_auc", "prediction_bias", "ece")
 #: configurations listed in the table at the end of a grid or sweep (the rest are in MLflow)
 MAX_TABLE_ROWS = 30
+#: baselines a grid or sweep adds at most: a sweep over the model's settings has one baseline per
+#: distinct model, which would double its runs; the rest are named, and skipped
+MAX_ADDED_BASELINES = 5
 PREDICTIONS = "predictions/test.parquet"
 
 
@@ -431,10 +434,20 @@ def compare_children(uri: str, parent_id: str, run_one: Callable[[DictConfig], A
                 continue
             key = (_identity(run), repr(comparer._metrics_settings(run.info.run_id)))
             missing.setdefault(key, run)
-        for number, run in enumerate(missing.values(), start=1):
+        lacking = list(missing.values())
+        if len(lacking) > MAX_ADDED_BASELINES:
+            _say(f"[compare] {len(lacking)} settings (model, data, split or seed) of this {what} have no baseline "
+                 f"run; adding the first {MAX_ADDED_BASELINES}. Run strategy=none with the others' settings to "
+                 "compare them too.")
+            for run in lacking[MAX_ADDED_BASELINES:]:
+                client.set_tag(run.info.run_id, names.NO_DELTA_TAG,
+                               f"no strategy=none run with these settings; the {what} added only "
+                               f"{MAX_ADDED_BASELINES} baselines")
+            lacking = lacking[:MAX_ADDED_BASELINES]
+        for number, run in enumerate(lacking, start=1):
             seed = run.data.params.get("seed", "?")
             _say(f"[compare] no baseline for {label(run)}, seed {seed}: adding a strategy=none run to the {what} "
-                 f"({number} of {len(missing)})")
+                 f"({number} of {len(lacking)})")
             try:
                 added = run_one(_baseline_config(comparer, run, uri, parent_id))
             except Exception as exc:  # the runs are tracked; the comparison of that group is skipped

@@ -322,16 +322,20 @@ def _p_from_draws(estimate: float, draws: np.ndarray, kind: str) -> float:
     """The two-sided p-value of "no difference" that matches the interval ``kind``: the level at
     which its interval would just reach 0."""
     draws = draws[np.isfinite(draws)]
-    if draws.size < 10:
-        return float("nan")
     b = draws.size
-    if kind == "basic":
-        at = 2 * estimate  # 0 lies in the basic interval iff 2 x estimate lies in the draws' range
-        share = (np.sum(draws <= at) + 1) / (b + 1)
-        return float(min(1.0, 2 * min(share, 1 - share + 1 / (b + 1))))
-    share = (np.sum(draws <= 0) + 0.5 * np.sum(draws == 0) + 0.5) / (b + 1)
+    if b < 10:
+        return float("nan")
+
+    def two_sided(at: float) -> float:  # how far ``at`` lies in either tail of the draws (+1: never 0)
+        below, above = (np.sum(draws <= at) + 1) / (b + 1), (np.sum(draws >= at) + 1) / (b + 1)
+        return float(min(1.0, 2 * min(below, above)))
+
+    if kind == "basic":  # 0 lies in the basic interval iff 2 x estimate lies in the draws' range
+        return two_sided(2 * estimate)
     if kind == "percentile":
-        return float(min(1.0, 2 * min(share, 1 - share)))
+        return two_sided(0.0)
+    # bc: the percentile of 0 among the draws, moved by the bias correction z0
+    share = (np.sum(draws < 0) + 0.5 * np.sum(draws == 0) + 0.5) / (b + 1)
     below = (np.sum(draws < estimate) + 0.5 * np.sum(draws == estimate)) / b
     z0 = norm.ppf(np.clip(below, 0.5 / b, 1 - 0.5 / b))
     return float(min(1.0, 2 * norm.sf(abs(2 * z0 - norm.ppf(share)))))

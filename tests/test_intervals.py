@@ -68,6 +68,7 @@ def test_identical_scores_give_deltas_of_zero(truth) -> None:
     for metric, delta in I.paired(y[:5000], p[:5000], p[:5000], 0.2, 0.2, n_resamples=200).items():
         assert delta.low <= 0 <= delta.high and delta.value == 0, (metric, delta)
         assert delta.verdict(metric) == "no detectable difference"
+        assert delta.p == 1.0, (metric, delta)  # nothing against "no difference", whatever the method
 
 
 def test_a_crippled_model_is_found_worse(truth) -> None:
