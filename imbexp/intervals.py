@@ -40,7 +40,8 @@ INTERVAL_METRICS = ("pr_auc", "roc_auc", "f1", "f1_tuned", "ece", "prediction_bi
                     "calibration_intercept", "calibration_slope", "net_benefit")
 #: metrics compared with a baseline on the same rows (``test_<m>_delta``, ``_delta_ci_low``...)
 DELTA_METRICS = ("pr_auc", "roc_auc", "f1_tuned", "brier", "log_loss", "ece", "prediction_bias")
-#: fewest test positives (and negatives) for which intervals are given
+#: fewest test positives (and negatives) for which intervals are given: at about 30 (18-41 per
+#: replicate) the methods covered 92 % pooled, 75-98 % per metric; at about 100, 95 %
 MIN_POSITIVES = 30
 #: the bootstrap metrics and their interval kinds the coverage benchmark compares
 BOOTSTRAP_METRICS = ("pr_auc", "roc_auc", "f1", "f1_tuned", "ece")
@@ -107,8 +108,8 @@ def too_few(y_true: np.ndarray) -> str | None:
     negatives = int(np.asarray(y_true).size - positives)
     if min(positives, negatives) < MIN_POSITIVES:
         smaller, count = ("positives", positives) if positives <= negatives else ("negatives", negatives)
-        return (f"no 95 % intervals: test has {count} {smaller}, fewer than the {MIN_POSITIVES} below which "
-                "their coverage was not measured near 95 % (benchmarks/README.md)")
+        return (f"no 95 % intervals: test has {count} {smaller}, fewer than {MIN_POSITIVES} (at about 30 the "
+                "measured coverage of a '95 %' interval was already 75-98 %; benchmarks/README.md)")
     return None
 
 
