@@ -154,9 +154,14 @@ class Comparer:
     def _metrics_settings(self, run_id: str) -> Any:
         return self.config(run_id).get("metrics")
 
+    def _bins(self, run_id: str) -> int:
+        return int((self._metrics_settings(run_id) or {}).get("ece_bins", 15))
+
     def _matches(self, run: Any, other: Any) -> bool:
+        # of the metrics settings only ECE's bins change the scores' comparison: the resamples are
+        # the compared run's own, so a baseline logged with another metrics.bootstrap serves
         return (other.info.run_id != run.info.run_id and _identity(other) == _identity(run)
-                and self._metrics_settings(other.info.run_id) == self._metrics_settings(run.info.run_id))
+                and self._bins(other.info.run_id) == self._bins(run.info.run_id))
 
     def baseline_of(self, run: Any) -> Any | None:
         """The latest FINISHED strategy=none run with the same settings, or None. A baseline run
@@ -339,6 +344,14 @@ def check_compare_to(cfg: DictConfig) -> None:
         raise ConfigError(f"compare_to={target} is {what} run; {use}.")
     repeats = int(cfg.get("repeats", 1) or 1)
     theirs = int(_as_number(run.data.tags.get(names.REPEATS_TAG)) or 1)
+    if theirs == 1:
+        try:
+            kept = {a.path for a in client.list_artifacts(str(target), "predictions")}
+        except Exception:  # the artifacts cannot be listed: the comparison after the run says why
+            kept = {PREDICTIONS}
+        if PREDICTIONS not in kept:
+            raise ConfigError(f"compare_to={target} has no {PREDICTIONS} to pair with (a grid's or sweep's "
+                              f"parent run?); use the id of a run that was tested, e.g. one of its runs, or null.")
     if repeats != theirs:
         has = f"a group of {theirs} seeds" if theirs > 1 else "a single run"
         raise ConfigError(f"compare_to={target} is {has}, but repeats={repeats}; use a run of repeats={repeats} "
@@ -432,18 +445,24 @@ def compare_children(uri: str, parent_id: str, run_one: Callable[[DictConfig], A
             if few is not None:  # a baseline run could give no deltas: none is run for it
                 client.set_tag(run.info.run_id, names.NO_DELTA_TAG, f"{few}; no baseline run was added")
                 continue
-            key = (_identity(run), repr(comparer._metrics_settings(run.info.run_id)))
+            key = (_identity(run), comparer._bins(run.info.run_id))
             missing.setdefault(key, run)
-        lacking = list(missing.values())
-        if len(lacking) > MAX_ADDED_BASELINES:
-            _say(f"[compare] {len(lacking)} settings (model, data, split or seed) of this {what} have no baseline "
-                 f"run; adding the first {MAX_ADDED_BASELINES}. Run strategy=none with the others' settings to "
-                 "compare them too.")
-            for run in lacking[MAX_ADDED_BASELINES:]:
+        # the limit counts settings, not seeds: every seed of a kept setting gets its baseline (a
+        # group's deltas need all of them)
+        settings = list(dict.fromkeys(tuple(p for p in key[0] if p[0] != "seed") for key in missing))
+        if len(settings) > MAX_ADDED_BASELINES:
+            _say(f"[compare] {len(settings)} settings (model, data or split) of this {what} have no baseline "
+                 f"run; adding those of the first {MAX_ADDED_BASELINES}. Run strategy=none with the others' "
+                 "settings to compare them too.")
+        kept = set(settings[:MAX_ADDED_BASELINES])
+        lacking = []
+        for key, run in missing.items():
+            if tuple(p for p in key[0] if p[0] != "seed") in kept:
+                lacking.append(run)
+            else:
                 client.set_tag(run.info.run_id, names.NO_DELTA_TAG,
-                               f"no strategy=none run with these settings; the {what} added only "
-                               f"{MAX_ADDED_BASELINES} baselines")
-            lacking = lacking[:MAX_ADDED_BASELINES]
+                               f"no strategy=none run with these settings; the {what} added baselines for only "
+                               f"{MAX_ADDED_BASELINES} settings")
         for number, run in enumerate(lacking, start=1):
             seed = run.data.params.get("seed", "?")
             _say(f"[compare] no baseline for {label(run)}, seed {seed}: adding a strategy=none run to the {what} "
@@ -638,8 +657,6 @@ def run_repeats(cfg: DictConfig, run_one: Callable[[DictConfig], Any], baselines
             _say(f"[repeats] seed {base + index} ({index + 1} of {k})")
             results.append(run_one(seed_cfg))
         seed_ids = [result.run_id for result in results]
-        if cfg.get("compare_to") or baselines_now:
-            _compare_seeds(cfg, client, seed_ids)
         seed_runs = [client.get_run(run_id) for run_id in seed_ids]
         first = seed_runs[0]
         now = int(time.time() * 1000)
@@ -655,6 +672,15 @@ def run_repeats(cfg: DictConfig, run_one: Callable[[DictConfig], Any], baselines
         copied = [RunTag(t, first.data.tags[t]) for t in _COPIED_TAGS if t in first.data.tags]
         client.log_batch(group_id, tags=copied)
         client.update_run(group_id, name=f"{label(first)} · {k} seeds")
+        # compared once the group's own numbers are logged: rows that differ from compare_to's
+        # are one sentence after the runs, as for a single run, and lose nothing
+        refused = None
+        if cfg.get("compare_to") or baselines_now:
+            try:
+                _compare_seeds(cfg, client, seed_ids)
+            except ImbexpError as exc:
+                refused = exc
+            seed_runs = [client.get_run(run_id) for run_id in seed_ids]
         group_values = {**values, **log_group_deltas(client, group_id, seed_runs)}
     except BaseException as exc:
         if not given:  # a sweeper closes its trial's run itself
@@ -668,6 +694,8 @@ def run_repeats(cfg: DictConfig, run_one: Callable[[DictConfig], Any], baselines
         raise
     if not given:
         client.set_terminated(group_id, "FINISHED")
+    if refused is not None:
+        raise refused
     compared = sum("test_pr_auc_delta" in run.data.metrics for run in seed_runs)
     _print_group(group_id, base, k, group_values, cfg, compared)
     return GroupResult(group_id, _mean_value([result.value for result in results]))

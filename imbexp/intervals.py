@@ -113,6 +113,21 @@ def too_few(y_true: np.ndarray) -> str | None:
     return None
 
 
+#: below this many test positives (or negatives) intervals are given but rougher than 95 %
+ROUGH_BELOW = 100
+
+
+def rough(y_true: np.ndarray) -> str | None:
+    """A note for intervals from :data:`MIN_POSITIVES` up to :data:`ROUGH_BELOW` test positives
+    (or negatives), where their measured coverage fell short of 95 %; None elsewhere."""
+    positives = int(np.sum(np.asarray(y_true) == 1))
+    fewer = min(positives, int(np.asarray(y_true).size - positives))
+    if MIN_POSITIVES <= fewer < ROUGH_BELOW:
+        return (f"rough intervals: {fewer} test {'positives' if positives <= fewer else 'negatives'} (at about 30 "
+                f"the measured coverage of a '95 %' interval was 75-98 %, at about {ROUGH_BELOW} 91-98 %)")
+    return None
+
+
 def method_summary() -> str:
     """One line naming each interval's method, for a run's console summary."""
     grouped: dict[str, list[str]] = {}
@@ -124,7 +139,9 @@ def method_summary() -> str:
 # -- point values of the calibration metrics -------------------------------------------------
 
 def _logit_score(score: np.ndarray) -> np.ndarray:
-    return logit(np.clip(np.asarray(score, dtype=np.float64), 1e-12, 1 - 1e-12))
+    # scores of exactly 0 or 1 (isotonic calibration's end blocks) would weigh logit +-27.6 in
+    # the fit and give an intercept near -29 with a tight interval; below 1e-6 no score is told apart
+    return logit(np.clip(np.asarray(score, dtype=np.float64), 1e-6, 1 - 1e-6))
 
 
 def _logistic_fit(y: np.ndarray, design: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -392,9 +409,22 @@ def candidate_intervals(y_true: np.ndarray, y_score: np.ndarray, threshold: floa
 
 def intervals(y_true: np.ndarray, y_score: np.ndarray, threshold: float, n_bins: int = 15,
               n_resamples: int = 1000, seed: int = 0) -> dict[str, tuple[float, float]]:
-    """The 95 % interval of each of :data:`INTERVAL_METRICS`, by its measured method."""
+    """The 95 % interval of each of :data:`INTERVAL_METRICS`, by its measured method. A metric
+    whose interval is degenerate (constant or perfectly separated scores: zero width) is left out."""
     candidates = candidate_intervals(y_true, y_score, threshold, n_bins, n_resamples, seed)
-    return {metric: clipped(*candidates[metric][METHODS[metric]], BOUNDS.get(metric)) for metric in INTERVAL_METRICS}
+    out = {}
+    for metric in INTERVAL_METRICS:
+        low, high = candidates[metric][METHODS[metric]]
+        bounds = BOUNDS.get(metric)
+        if METHODS[metric] == "basic" and bounds is not None and high <= bounds[0]:
+            # reflected wholly past the metric's floor (an ECE near 0): the percentile interval's
+            # upper end, from the floor, is all the draws can say
+            low, high = bounds[0], candidates[metric]["percentile"][1]
+        low, high = clipped(low, high, bounds)
+        # no zero-width "95 %" interval (up to rounding: a constant ECE's draws differ by 1e-17)
+        if np.isfinite(low) and np.isfinite(high) and high - low > 1e-9 * max(1.0, abs(high)):
+            out[metric] = (low, high)
+    return out
 
 
 # -- paired comparisons ------------------------------------------------------------------------

@@ -95,3 +95,5 @@ STOP_REASON_TAG = "imbexp.stop_reason"
 #: or, when none could be given, why (too few test positives or negatives)
 INTERVAL_METHODS_TAG = "imbexp.interval_methods"
 NO_INTERVALS_TAG = "imbexp.no_intervals"
+#: on a run whose intervals rest on few test positives (intervals.rough): what their coverage was
+INTERVALS_NOTE_TAG = "imbexp.intervals_note"

@@ -228,6 +228,9 @@ def _fit_and_score(cfg: DictConfig, dataset: Dataset, split, strategy: Strategy,
                 for name, (low, high) in found.items():
                     values[f"test_{name}_ci_low"], values[f"test_{name}_ci_high"] = low, high
                 run_tags[names.INTERVAL_METHODS_TAG] = intervals.method_summary()
+                note = intervals.rough(y_test)
+                if note is not None:
+                    run_tags[names.INTERVALS_NOTE_TAG] = note
 
         prevalence = (cfg.get("deployment") or {}).get("prevalence")
         if prevalence is not None:
@@ -312,6 +315,8 @@ def _print_summary(cfg: DictConfig, dataset: Dataset, strategy: Strategy, model_
         lines.append(f"  {result.tags[names.NO_INTERVALS_TAG]}")
     elif names.INTERVAL_METHODS_TAG in result.tags:
         lines.append(f"  intervals: {result.tags[names.INTERVAL_METHODS_TAG]}")
+        if names.INTERVALS_NOTE_TAG in result.tags:
+            lines.append(f"  {result.tags[names.INTERVALS_NOTE_TAG]}")
     else:
         lines.append("  intervals: off (metrics.bootstrap=0)")
     lines.append(f"  threshold tuned on valid: {m['threshold_tuned']:.4f}; trained on "

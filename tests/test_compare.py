@@ -189,6 +189,12 @@ def test_compare_to_an_unknown_run_is_refused_before_the_data_is_read(run_cli, m
         with pytest.raises(ConfigError, match=words):
             compare.check_compare_to(cfg)
     assert len(_runs(mlflow_client, "cmp-to")) == count
+    # a FINISHED run that was never tested (a grid's parent, say) is refused before the run too
+    untested = mlflow_client.create_run(mlflow_client.get_experiment_by_name("cmp-to").experiment_id).info.run_id
+    mlflow_client.set_terminated(untested, "FINISHED")
+    with pytest.raises(ConfigError, match="has no predictions/test.parquet to pair with"):
+        compare.check_compare_to(compose(*TINY, f"compare_to={untested}", "tracking.experiment=cmp-to"))
+    mlflow_client.delete_run(untested)
 
 
 def test_repeats_runs_seeds_under_a_group_with_their_mean_and_spread(run_cli, mlflow_client) -> None:

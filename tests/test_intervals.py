@@ -137,6 +137,9 @@ def test_a_run_logs_intervals_and_calibration_metrics(compose, mlflow_client, ca
     run = mlflow_client.get_run(result.run_id)
     logged = run.data.metrics
     for name in I.INTERVAL_METRICS:
+        if f"test_{name}_ci_low" not in logged:  # degenerate: no row above 0.5 in any resample, F1 = 0
+            assert name == "f1" and logged["test_f1"] == 0, name
+            continue
         low, value, high = logged[f"test_{name}_ci_low"], logged[f"test_{name}"], logged[f"test_{name}_ci_high"]
         assert low <= high, name
         if name != "ece":  # its interval is centred on the bias-corrected value, below the estimate
@@ -153,6 +156,9 @@ def test_a_run_logs_intervals_and_calibration_metrics(compose, mlflow_client, ca
     assert "train_minority_fraction" not in logged
     out = capsys.readouterr().out
     assert "95 % interval" in out and f"intervals: {I.method_summary()}" in out
+    # about 50 test positives: intervals, with the note that they are rougher than 95 %
+    assert run.data.tags[names.INTERVALS_NOTE_TAG].startswith("rough intervals:")
+    assert run.data.tags[names.INTERVALS_NOTE_TAG] in out
     low, high = logged["test_roc_auc_ci_low"], logged["test_roc_auc_ci_high"]
     assert f"[{low:.4f}, {high:.4f}]" in out
 
@@ -171,3 +177,21 @@ def test_a_run_with_few_test_positives_logs_no_interval_and_says_why(compose, ml
     assert f"test has {positives} positives" in reason
     assert names.INTERVAL_METHODS_TAG not in run.data.tags
     assert f"  {reason}\n" in capsys.readouterr().out
+
+
+def test_degenerate_scores_get_no_zero_width_interval() -> None:
+    """Perfectly separated or constant scores: a "95 %" interval of width 0 says nothing, so
+    none is given for the metrics it would be (ROC-AUC, PR-AUC, F1, ECE of separated scores)."""
+    y = np.r_[np.ones(100), np.zeros(900)].astype(np.int8)
+    separated = I.intervals(y, y * 0.9 + 0.05, 0.5, n_resamples=200)
+    assert not {"roc_auc", "pr_auc", "f1", "f1_tuned", "ece"} & set(separated)
+    constant = I.intervals(y, np.full(y.size, 0.1), 0.5, n_resamples=200)
+    assert "roc_auc" not in constant and "f1" not in constant
+    for low, high in [*separated.values(), *constant.values()]:
+        assert high > low
+
+
+def test_few_positives_give_intervals_with_a_note_that_they_are_rough() -> None:
+    y = np.r_[np.ones(40), np.zeros(4000)].astype(np.int8)
+    assert I.too_few(y) is None and "rough intervals: 40 test positives" in I.rough(y)
+    assert I.rough(np.r_[np.ones(200), np.zeros(4000)]) is None
