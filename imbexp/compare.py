@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from imbexp import intervals, names
+from imbexp import intervals, names, tracking
 from imbexp.errors import ConfigError, ImbexpError
 
 log = logging.getLogger("imbexp")
@@ -143,7 +143,7 @@ class Comparer:
     def config(self, run_id: str) -> dict[str, Any]:
         """The run's resolved ``config.yaml`` (its ``metrics`` section is not among the params)."""
         if run_id not in self._configs:
-            with tempfile.TemporaryDirectory(prefix="imbexp-compare-") as tmp, _quiet_downloads():
+            with tempfile.TemporaryDirectory(prefix="imbexp-compare-") as tmp, tracking.quiet_downloads():
                 try:
                     path = self.client.download_artifacts(run_id, "config.yaml", tmp)
                     self._configs[run_id] = OmegaConf.to_container(OmegaConf.load(path)) or {}
@@ -189,7 +189,7 @@ class Comparer:
     # -- comparing -----------------------------------------------------------------------------
     def predictions(self, run_id: str) -> pd.DataFrame:
         if run_id not in self._predictions:
-            with tempfile.TemporaryDirectory(prefix="imbexp-compare-") as tmp, _quiet_downloads():
+            with tempfile.TemporaryDirectory(prefix="imbexp-compare-") as tmp, tracking.quiet_downloads():
                 try:
                     path = self.client.download_artifacts(run_id, PREDICTIONS, tmp)
                 except Exception as exc:
@@ -299,21 +299,6 @@ def methods_line(shown: Iterable[str] = SHOWN, indent: str = "  ", note: str = "
         grouped.setdefault(intervals.METHOD_WORDS.get(method, method), []).append(metric)
     text = "intervals: " + "; ".join(f"{', '.join(metrics)}: {words}" for words, metrics in grouped.items()) + note
     return textwrap.fill(text, width=118, initial_indent=indent, subsequent_indent=indent + "  ")
-
-
-@contextlib.contextmanager
-def _quiet_downloads():
-    """Without MLflow's progress bar for every file read, which would bury the progress lines."""
-    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
-    before = os.environ.get(key)
-    os.environ[key] = "false"
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = before
 
 
 def _say(text: str) -> None:

@@ -500,3 +500,19 @@ def ui_hint(uri: str) -> str:
     if uri.startswith(("http://", "https://")):
         return f"open {redact(uri)}"
     return f"mlflow ui --backend-store-uri {redact(uri)}"
+
+
+@contextlib.contextmanager
+def quiet_downloads() -> Iterator[None]:
+    """Without MLflow's per-file progress bars, which would bury imbexp's own progress lines
+    (the report's, a grid's comparisons) when many runs' artifacts are read."""
+    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    before = os.environ.get(key)
+    os.environ[key] = "false"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before

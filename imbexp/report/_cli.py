@@ -11,7 +11,8 @@ from imbexp._paths import runs_dir, sqlite_file
 from imbexp.errors import ImbexpError
 from imbexp.report._figures import claims_figure, figure_png
 from imbexp.report._html import render_html
-from imbexp.report._runs import ReportError, default_tracking_uri, load_runs, progress, quiet_downloads
+from imbexp.report._runs import ReportError, default_tracking_uri, load_runs, progress
+from imbexp.tracking import quiet_downloads
 
 
 def reports_dir(tracking_uri: str) -> Path:

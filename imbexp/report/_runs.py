@@ -101,21 +101,6 @@ def _finished(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[(frame["status"] == "FINISHED") & frame["test_pr_auc"].notna()]
 
 
-@contextlib.contextmanager
-def quiet_downloads() -> Iterator[None]:
-    """Without MLflow's per-file progress bars, which would bury the report's own progress."""
-    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
-    before = os.environ.get(key)
-    os.environ[key] = "false"
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = before
-
-
 def default_tracking_uri() -> str:
     """``sqlite:///<project root>/runs/mlflow.db``, the store ``python -m imbexp`` writes to."""
     return f"sqlite:///{(runs_dir() / 'mlflow.db').as_posix()}"
