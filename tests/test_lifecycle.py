@@ -26,9 +26,17 @@ def _env(home: Path) -> dict[str, str]:
     return {**os.environ, "IMBEXP_HOME": str(home), "PYTHONUNBUFFERED": "1", "IMBEXP_THREADS": "1"}
 
 
+def _as_from_a_terminal() -> None:
+    """Ctrl-C reaches a command started from a terminal. Started in the background (nohup, a job
+    of a non-interactive shell) the tests would pass on SIGINT ignored, and imbexp rightly keeps
+    an ignored SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(home: Path, experiment: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "imbexp", *LONG, f"tracking.experiment={experiment}"],
-                            cwd=home, env=_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=home, env=_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_as_from_a_terminal)
 
 
 def _running_run(client, experiment: str, process: subprocess.Popen, timeout: float = 180):
