@@ -73,6 +73,7 @@ def _deltas(run) -> list[str]:
     return [key for key in run.data.metrics if "_delta" in key]
 
 
+@pytest.mark.smoke
 def test_a_grid_compares_each_run_with_the_none_run_of_the_same_settings(run_cli, mlflow_client, tmp_path) -> None:
     done = _ok(run_cli("-m", *TINY, "strategy=none,downsample_upweight", "tracking.experiment=cmp-grid"))
     runs = {run.data.tags.get("strategy"): run for run in _runs(mlflow_client, "cmp-grid")
@@ -241,6 +242,7 @@ def test_a_grid_of_repeats_logs_the_seed_mean_of_the_paired_deltas(run_cli, mlfl
     assert _deltas(groups["none"]) == []
 
 
+@pytest.mark.smoke
 def test_a_sweep_of_repeats_optimises_the_seed_mean(run_cli, mlflow_client) -> None:
     import optuna
 
