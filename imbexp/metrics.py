@@ -212,13 +212,3 @@ class _ScoreOrder:
         pr_auc = float(np.dot(tp_step, tp / np.maximum(predicted, 1)) / n_pos)
         return roc_auc, pr_auc
 
-
-def __getattr__(name: str):
-    """``INTERVAL_METRICS`` (the metrics with a 95 % interval on test) is defined in
-    :mod:`imbexp.intervals`, beside the methods; it is also found here, where it was first, for
-    the code that imports it from here. Looked up on use: intervals imports this module."""
-    if name == "INTERVAL_METRICS":
-        from imbexp.intervals import INTERVAL_METRICS
-
-        return INTERVAL_METRICS
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

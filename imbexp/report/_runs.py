@@ -27,15 +27,10 @@ from imbexp.tracking import open_store, redact
 
 PARENT_TAG = names.PARENT_RUN_TAG
 _PARENT_COLUMN = f"tags.{PARENT_TAG}"
-#: the names a run of repeated seeds, a paired comparison and a run without intervals are logged
-#: under (issue 13's agreed names; to move to imbexp.names beside the run's own when it logs them)
-REPEATS_TAG = "imbexp.repeats"  # on the group run: k
-REPEAT_GROUP_TAG = "imbexp.repeat_group"  # on each seed run: the group's run id
-REPEAT_TAG = "imbexp.repeat"  # on each seed run: 0 .. k-1
-BASELINE_RUN_TAG = "imbexp.baseline_run_id"
-FACTOR1_RUN_TAG = "imbexp.factor1_run_id"
-COMPARED_TO_TAG = "imbexp.compared_to"
-NO_INTERVALS_TAG = "imbexp.no_intervals"  # its value: why the run logged no intervals
+# the names a run of repeated seeds, a paired comparison and a run without intervals are logged under
+REPEATS_TAG, REPEAT_GROUP_TAG, REPEAT_TAG = names.REPEATS_TAG, names.REPEAT_GROUP_TAG, names.REPEAT_TAG
+BASELINE_RUN_TAG, FACTOR1_RUN_TAG = names.BASELINE_RUN_TAG, names.FACTOR1_RUN_TAG
+COMPARED_TO_TAG, NO_INTERVALS_TAG = names.COMPARED_TO_TAG, names.NO_INTERVALS_TAG
 _GROUP_COLUMN = f"tags.{REPEAT_GROUP_TAG}"
 _REPEATS_COLUMN = f"tags.{REPEATS_TAG}"
 #: a group's own tags a report describes it by; taken from its first seed run where it lacks them
