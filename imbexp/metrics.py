@@ -13,9 +13,12 @@ PROBABILITY_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "predict
 THRESHOLD_METRICS = ("precision", "recall", "f1", "kappa", "mcc", "balanced_accuracy", "g_mean")
 METRIC_NAMES = THRESHOLD_METRICS[:4] + PROBABILITY_METRICS + THRESHOLD_METRICS[4:]
 #: metrics where lower is better; the others are maximised
-LOWER_IS_BETTER = frozenset({"log_loss", "brier", "ece", "abs_prediction_bias"})
-#: every name a sweep may optimise (``objective.metric``)
-OBJECTIVE_METRICS = tuple(METRIC_NAMES) + tuple(f"{m}_tuned" for m in THRESHOLD_METRICS) + ("abs_prediction_bias",)
+LOWER_IS_BETTER = frozenset({"log_loss", "brier", "ece", "abs_prediction_bias", "cost"})
+#: money at the tuned threshold, where the dataset has a cost column (:func:`cost_metrics`)
+COST_METRICS = ("cost", "cost_missed", "cost_false_alarms", "cost_flag_none", "cost_saved", "cost_saved_share")
+#: every name a sweep may optimise (``objective.metric``); the cost ones need ``dataset.cost``
+OBJECTIVE_METRICS = (tuple(METRIC_NAMES) + tuple(f"{m}_tuned" for m in THRESHOLD_METRICS) + ("abs_prediction_bias",)
+                     + ("cost", "cost_saved", "cost_saved_share"))
 THRESHOLD_RULES = ("f1", "fbeta", "precision_at_recall", "min_cost")
 
 
@@ -114,13 +117,16 @@ def threshold_metrics(y_true: np.ndarray, y_score: np.ndarray, threshold: float,
 
 def tune_threshold(y_true: np.ndarray, y_score: np.ndarray, rule: str = "f1", *, beta: float = 1.0,
                    min_recall: float = 0.5, cost_fp: float = 1.0, cost_fn: float = 1.0,
-                   sample_weight: np.ndarray | None = None) -> float:
+                   sample_weight: np.ndarray | None = None, fn_cost: np.ndarray | None = None) -> float:
     """The score threshold chosen on valid by a named rule (ties: the highest threshold).
 
     ``f1`` / ``fbeta``: maximise F-beta; ``precision_at_recall``: the best precision among
     thresholds whose recall is at least ``min_recall``; ``min_cost``: minimise
-    cost_fp x FP + cost_fn x FN.
+    cost_fp x FP + cost_fn x FN, or, with ``fn_cost`` (one cost per row, e.g. the amount),
+    cost_fp x FP + the summed ``fn_cost`` of the positives missed (:func:`min_cost_threshold`).
     """
+    if rule == "min_cost" and fn_cost is not None:
+        return min_cost_threshold(y_true, y_score, cost_fp, fn_cost, sample_weight)
     precision, recall, thresholds = skm.precision_recall_curve(y_true, y_score, sample_weight=sample_weight)
     precision, recall = precision[:-1], recall[:-1]
     if rule in ("f1", "fbeta"):
@@ -142,6 +148,47 @@ def tune_threshold(y_true: np.ndarray, y_score: np.ndarray, rule: str = "f1", *,
         raise ValueError(f"unknown threshold rule {rule!r}")
     best = np.flatnonzero(gain == gain.max())[-1]
     return float(thresholds[best])
+
+
+def min_cost_threshold(y_true: np.ndarray, y_score: np.ndarray, cost_fp: float, fn_cost: np.ndarray,
+                       sample_weight: np.ndarray | None = None) -> float:
+    """The threshold with the least cost_fp x (false positives) + the ``fn_cost`` of every positive
+    scored below it (rows weighted by ``sample_weight``); ties: the highest threshold.
+
+    Candidates are each distinct score (flag the rows at or above it) and flagging nobody
+    (returned as 1 + 1e-9, above every probability, as the constant-cost rule does). One sort and
+    two cumulative sums: written here because scikit-learn's curves count rows, not money.
+    """
+    actual = np.asarray(y_true) == 1
+    score = np.asarray(y_score, dtype=np.float64)
+    w = np.ones(score.size) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    order = np.argsort(-score, kind="mergesort")
+    ordered = score[order]
+    false_alarm = np.where(actual, 0.0, cost_fp * w)[order]
+    at_stake = np.where(actual, np.asarray(fn_cost, dtype=np.float64) * w, 0.0)[order]
+    ends = np.r_[np.flatnonzero(ordered[1:] != ordered[:-1]), ordered.size - 1]  # last row of each score
+    missed_total = at_stake.sum()
+    cost = np.r_[missed_total, np.cumsum(false_alarm)[ends] + missed_total - np.cumsum(at_stake)[ends]]
+    thresholds = np.r_[1.0 + 1e-9, ordered[ends]]
+    return float(thresholds[int(np.argmin(cost))])  # argmin: the first, i.e. the highest threshold
+
+
+def cost_metrics(y_true: np.ndarray, y_score: np.ndarray, threshold: float, fn_cost: np.ndarray,
+                 cost_fp: float) -> dict[str, float]:
+    """Money at ``threshold``: ``cost`` = ``cost_missed`` (the costs of the positives scored below
+    it) + ``cost_false_alarms`` (cost_fp per negative flagged); ``cost_flag_none`` = what flagging
+    nobody costs (every positive's cost); ``cost_saved`` = that minus ``cost``, and
+    ``cost_saved_share`` its share of ``cost_flag_none`` (NaN when no positive costs anything)."""
+    actual = np.asarray(y_true) == 1
+    flagged = np.asarray(y_score) >= threshold
+    costs = np.asarray(fn_cost, dtype=np.float64)
+    missed = float(costs[actual & ~flagged].sum())
+    false_alarms = float(cost_fp * np.sum(~actual & flagged))
+    flag_none = float(costs[actual].sum())
+    saved = flag_none - missed - false_alarms
+    return {"cost": missed + false_alarms, "cost_missed": missed, "cost_false_alarms": false_alarms,
+            "cost_flag_none": flag_none, "cost_saved": saved,
+            "cost_saved_share": saved / flag_none if flag_none > 0 else float("nan")}
 
 
 def evaluate(y_true: np.ndarray, y_score: np.ndarray, tuned_threshold: float | None = None,

@@ -97,3 +97,8 @@ INTERVAL_METHODS_TAG = "imbexp.interval_methods"
 NO_INTERVALS_TAG = "imbexp.no_intervals"
 #: on a run whose intervals rest on few test positives (intervals.rough): what their coverage was
 INTERVALS_NOTE_TAG = "imbexp.intervals_note"
+#: a run on a dataset's own columns (docs/data.md): what each part of a split by groups or time
+#: holds; that the dataset's row weights weighted the training only; how its row costs were used
+SPLIT_PARTS_TAG = "imbexp.split_parts"
+ROW_WEIGHTS_TAG = "imbexp.row_weights"
+ROW_COSTS_TAG = "imbexp.row_costs"

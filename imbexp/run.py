@@ -69,7 +69,8 @@ def experiment(cfg: DictConfig) -> Result:
         strategy = build_strategy(cfg.strategy)
         model_name = str(cfg.model.get("name") or cfg.model.estimator._target_.rsplit(".", 1)[-1])
         models.build_model(cfg.model, seed, strategy=strategy)  # fail on a bad model before loading data
-        validate_split(cfg.split)
+        validate_split(cfg.split, cfg.dataset)
+        _check_cost_columns(cfg, objective)
         n_bins = int(cfg.get("metrics", {}).get("ece_bins", 15))
         source = source_of(cfg.dataset)  # its constructor refuses a bad dataset.* before any data is read
         in_batches = reads_in_batches(source, strategy)  # a capability of the source
@@ -78,9 +79,10 @@ def experiment(cfg: DictConfig) -> Result:
         # Read in batches, the labels come first: the split and the strategy's kept training
         # rows are chosen from them, then only those rows, valid and test are read.
         dataset = load_dataset(cfg.dataset, labels_only=in_batches)
-        split = make_split(dataset.y, cfg.split, seed)
+        _check_cost_columns(cfg, objective, dataset)
+        split = make_split(dataset.y, cfg.split, seed, group=dataset.group, time=dataset.time)
         if in_batches:
-            dataset = read_rows(source, dataset, _rows_used(split, strategy, dataset.y, seed))
+            dataset = read_rows(source, dataset, _rows_used(split, strategy, dataset, seed))
 
     run_name = f"{strategy.label()} · {model_name}"
     tags = {"strategy": strategy.name, "model": model_name, "dataset": dataset.name,
@@ -88,6 +90,7 @@ def experiment(cfg: DictConfig) -> Result:
     factor = strategy.factor()
     if factor is not None:
         tags[tracking.FACTOR_NAME_TAG] = str(strategy.factor_name)
+    tags.update(_column_tags(cfg, dataset, split))
     with tracking.start_run(cfg, run_name, tags) as run:
         tracking.log_params(tracking.run_params(cfg))
         import mlflow
@@ -144,12 +147,14 @@ def experiment(cfg: DictConfig) -> Result:
     return result
 
 
-def _rows_used(split: Split, strategy: Strategy, y: np.ndarray, seed: int) -> np.ndarray:
+def _rows_used(split: Split, strategy: Strategy, dataset: Dataset, seed: int) -> np.ndarray:
     """Positions of every row a run touches: test, each fold's valid part and the training
-    rows the strategy keeps (chosen from the labels exactly as :func:`_fit_one` chooses them)."""
+    rows the strategy keeps (chosen from the labels and weights exactly as :func:`_fit_one`)."""
+    y = dataset.y
     fits = [fold.train for fold in split.folds] + ([split.train_all] if split.kind == "cv" else [])
     parts = [split.test, *(fold.valid for fold in split.folds)]
-    parts += [rows[strategy.select_rows(y[rows], random_state=seed).indices] for rows in fits]
+    parts += [rows[strategy.select_rows(y[rows], _at(dataset.weight, rows), random_state=seed).indices]
+              for rows in fits]
     return np.unique(np.concatenate(parts))
 
 
@@ -172,10 +177,11 @@ def _fit_and_score(cfg: DictConfig, dataset: Dataset, split, strategy: Strategy,
             if method != "none":
                 calibration.check_enough_minority(method, y_valid)
                 p_valid = calibration.cross_fitted(method, raw, y_valid, seed)
-            threshold = M.tune_threshold(y_valid, p_valid, **rule)
+            threshold = M.tune_threshold(y_valid, p_valid, **rule, fn_cost=_at(dataset.cost, fold.valid))
             thresholds.append(threshold)
             fold_metrics.append({**M.evaluate(y_valid, p_valid, threshold, n_bins),
-                                 **intervals.calibration_metrics(y_valid, p_valid, threshold)})
+                                 **intervals.calibration_metrics(y_valid, p_valid, threshold),
+                                 **_money(dataset, fold.valid, p_valid, threshold, rule)})
         pooled_raw.append(raw)
         pooled_scores.append(p_valid)
         pooled_y.append(y_valid)
@@ -204,7 +210,8 @@ def _fit_and_score(cfg: DictConfig, dataset: Dataset, split, strategy: Strategy,
             calibrator = calibration.ScoreCalibrator(method).fit(np.concatenate(pooled_raw), valid_y)
             test_scores = calibrator.transform(test_scores)
         test_values = {**M.evaluate(y_test, test_scores, threshold, n_bins),
-                       **intervals.calibration_metrics(y_test, test_scores, threshold)}
+                       **intervals.calibration_metrics(y_test, test_scores, threshold),
+                       **_money(dataset, split.test, test_scores, threshold, rule)}
         values.update({f"test_{name}": value for name, value in test_values.items()})
         values.update({
             "threshold_tuned": threshold,
@@ -234,8 +241,10 @@ def _fit_and_score(cfg: DictConfig, dataset: Dataset, split, strategy: Strategy,
 
         prevalence = (cfg.get("deployment") or {}).get("prevalence")
         if prevalence is not None:
+            valid_rows = np.concatenate([fold.valid for fold in split.folds])
             values.update(_deployment_metrics(float(prevalence), float(np.mean(y[split.train_all])), valid_y,
-                                              valid_scores, y_test, test_scores, rule, n_bins))
+                                              valid_scores, y_test, test_scores, rule, n_bins,
+                                              _at(dataset.cost, valid_rows)))
     return values, test_scores, model, run_tags
 
 
@@ -260,12 +269,13 @@ def _threshold_rule(cfg: DictConfig) -> dict[str, Any]:
 
 
 def _deployment_metrics(prevalence: float, data_prevalence: float, y_valid, valid_scores, y_test, test_scores,
-                        rule: dict[str, Any], n_bins: int) -> dict[str, float]:
+                        rule: dict[str, Any], n_bins: int, valid_cost: np.ndarray | None = None) -> dict[str, float]:
     """Metrics as they would be at the production prevalence: scores moved to that prior, rows
-    weighted so positives have that share, threshold re-chosen on valid the same way."""
+    weighted so positives have that share, threshold re-chosen on valid the same way (with the
+    rows' own costs, where the dataset has them)."""
     valid_shifted = M.shift_prior(valid_scores, data_prevalence, prevalence)
     test_shifted = M.shift_prior(test_scores, data_prevalence, prevalence)
-    threshold = M.tune_threshold(y_valid, valid_shifted, **rule,
+    threshold = M.tune_threshold(y_valid, valid_shifted, **rule, fn_cost=valid_cost,
                                  sample_weight=M.prevalence_weights(y_valid, prevalence))
     weights = M.prevalence_weights(y_test, prevalence)
     deployed = M.evaluate(y_test, test_shifted, threshold, n_bins, sample_weight=weights)
@@ -282,13 +292,14 @@ def _fit_one(cfg: DictConfig, dataset: Dataset, rows: np.ndarray, strategy: Stra
              clock: Stopwatch):
     """Rebalance ``rows`` with the strategy and fit a fresh model on them."""
     y = dataset.y
+    weight = _at(dataset.weight, rows)  # the dataset's own row weights; the strategy multiplies them
     with clock.stage("resample"):
-        selection = strategy.select_rows(y[rows], random_state=seed)
+        selection = strategy.select_rows(y[rows], weight, random_state=seed)
         if selection is not None:  # index the kept rows once, never copy the whole training part
             kept = rows[selection.indices]
             training = TrainingSet(dataset.features(kept), y[kept], selection.sample_weight, selection.indices)
         else:
-            training = strategy.fit_resample(dataset.features(rows), y[rows], random_state=seed)
+            training = strategy.fit_resample(dataset.features(rows), y[rows], weight, random_state=seed)
     model = models.build_model(cfg.model, seed)
     before = clock.seconds.get("fit", 0.0)
     with clock.stage("fit"):
@@ -322,7 +333,76 @@ def _print_summary(cfg: DictConfig, dataset: Dataset, strategy: Strategy, model_
     lines.append(f"  threshold tuned on valid: {m['threshold_tuned']:.4f}; trained on "
                  f"{int(m['train_rows']):,} rows ({100 * m['train_positive_fraction']:.2f}% positive, "
                  f"{100 * m['train_weighted_positive_fraction']:.2f}% of the weight) in {m['fit_seconds']:.2f} s")
+    if "test_cost" in m:
+        lines.append(_money_line(cfg, dataset, m))
     objective = ", ".join(f"{key} = {m[key]:.4f}" for key in result.objective.keys)
     lines.append(f"  objective: {objective}")
     lines.append(f"  MLflow run {result.run_id} · {tracking.ui_hint(str(cfg.tracking.uri))}")
     print("\n".join(lines), flush=True)
+
+
+# ----------------------------------------------------------------- the dataset's own columns
+
+
+def _at(values: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
+    """A per-row column (weights, costs) at these rows, or ``None`` when the dataset has none."""
+    return None if values is None else values[rows]
+
+
+def _check_cost_columns(cfg: DictConfig, objective: Objective, dataset: Dataset | None = None) -> None:
+    """An objective in money needs the dataset's cost column: before loading, a ``dataset.cost``
+    left null; after, a dataset (of any source) that has no costs."""
+    wanted = [m for m in objective.metrics if m in M.COST_METRICS]
+    if not wanted:
+        return
+    if dataset is None and not ("cost" in cfg.dataset and cfg.dataset.get("cost") is None):
+        return
+    if dataset is None or dataset.cost is None:
+        raise ConfigError(f"objective.metric={wanted[0]} needs dataset.cost, the column of what missing each "
+                          "positive costs (e.g. the amount), and the dataset has none; set dataset.cost=COLUMN "
+                          "(dataset=file) or use another metric, e.g. objective.metric=pr_auc.")
+
+
+def _money(dataset: Dataset, rows: np.ndarray, scores: np.ndarray, threshold: float,
+           rule: dict[str, Any]) -> dict[str, float]:
+    """The ``cost*`` metrics of these rows at the threshold, where the dataset has costs."""
+    if dataset.cost is None:
+        return {}
+    return M.cost_metrics(dataset.y[rows], scores, threshold, dataset.cost[rows], rule["cost_fp"])
+
+
+def _column_tags(cfg: DictConfig, dataset: Dataset, split: Split) -> dict[str, str]:
+    """What the run did with the dataset's own columns, in words a reader of the run finds."""
+    tags: dict[str, str] = {}
+    if split.description:
+        tags[names.SPLIT_PARTS_TAG] = split.description
+    if dataset.weight is not None:
+        column = dataset.role_columns.get("weight", "Dataset.weight")
+        # valid and test are judged as the rows come (DESIGN.md: never reweighted), so the
+        # numbers of a weighted run compare with an unweighted one's on the same rows
+        tags[names.ROW_WEIGHTS_TAG] = (f"training only: the model is fitted with {column} (times the strategy's "
+                                       "weights); valid and test metrics are unweighted")
+    if dataset.cost is not None:
+        column = dataset.role_columns.get("cost", "Dataset.cost")
+        rule = _threshold_rule(cfg)
+        how = ("threshold.rule=min_cost: the threshold minimises on valid the missed positives' "
+               f"{column} + threshold.cost_fp={rule['cost_fp']:g} per false positive (threshold.cost_fn is not used)"
+               if rule["rule"] == "min_cost" else
+               f"threshold.rule={rule['rule']} chooses the threshold; {column} only prices it "
+               "(threshold.rule=min_cost would choose it by cost)")
+        tags[names.ROW_COSTS_TAG] = how
+        log.info("%s", how)
+    return tags
+
+
+def _money_line(cfg: DictConfig, dataset: Dataset, m: dict[str, float]) -> str:
+    """The console line of what the tuned threshold costs and saves against flagging nobody."""
+    def share(split: str) -> str:
+        value = m[f"{split}_cost_saved_share"]
+        return f"{100 * value:.1f}%" if np.isfinite(value) else "n/a"
+
+    fp = _threshold_rule(cfg)["cost_fp"]
+    column = dataset.role_columns.get("cost", "Dataset.cost")
+    return (f"  money ({column}, {fp:g} per false alarm): test cost {m['test_cost']:,.2f} at the tuned "
+            f"threshold, saved {m['test_cost_saved']:,.2f} of {m['test_cost_flag_none']:,.2f} ({share('test')}) "
+            f"against flagging nobody; valid saved {m['valid_cost_saved']:,.2f} ({share('valid')})")

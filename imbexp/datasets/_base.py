@@ -65,6 +65,18 @@ class Dataset:
     #: feature columns renamed for the models (the file's name -> the name in ``X``); a run logs
     #: it as ``dataset_column_renames.json``
     column_renames: dict[str, str] = field(default_factory=dict, repr=False)
+    #: per-row training weights (e.g. survey or sampling weights), one per label; ``None`` = all 1.
+    #: A run fits the model with them (times the strategy's weights); valid and test stay unweighted
+    weight: np.ndarray | None = field(default=None, repr=False)
+    #: per-row cost of missing a positive (e.g. the transaction amount), one per label; only the
+    #: positives' costs are used: ``threshold.rule=min_cost`` and the ``<split>_cost*`` metrics
+    cost: np.ndarray | None = field(default=None, repr=False)
+    #: per-row group ids (a customer, a patient): ``split=group`` keeps each group in one part
+    group: np.ndarray | None = field(default=None, repr=False)
+    #: per-row times (datetime64 or numbers): ``split=time`` trains on the past, tests on later rows
+    time: np.ndarray | None = field(default=None, repr=False)
+    #: the file columns these came from (``{"weight": "w", ...}``), so a sentence names the column
+    role_columns: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.name = str(self.name)
@@ -72,6 +84,10 @@ class Dataset:
         self.X = _feature_frame(self.name, self.X)
         self.row_positions = _row_positions(self.name, self.row_positions, len(self.X), len(self.y))
         self.p_true = _probabilities(self.name, self.p_true, len(self.y))
+        self.weight = _row_numbers(self, "weight", self.weight, "finite numbers >= 0, not all 0", all_zero=False)
+        self.cost = _row_numbers(self, "cost", self.cost, "finite numbers >= 0 (the cost of missing each positive)")
+        self.group = _row_ids(self, "group", self.group)
+        self.time = _row_times(self, self.time)
         missing = [c for c in self.categorical_columns if c not in self.X.columns]
         if missing:
             raise DataError(f"dataset {self.name!r}: categorical_columns names {missing}, "
@@ -189,6 +205,84 @@ def _probabilities(name: str, p_true: Any, n_labels: int) -> np.ndarray | None:
         raise DataError(f"dataset {name!r}: p_true must hold probabilities from 0 to 1, but holds "
                         f"{_shown(outside)}.")
     return p_true
+
+
+def _role(dataset: Dataset, role: str) -> str:
+    """How a sentence names a per-row column: ``dataset.weight='w'`` when it came from a file's
+    column, else the field of the user's :class:`Dataset` (``dataset 'x': Dataset.weight``)."""
+    column = dataset.role_columns.get(role)
+    return f"dataset.{role}={column!r}" if column is not None else f"dataset {dataset.name!r}: Dataset.{role}"
+
+
+def _one_per_label(dataset: Dataset, role: str, values: Any) -> np.ndarray:
+    values = np.asarray(values)
+    if values.shape != dataset.y.shape:
+        raise DataError(f"{_role(dataset, role)} has shape {values.shape} for {len(dataset.y)} labels; "
+                        "give one value per label.")
+    return values
+
+
+def _row_numbers(dataset: Dataset, role: str, values: Any, allowed: str, all_zero: bool = True) -> np.ndarray | None:
+    """A weight or cost column as float64, every value finite and >= 0 (a weight column not all 0:
+    a model fitted with no weight has learned nothing)."""
+    if values is None:
+        return None
+    values = _one_per_label(dataset, role, values)
+    try:
+        numbers = values.astype(np.float64)
+    except (TypeError, ValueError):
+        numbers = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~(np.isfinite(numbers) & (numbers >= 0))
+    if bad.any():
+        where = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{_role(dataset, role)} holds {_shown(values[bad][:1])} (row {where}, one of "
+                        f"{int(bad.sum())} such rows); use a column of {allowed}.")
+    if not all_zero and numbers.size and not numbers.any():
+        raise DataError(f"{_role(dataset, role)} is 0 in every row; use a column of {allowed}.")
+    return numbers
+
+
+def _row_ids(dataset: Dataset, role: str, values: Any) -> np.ndarray | None:
+    """Group ids, any values pandas can tell apart; a missing id belongs to no group, so it is refused."""
+    if values is None:
+        return None
+    values = _one_per_label(dataset, role, values)
+    missing = pd.isna(values)
+    if missing.any():
+        raise DataError(f"{_role(dataset, role)} is missing in {int(missing.sum())} rows (the first is row "
+                        f"{int(np.flatnonzero(missing)[0])}); give every row a group, or drop those rows.")
+    return values
+
+
+def _row_times(dataset: Dataset, values: Any) -> np.ndarray | None:
+    """Times as datetime64[ns] (UTC, for time zones) or float64 numbers, so they sort and compare.
+
+    Text is read as dates when every cell is one (a CSV keeps datetimes as text); other text is
+    refused, since "10" < "9" as text would order the rows wrongly."""
+    if values is None:
+        return None
+    values = _one_per_label(dataset, "time", values)
+    series = pd.Series(values)
+    if pd.api.types.is_datetime64_any_dtype(series):
+        if getattr(series.dt, "tz", None) is not None:
+            series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+        times = series.to_numpy(dtype="datetime64[ns]")
+    elif pd.api.types.is_numeric_dtype(series) and series.dtype != bool:
+        times = series.to_numpy(dtype=np.float64)
+    else:
+        try:
+            parsed = pd.to_datetime(series, utc=True, format="ISO8601")
+        except (TypeError, ValueError):
+            text = series.dropna()
+            raise DataError(f"{_role(dataset, 'time')} holds {_shown(text.to_numpy()[:1])}, neither a date nor a "
+                            "number; use a column of datetimes (or ISO 8601 dates such as '2024-03-01 12:00') "
+                            "or of numbers.") from None
+        times = parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    missing = pd.isna(times)
+    if missing.any():
+        raise DataError(f"{_role(dataset, 'time')} is missing in {int(missing.sum())} rows (the first is row "
+                        f"{int(np.flatnonzero(missing)[0])}); give every row a time, or drop those rows.")
+    return times
 
 
 def frame(X: np.ndarray, prefix: str = "x") -> pd.DataFrame:

@@ -23,6 +23,14 @@ reading apply the same rules, :func:`_features`):
   warning;
 - a CSV's delimiter is detected from its first lines (``,`` ``;`` tab ``|``) unless ``sep`` is
   given; ``encoding`` is the text encoding (default utf-8).
+
+Columns with a role besides the features (docs/data.md): ``weight`` (per-row training weights),
+``cost`` (the cost of missing each positive), ``group`` (ids ``split=group`` keeps together) and
+``time`` (the clock of ``split=time``). The weight, group and time columns are not features: a
+weight describes how much a row counts, not the case; a model that learns group ids or
+timestamps learns the training groups and period, which the valid and test parts do not share.
+The cost column stays a feature (a transaction's amount is known when it is judged, and often
+predicts fraud); list it in ``drop`` as well to keep it out of the features.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from __future__ import annotations
 import codecs
 import csv
 import dataclasses
+import difflib
 import gzip
 import logging
 import re
@@ -41,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from imbexp.constraints import AnyOf, Constraint, Interval, Null, Options, Worded
+from imbexp.constraints import AnyOf, Constraint, Interval, Null, Options, Text, Worded
 from imbexp.datasets._base import Dataset, loader_function, param
 from imbexp.errors import ConfigError, DataError
 
@@ -87,6 +96,12 @@ class _Separator(Constraint):
         return "one character such as ';' or '\\t' (tab)"
 
 
+#: the per-row columns a file may name besides the target (dataset.weight=COLUMN, ...)
+ROLES = ("weight", "cost", "group", "time")
+#: the roles whose columns are not features (see the module docstring for why)
+NOT_FEATURES = ("weight", "group", "time")
+COLUMN = Worded(AnyOf(Text("a column name"), Null()), "use the name of a column of the file, or null for none")
+
 SEPARATOR = Worded(AnyOf(_Separator(), Null()), "use one character such as ';' or '\\t' (tab), or null to "
                    "detect it from the file")
 
@@ -100,7 +115,9 @@ class File:
     ``encoding`` apply to CSV files; ``unparsable`` says what a mostly-numeric column's other
     cells become: ``error`` (stop, the default), ``missing`` or ``category``.
     ``read_in_batches`` and ``batch_rows`` apply when a run reads the file in batches
-    (:meth:`reads_in_batches`); :meth:`load` reads it whole.
+    (:meth:`reads_in_batches`); :meth:`load` reads it whole. ``weight``, ``cost``, ``group`` and
+    ``time`` name columns with those roles (:data:`ROLES`; the module docstring says which are
+    features).
     """
 
     path: str | None = None
@@ -113,6 +130,10 @@ class File:
     sep: str | None = None
     encoding: str = "utf-8"
     unparsable: str = "error"
+    weight: str | None = None
+    cost: str | None = None
+    group: str | None = None
+    time: str | None = None
     file_path: Path = field(init=False, repr=False)
     suffix: str = field(init=False, repr=False)
 
@@ -125,6 +146,8 @@ class File:
         param("batch_rows", self.batch_rows, Interval(int, 1000, None, whole_floats=True))
         param("sep", self.sep, SEPARATOR)
         param("unparsable", self.unparsable, Options("error", "missing", "category"))
+        for role in ROLES:
+            param(role, getattr(self, role), COLUMN)
         try:
             codecs.lookup(str(self.encoding))
         except LookupError:
@@ -152,11 +175,13 @@ class File:
 
                 schema = pq.read_schema(self.file_path)
                 _check_target(target, schema.names, self.path)
-                _check_nested(schema, [target, *_as_list(self.drop)], self.path)
+                self._check_roles(schema.names)
+                _check_nested(schema, [target, *_as_list(self.drop), *self._not_features()], self.path)
                 frame = pd.read_parquet(self.file_path)
             else:
                 frame = self._read_csv()
                 _check_target(target, list(frame.columns), self.path)
+                self._check_roles(list(frame.columns))
         except UnicodeDecodeError as exc:
             raise DataError(f"dataset.path={str(self.path)!r} is not {self.encoding} text ({exc.reason} at "
                             f"byte {exc.start}); set dataset.encoding to the file's encoding, e.g. "
@@ -169,10 +194,13 @@ class File:
         if frame.empty:
             raise DataError(f"dataset.path={str(self.path)!r} has a header ({_shown_columns(list(frame.columns))}) "
                             "but no rows; give a file with rows.")
-        drop = _check_drop(self.drop, list(frame.columns), target, self.path)
-        drop += _index_columns(list(frame.columns), [target, *drop], self.path)
-        X, categorical, renames = _features(frame.drop(columns=[target, *drop]), self.unparsable, self.path)
-        return self._dataset(frame[target], X, categorical, renames=renames)
+        kept_out = [target, *self._not_features()]
+        drop = _check_drop(self.drop, list(frame.columns), kept_out, self.path)
+        drop += _index_columns(list(frame.columns), [*kept_out, *drop, *self._roles().values()], self.path)
+        roles = {role: frame[column] for role, column in self._roles().items()}
+        X, categorical, renames = _features(frame.drop(columns=list(dict.fromkeys([*kept_out, *drop]))),
+                                            self.unparsable, self.path)
+        return self._dataset(frame[target], X, categorical, renames=renames, roles=roles)
 
     def _read_csv(self) -> pd.DataFrame:
         sep = self._separator()
@@ -225,11 +253,16 @@ class File:
         try:
             schema = pq.read_schema(self.file_path)
             _check_target(target, schema.names, self.path)
-            drop = _check_drop(self.drop, schema.names, target, self.path)
-            drop += _index_columns(schema.names, [target, *drop], self.path)
-            _check_nested(schema, [target, *drop], self.path)
-            labels = pq.read_table(self.file_path, columns=[target]).column(0).to_pandas()
-            empty = schema.empty_table().drop_columns([target, *drop]).to_pandas()
+            self._check_roles(schema.names)
+            kept_out = [target, *self._not_features()]
+            drop = _check_drop(self.drop, schema.names, kept_out, self.path)
+            drop += _index_columns(schema.names, [*kept_out, *drop, *self._roles().values()], self.path)
+            _check_nested(schema, [*kept_out, *drop], self.path)
+            # the labels and the role columns, whole: the split and the kept rows are chosen from them
+            read = pq.read_table(self.file_path, columns=list(dict.fromkeys([target, *self._roles().values()])))
+            labels = read.column(target).to_pandas()
+            roles = {role: read.column(column).to_pandas() for role, column in self._roles().items()}
+            empty = schema.empty_table().drop_columns(list(dict.fromkeys([*kept_out, *drop]))).to_pandas()
         except (OSError, ValueError) as exc:
             raise DataError(f"dataset.path={str(self.path)!r} cannot be read: {exc}") from exc
         if labels.empty:
@@ -237,7 +270,7 @@ class File:
                             "but no rows; give a file with rows.")
         X, categorical, renames = _features(empty, self.unparsable, self.path, quiet=True)
         return self._dataset(labels, X, categorical, row_positions=np.empty(0, dtype=np.int64),
-                             renames=renames)
+                             renames=renames, roles=roles)
 
     def read_rows(self, labels: Dataset, rows: np.ndarray) -> Dataset:
         """``labels`` (from :meth:`load_labels`) with the feature rows at ``rows`` read from the
@@ -252,7 +285,7 @@ class File:
         import pyarrow.parquet as pq
 
         rows = np.unique(np.asarray(rows, dtype=np.int64))
-        drop = {self.target, *_as_list(self.drop)}
+        drop = {self.target, *_as_list(self.drop), *self._not_features()}
         # pre_buffer=False: with it, Arrow buffers the column chunks of the whole file (950 MB of
         # 10M rows x 20 float32) while the batches are read.
         with pq.ParquetFile(self.file_path, pre_buffer=False) as parquet:
@@ -272,14 +305,35 @@ class File:
         return dataclasses.replace(labels, X=X, row_positions=rows, categorical_columns=categorical,
                                    column_renames=renames)
 
+    def _roles(self) -> dict[str, str]:
+        """The role columns that are set: role -> column name."""
+        return {role: getattr(self, role) for role in ROLES if getattr(self, role) is not None}
+
+    def _not_features(self) -> list[str]:
+        return list(dict.fromkeys(column for role, column in self._roles().items() if role in NOT_FEATURES))
+
+    def _check_roles(self, columns: list[str]) -> None:
+        """Each role column is a column of the file, other than the target."""
+        for role, column in self._roles().items():
+            if column == self.target:
+                raise ConfigError(f"dataset.{role}={column!r} is the label column (dataset.target); use "
+                                  f"another column of {self.path}.")
+            if column not in columns:
+                close = difflib.get_close_matches(column, [str(c) for c in columns], n=3, cutoff=0.5)
+                hint = f" close names: {', '.join(map(repr, close))};" if close else ""
+                raise ConfigError(f"dataset.{role}={column!r} is not a column of {self.path};{hint} use one of "
+                                  f"its columns: {_shown_columns(columns)}, or null for none.")
+
     def _dataset(self, labels: pd.Series, X: pd.DataFrame, categorical: list[str],
-                 row_positions: np.ndarray | None = None, renames: dict[str, str] | None = None) -> Dataset:
+                 row_positions: np.ndarray | None = None, renames: dict[str, str] | None = None,
+                 roles: dict[str, pd.Series] | None = None) -> Dataset:
         y = _binarise(labels, self.positive_label, self.target, self.path)
         positive = self.positive_label if self.positive_label is not None else _minority_label(labels)
+        values = {role: _role_values(series) for role, series in (roles or {}).items()}
         return Dataset(name=self.name or self.file_path.name.split(".")[0], X=X, y=y,
                        positive_label=str(positive), source=str(self.file_path.resolve()),
                        categorical_columns=categorical, row_positions=row_positions,
-                       column_renames=renames or {})
+                       column_renames=renames or {}, role_columns=self._roles(), **values)
 
 
 file = loader_function(File, "file")
@@ -321,20 +375,34 @@ def _numpy_dtype(arrow_type) -> Any:
     return np.float32 if pa.types.is_float32(arrow_type) or pa.types.is_float64(arrow_type) else None
 
 
+def _role_values(series: pd.Series) -> np.ndarray:
+    """A role column as an array :class:`Dataset` checks: datetimes with a time zone in UTC (numpy
+    keeps no zone), nullable integers and booleans as floats or objects with their gaps kept."""
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        return series.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return series.astype(object).to_numpy()
+    if pd.api.types.is_extension_array_dtype(series.dtype) and pd.api.types.is_numeric_dtype(series.dtype):
+        return series.astype("float64").to_numpy()
+    return series.to_numpy()
+
+
 def _as_list(value: Any) -> list[str]:
     """``dataset.drop=id`` means the one column ``id``, not its letters."""
     return [value] if isinstance(value, str) else list(value or ())
 
 
-def _check_drop(drop: Any, columns: list[str], target: str, path: Any) -> list[str]:
-    """The columns to drop, as a list, once they are known to exist and to leave features."""
+def _check_drop(drop: Any, columns: list[str], kept_out: list[str], path: Any) -> list[str]:
+    """The columns to drop, as a list, once they are known to exist and to leave features
+    (``kept_out``: the target and the role columns that are no features)."""
     drop = _as_list(drop)
     missing = [c for c in drop if c not in columns]
     if missing:
         raise ConfigError(f"dataset.drop lists {missing}, which are not columns of {path}.")
-    if not set(columns) - {target, *drop}:
+    if not set(columns) - {*kept_out, *drop}:
+        others = f" and the columns {kept_out[1:]} (dataset.weight, group, time)" if kept_out[1:] else ""
         raise ConfigError(f"dataset.drop={drop} leaves no feature columns in {path} besides the target "
-                          f"{target!r}; drop fewer columns.")
+                          f"{kept_out[0]!r}{others}; drop fewer columns.")
     return drop
 
 
