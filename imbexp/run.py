@@ -377,22 +377,29 @@ def _column_tags(cfg: DictConfig, dataset: Dataset, split: Split) -> dict[str, s
     if split.description:
         tags[names.SPLIT_PARTS_TAG] = split.description
     if dataset.weight is not None:
-        column = dataset.role_columns.get("weight", "Dataset.weight")
+        column = _column_words(dataset, "weight")
         # valid and test are judged as the rows come (DESIGN.md: never reweighted), so the
         # numbers of a weighted run compare with an unweighted one's on the same rows
         tags[names.ROW_WEIGHTS_TAG] = (f"training only: the model is fitted with {column} (times the strategy's "
                                        "weights); valid and test metrics are unweighted")
     if dataset.cost is not None:
-        column = dataset.role_columns.get("cost", "Dataset.cost")
+        column = _column_words(dataset, "cost")
         rule = _threshold_rule(cfg)
         how = ("threshold.rule=min_cost: the threshold minimises on valid the missed positives' "
-               f"{column} + threshold.cost_fp={rule['cost_fp']:g} per false positive (threshold.cost_fn is not used)"
+               f"costs ({column}) + threshold.cost_fp={rule['cost_fp']:g} per false positive "
+               "(threshold.cost_fn is not used)"
                if rule["rule"] == "min_cost" else
                f"threshold.rule={rule['rule']} chooses the threshold; {column} only prices it "
                "(threshold.rule=min_cost would choose it by cost)")
         tags[names.ROW_COSTS_TAG] = how
         log.info("%s", how)
     return tags
+
+
+def _column_words(dataset: Dataset, role: str) -> str:
+    """``dataset.cost='amount'`` for a file's column, ``Dataset.cost`` for a user's loader's."""
+    column = dataset.role_columns.get(role)
+    return f"dataset.{role}={column!r}" if column is not None else f"Dataset.{role}"
 
 
 def _money_line(cfg: DictConfig, dataset: Dataset, m: dict[str, float]) -> str:

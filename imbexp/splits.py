@@ -214,6 +214,12 @@ def _group_split(y: np.ndarray, group: np.ndarray, cfg: Any, seed: int) -> Split
                             f"rows) has no rows of class {int(np.argmin(counts))}: the positives are in "
                             f"{holding} of {len(uniques)} groups, too few to share between train, valid and "
                             "test; use data whose positives are in more groups, or split=holdout.")
+    for name, part, asked in (("test", test, cfg["test_size"]), ("valid", valid, cfg["valid_size"])):
+        if abs(len(part) / len(y) - asked) > 0.05:  # a few large groups: said, since a share was asked
+            largest = np.bincount(codes).max()
+            log.warning("split=group: the %s part holds %.1f%% of the rows (split.%s_size=%g asked for); the "
+                        "largest group alone has %.1f%%", name, 100 * len(part) / len(y), name, asked,
+                        100 * largest / len(y))
     parts = ", ".join(f"{name} {np.unique(codes[part]).size} groups ({len(part)} rows, "
                       f"{100 * y[part].mean():.2f}% positive)"
                       for name, part in (("train", train), ("valid", valid), ("test", test)))

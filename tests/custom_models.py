@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+import numpy as np
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
 
@@ -12,3 +16,16 @@ class GeneratorLogistic(LogisticRegression):
         super().fit(X, y, sample_weight=sample_weight)
         self.batches_ = (row for row in range(3))
         return self
+
+
+class FitRecordingBoosting(HistGradientBoostingClassifier):
+    """A real booster that also keeps what each ``fit`` was given (the rows' index, labels and
+    weights), in-process, so a test can check the weights that reached the model."""
+
+    fits: ClassVar[list[dict]] = []
+
+    def fit(self, X, y, sample_weight=None):
+        FitRecordingBoosting.fits.append({"index": np.asarray(X.index), "y": np.asarray(y),
+                                          "sample_weight": None if sample_weight is None else
+                                          np.asarray(sample_weight, dtype=np.float64).copy()})
+        return super().fit(X, y, sample_weight=sample_weight)
