@@ -253,3 +253,76 @@ def test_a_tsv_keeps_its_tab_when_a_text_column_holds_commas(tmp_path) -> None:
     frame.to_csv(tmp_path / "towns.tsv", sep="\t", index=False)
     data = File(path=str(tmp_path / "towns.tsv"), target="y").load()
     assert list(data.X.columns) == ["f0", "f1", "f2", "f3", "f4", "town"]
+
+
+def _with_roles(rows: int = 2000) -> pd.DataFrame:
+    frame = _frame(rows)
+    rng = np.random.default_rng(1)
+    frame["weight"] = rng.uniform(0.5, 2.0, rows)
+    frame["amount"] = rng.gamma(2.0, 40.0, rows)
+    frame["account"] = pd.array(rng.integers(0, 200, rows), dtype="Int64")  # nullable, as Parquet keeps ids
+    frame["booked"] = pd.date_range("2024-01-01", periods=rows, freq="37min", tz="Europe/Zurich")
+    return frame
+
+
+ROLES = ("dataset.weight=weight", "dataset.cost=amount", "dataset.group=account", "dataset.time=booked")
+
+
+def test_role_columns_are_read_the_same_whole_and_in_batches(tmp_path) -> None:
+    frame = _with_roles()
+    path = tmp_path / "roles.parquet"
+    frame.to_parquet(path)
+    source = File(path=str(path), target="y", weight="weight", cost="amount", group="account", time="booked",
+                  batch_rows=1000)
+    whole = source.load()
+    labels = source.load_labels()
+    rows = np.arange(0, len(frame), 3)
+    batched = source.read_rows(labels, rows)
+    # the weight, group and time columns are not features; the cost column is one
+    assert list(whole.X.columns) == ["f0", "f1", "f2", "f3", "f4", "amount"]
+    assert list(batched.X.columns) == list(whole.X.columns) == list(labels.X.columns)
+    assert np.array_equal(whole.weight, frame["weight"].to_numpy())
+    assert np.array_equal(whole.cost, frame["amount"].to_numpy())
+    assert np.array_equal(whole.group.astype(np.int64), frame["account"].to_numpy(dtype=np.int64))
+    utc = frame["booked"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+    assert np.array_equal(whole.time, utc)  # a zoned time, in UTC
+    for role in ("weight", "cost", "group", "time"):  # one value per label, whatever rows were read
+        assert np.array_equal(getattr(labels, role), getattr(whole, role)), role
+        assert np.array_equal(getattr(batched, role), getattr(whole, role)), role
+    pd.testing.assert_frame_equal(batched.X, whole.X.iloc[rows])
+
+
+def test_a_csv_gives_the_same_role_columns_and_drop_keeps_the_cost_out_of_the_features(tmp_path) -> None:
+    frame = _with_roles(500)
+    csv_path, parquet_path = tmp_path / "roles.csv", tmp_path / "roles.parquet"
+    frame.to_csv(csv_path, index=False)
+    frame.to_parquet(parquet_path)
+    keys = {"target": "y", "weight": "weight", "cost": "amount", "group": "account", "time": "booked"}
+    from_csv = File(path=str(csv_path), drop=["amount"], **keys).load()
+    from_parquet = File(path=str(parquet_path), **keys).load()
+    assert "amount" not in from_csv.X.columns and np.array_equal(from_csv.cost, from_parquet.cost)
+    assert np.allclose(from_csv.weight, from_parquet.weight)
+    assert np.array_equal(from_csv.time, from_parquet.time)  # the CSV's ISO text, parsed with its offsets
+    assert np.array_equal(from_csv.group.astype(np.int64), from_parquet.group.astype(np.int64))
+
+
+@pytest.mark.parametrize("column, words", [
+    ("account", "dataset.group='account' is missing in 1 rows (the first is row 9)"),
+    ("booked", "dataset.time='booked' is missing in 1 rows (the first is row 9)"),
+])
+def test_a_missing_group_or_time_isone_sentence(tmp_path, column, words) -> None:
+    frame = _with_roles(300)
+    frame.loc[9, column] = None
+    path = tmp_path / "gaps.parquet"
+    frame.to_parquet(path)
+    with pytest.raises(DataError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        File(path=str(path), target="y", group="account", time="booked").load()
+
+
+def test_drop_that_leaves_only_role_columns_isone_sentence(tmp_path) -> None:
+    frame = _with_roles(300)[["y", "weight", "account", "f0"]]
+    path = tmp_path / "few.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(ConfigError, match=r"dataset.drop=\['f0'\] leaves no feature columns .* besides the target "
+                                          r"'y' and the columns \['weight', 'account'\]"):
+        File(path=str(path), target="y", weight="weight", group="account", drop=["f0"]).load()

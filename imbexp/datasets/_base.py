@@ -50,7 +50,9 @@ class Dataset:
     It checks its own invariants when it is made, so a user's loader that breaks one stops
     with one sentence naming the dataset instead of a crash deep inside a split or a fit:
     labels are 0/1 (kept as int8), one label per row of ``X`` (one per ``row_positions`` entry
-    when only some rows were read), ``p_true`` one probability per label, two classes present.
+    when only some rows were read), ``p_true`` one probability per label, two classes present;
+    ``weight`` and ``cost`` finite and >= 0 (weights not all 0), ``group`` and ``time`` with no
+    gaps, each one value per label (docs/data.md).
     """
 
     name: str
