@@ -68,7 +68,8 @@ def experiment(cfg: DictConfig) -> Result:
         seed = int(cfg.seed)
         strategy = build_strategy(cfg.strategy)
         model_name = str(cfg.model.get("name") or cfg.model.estimator._target_.rsplit(".", 1)[-1])
-        models.build_model(cfg.model, seed, strategy=strategy)  # fail on a bad model before loading data
+        unfitted = models.build_model(cfg.model, seed, strategy=strategy)  # fail on a bad model before loading data
+        _check_weight_column(cfg, unfitted)
         validate_split(cfg.split, cfg.dataset)
         _check_cost_columns(cfg, objective)
         n_bins = int(cfg.get("metrics", {}).get("ece_bins", 15))
@@ -347,6 +348,15 @@ def _print_summary(cfg: DictConfig, dataset: Dataset, strategy: Strategy, model_
 def _at(values: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
     """A per-row column (weights, costs) at these rows, or ``None`` when the dataset has none."""
     return None if values is None else values[rows]
+
+
+def _check_weight_column(cfg: DictConfig, model: Any) -> None:
+    """A weight column needs a model whose ``fit`` takes weights: said before the data is read."""
+    column = cfg.dataset.get("weight")
+    if column is not None and not models.takes_sample_weight(model):
+        raise ConfigError(f"dataset.weight={column!r} weights the training rows, and model.estimator "
+                          f"{type(models.final_step(model)).__name__} takes no sample_weight in fit; use a model "
+                          "whose fit takes sample_weight, or dataset.weight=null.")
 
 
 def _check_cost_columns(cfg: DictConfig, objective: Objective, dataset: Dataset | None = None) -> None:

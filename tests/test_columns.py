@@ -259,6 +259,12 @@ BAD_COLUMNS = {
                                                                      "neither a date nor a number"]),
     "costs that are dates": (("dataset.cost=when",), ["dataset.cost='when' holds '2024-",
                                                       "use a column of finite numbers >= 0"]),
+    "weights for a model that takes none": (
+        ("dataset.weight=w", "model=logistic_regression", "~model.estimator.estimator.C",
+         "~model.estimator.estimator.max_iter",
+         "model.estimator.estimator._target_=sklearn.neighbors.KNeighborsClassifier"),
+        ["dataset.weight='w' weights the training rows, and model.estimator KNeighborsClassifier takes no "
+         "sample_weight in fit"]),
 }
 
 
@@ -287,3 +293,16 @@ def test_a_source_without_the_column_says_which_sources_have_it(compose) -> None
         with pytest.raises(ConfigError, match=rf"split={split} needs dataset.{split}, .* the dataset has none; "
                                               rf"use dataset=file with dataset.{split}=COLUMN"):
             experiment(compose(f"split={split}", "dataset.rows=2000", "model.estimator.n_estimators=10", *SMALL))
+
+
+def test_a_users_loader_can_bring_the_columns_and_is_checked_the_same(tmp_path) -> None:
+    from imbexp.datasets import Dataset
+
+    X, y = pd.DataFrame({"x": np.arange(6.0)}), np.array([0, 1, 0, 1, 0, 0])
+    data = Dataset(name="mine", X=X, y=y, weight=[1, 2, 1, 2, 1, 1], cost=np.arange(6), group=list("aabbcc"),
+                   time=["2024-01-02", "2024-01-01", "2024-01-03", "2024-01-04", "2024-01-05", "2024-01-06"])
+    assert data.weight.dtype == np.float64 and data.time.dtype == np.dtype("datetime64[ns]")
+    with pytest.raises(DataError, match=r"^dataset 'mine': Dataset.weight holds -1 \(row 2, one of 1 such rows\)"):
+        Dataset(name="mine", X=X, y=y, weight=[1, 1, -1, 1, 1, 1])
+    with pytest.raises(DataError, match=r"^dataset 'mine': Dataset.cost has shape \(3,\) for 6 labels"):
+        Dataset(name="mine", X=X, y=y, cost=[1, 2, 3])

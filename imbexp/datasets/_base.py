@@ -231,7 +231,7 @@ def _row_numbers(dataset: Dataset, role: str, values: Any, allowed: str, all_zer
         return None
     values = _one_per_label(dataset, role, values)
     try:
-        numbers = values.astype(np.float64)
+        numbers = values.astype(np.float64, copy=False)  # checked again, not copied, when rows are read
     except (TypeError, ValueError):
         numbers = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64)
     bad = ~(np.isfinite(numbers) & (numbers >= 0))
@@ -264,6 +264,8 @@ def _row_times(dataset: Dataset, values: Any) -> np.ndarray | None:
     if values is None:
         return None
     values = _one_per_label(dataset, "time", values)
+    if values.dtype in (np.dtype("datetime64[ns]"), np.dtype(np.float64)) and not pd.isna(values).any():
+        return values  # already checked (a dataset with the rows read is checked again)
     series = pd.Series(values)
     if pd.api.types.is_datetime64_any_dtype(series):
         if getattr(series.dt, "tz", None) is not None:
