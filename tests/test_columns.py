@@ -225,6 +225,7 @@ def test_a_sweep_can_optimise_money(compose, tmp_path) -> None:
 # ----------------------------------------------------------------- splits in a run
 
 
+@pytest.mark.smoke
 def test_split_by_group_and_by_time_in_a_run(compose, tmp_path, mlflow_client) -> None:
     path, frame = _file(tmp_path, ".csv")  # a CSV: the times are ISO text there
     for split, column in (("group", "customer"), ("time", "when")):
