@@ -377,7 +377,8 @@ def _numpy_dtype(arrow_type) -> Any:
 
 def _role_values(series: pd.Series) -> np.ndarray:
     """A role column as an array :class:`Dataset` checks: datetimes with a time zone in UTC (numpy
-    keeps no zone), nullable integers and booleans as floats or objects with their gaps kept."""
+    keeps no zone), categories as their values, nullable numbers as floats (a gap as NaN, which the
+    checks then name)."""
     if isinstance(series.dtype, pd.DatetimeTZDtype):
         return series.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
     if isinstance(series.dtype, pd.CategoricalDtype):
