@@ -97,3 +97,7 @@ INTERVAL_METHODS_TAG = "imbexp.interval_methods"
 NO_INTERVALS_TAG = "imbexp.no_intervals"
 #: on a run whose intervals rest on few test positives (intervals.rough): what their coverage was
 INTERVALS_NOTE_TAG = "imbexp.intervals_note"
+#: an anomaly detector's run (model=isolation_forest): the rows the detector was fitted on ("the
+#: 1,234 negative training rows", "all 1,300 training rows"), and how its scores became probabilities
+DETECTOR_FITTED_ON_TAG = "imbexp.detector_fitted_on"
+SCORE_CALIBRATION_TAG = "imbexp.score_calibration"
