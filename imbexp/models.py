@@ -25,9 +25,10 @@ from imbexp.strategies import Strategy
 MODEL_KEYS = ("name", "estimator", "early_stopping_rounds", "early_stopping_share")
 #: the seed parameter's name: scikit-learn's (also LightGBM's, XGBoost's), then CatBoost's
 SEED_PARAMS = ("random_state", "random_seed")
-#: the thread parameter's name: scikit-learn's (also LightGBM's, XGBoost's), then CatBoost's;
-#: -1 in a YAML means every core, which a run turns into threads()
-THREAD_PARAMS = ("n_jobs", "thread_count")
+#: the thread parameter's name (scikit-learn's, also LightGBM's and XGBoost's; CatBoost's) and the
+#: values that mean every core, which a run turns into threads(): -1 in a YAML; for CatBoost also
+#: unset, its default (its get_params drops a -1 it was given)
+THREAD_PARAMS = {"n_jobs": (-1,), "thread_count": (-1, None)}
 
 
 def threads() -> int:
@@ -104,14 +105,15 @@ def _seed_and_cap_threads(final: BaseEstimator, random_state: int) -> None:
     is looked up in its signature (``random_seed``, its own name; ``random_state`` is an alias).
     """
     params = final.get_params(deep=False)
+    accepted = set(params) | set(components.parameters(type(final).__init__) or ())
     updates: dict[str, Any] = {}
     seed_key = next((key for key in SEED_PARAMS if key in params), None)
-    if seed_key is None and "random_seed" in (components.parameters(type(final).__init__) or ()):
+    if seed_key is None and "random_seed" in accepted:
         seed_key = "random_seed"
     if seed_key is not None:
         updates[seed_key] = random_state
-    for key in THREAD_PARAMS:
-        if params.get(key) == -1:
+    for key, every_core in THREAD_PARAMS.items():
+        if key in accepted and params.get(key) in every_core:
             updates[key] = threads()
     if updates:
         final.set_params(**updates)
