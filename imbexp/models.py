@@ -481,8 +481,7 @@ def detector_tags(model: BaseEstimator, method: str) -> dict[str, str]:
     if detector is None:
         return {}
     return {names.DETECTOR_FITTED_ON_TAG: detector.fitted_on_,
-            names.SCORE_CALIBRATION_TAG: f"{method}, fitted on valid: an anomaly detector's scores are not "
-                                         "probabilities"}
+            names.SCORE_CALIBRATION_TAG: f"{method}, fitted on valid"}
 
 
 def detector_summary(tags: dict[str, str]) -> list[str]:
