@@ -39,6 +39,8 @@ TRIAL_SESSION_ATTR = "imbexp.sweep_session"
 TRIAL_WORKER_ATTR = "imbexp.worker"
 #: trial: why its job failed (a job error, not a dead worker)
 TRIAL_FAIL_REASON_ATTR = "fail_reason"
+#: trial: the step (fold) at which ``hydra.sweeper.pruner`` stopped it
+TRIAL_PRUNED_ATTR = "imbexp.pruned_at_step"
 
 # -- MLflow tags ----------------------------------------------------------------------------------
 #: Optuna's parent and child runs: "optuna"; a grid's parent: "grid"
@@ -97,3 +99,6 @@ INTERVAL_METHODS_TAG = "imbexp.interval_methods"
 NO_INTERVALS_TAG = "imbexp.no_intervals"
 #: on a run whose intervals rest on few test positives (intervals.rough): what their coverage was
 INTERVALS_NOTE_TAG = "imbexp.intervals_note"
+#: "true" on a sweep trial's run (and a seed run of it) that hydra.sweeper.pruner stopped after
+#: some folds: ended KILLED, with the folds done as its valid metrics and no test metrics
+PRUNED_TAG = "imbexp.pruned"
