@@ -98,7 +98,17 @@ def make_pruner(spec: Any, directions: Sequence[str]) -> optuna.pruners.BasePrun
                 if k not in ("_target_", "name") and v is not None}
     cls = getattr(optuna.pruners, PRUNERS[name])
     with _no_experimental_warning():
-        return components.build({"_target_": name, **settings}, "hydra.sweeper.pruner", target=cls)
+        pruner = components.build({"_target_": name, **settings}, "hydra.sweeper.pruner", target=cls)
+    if name == "hyperband":
+        # Hyperband builds its successive-halving brackets at the first report, so a bad setting
+        # would fail every trial; its brackets take the same checks now
+        try:
+            optuna.pruners.SuccessiveHalvingPruner(min_resource=pruner._min_resource,
+                                                   reduction_factor=pruner._reduction_factor,
+                                                   bootstrap_count=pruner._bootstrap_count)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"hydra.sweeper.pruner cannot be built from 'hyperband': {exc}.") from None
+    return pruner
 
 
 @contextlib.contextmanager
@@ -112,13 +122,26 @@ def _no_experimental_warning() -> Iterator[None]:
         yield
 
 
+#: Hydra's launcher that runs a job in the process that launches it
+IN_PROCESS_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
+
+
 def nothing_to_prune(name: str, config: Any) -> str | None:
-    """Why a pruner has nothing to stop in this sweep (holdout: one fold, one step), or None."""
+    """Why a pruner has nothing to stop in this sweep, or None: under holdout a trial has one fold
+    (one step), and a launcher that runs the job in another process (joblib, Ray) takes it away
+    from the trial it would report to."""
+    if name == "none":
+        return None
     split = config.get("split") or {}
     repeats = int(config.get("repeats", 1) or 1)
-    if name != "none" and split.get("kind") == "holdout" and repeats <= 1:
+    if split.get("kind") == "holdout" and repeats <= 1:
         return (f"hydra.sweeper.pruner={name} has nothing to prune under split=holdout (one fold, so one "
                 "step per trial): every trial runs to its end; use split=cv (or repeats=k) to prune")
+    launcher = str(((config.get("hydra") or {}).get("launcher") or {}).get("_target_") or IN_PROCESS_LAUNCHER)
+    if launcher != IN_PROCESS_LAUNCHER:
+        return (f"hydra.sweeper.pruner={name} needs the trials run in the sweep's own processes, and "
+                f"hydra.launcher {launcher.rsplit('.', 1)[-1]} runs them elsewhere: every trial runs to its end; "
+                "use hydra.sweeper.n_jobs=k for parallel trials that can be pruned")
     return None
 
 
