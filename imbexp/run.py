@@ -181,7 +181,7 @@ def _fit_and_score(cfg: DictConfig, dataset: Dataset, split, strategy: Strategy,
         pooled_scores.append(p_valid)
         pooled_y.append(y_valid)
         # a sweep's pruner may stop the trial here (raises optuna.TrialPruned); a no-op otherwise
-        _pruning.report_fold(fold_metrics[-1], fold_metrics)
+        _pruning.report_fold(fold_metrics[-1], fold_metrics, clock.metrics())
         if split.kind == "cv":
             log.info("fold %d/%d: valid %s", number + 1, len(split.folds),
                      ", ".join(f"{k}={fold_metrics[-1][k]:.4f}" for k in ("pr_auc", "roc_auc", "ece")))

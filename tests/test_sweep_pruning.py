@@ -36,8 +36,8 @@ def _study(home: Path, name: str) -> optuna.Study:
 
 PRUNERS = {
     "median": ["hydra/sweeper/pruner=median", "hydra.sweeper.pruner.n_startup_trials=1"],
-    # the mapping form, as a sweep config can write it
-    "percentile": ["hydra.sweeper.pruner={name: percentile, percentile: 50, n_startup_trials: 1}"],
+    "percentile": ["hydra/sweeper/pruner=percentile", "hydra.sweeper.pruner.percentile=50",
+                   "hydra.sweeper.pruner.n_startup_trials=1"],
     "successive_halving": ["hydra/sweeper/pruner=successive_halving", "hydra.sweeper.pruner.min_resource=1",
                            "hydra.sweeper.pruner.reduction_factor=2"],
     "hyperband": ["hydra/sweeper/pruner=hyperband", f"hydra.sweeper.pruner.max_resource={FOLDS}",
@@ -105,7 +105,8 @@ def test_each_pruner_prunes_a_cv_sweep(run_cli, imbexp_home, mlflow_client, prun
 
 
 def test_under_holdout_a_pruner_is_said_to_have_nothing_to_prune_once(run_cli, imbexp_home) -> None:
-    result = _sweep(run_cli, "prune-holdout", PRUNERS["median"], n_trials=3, split=["split=holdout"])
+    # a name alone, as hydra.sweeper.pruner=NAME gives it, takes Optuna's defaults
+    result = _sweep(run_cli, "prune-holdout", ["hydra.sweeper.pruner=median"], n_trials=3, split=["split=holdout"])
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("has nothing to prune under split=holdout") == 1
     study = _study(imbexp_home, "prune-holdout")
@@ -115,9 +116,6 @@ def test_under_holdout_a_pruner_is_said_to_have_nothing_to_prune_once(run_cli, i
 
 @pytest.mark.parametrize(("args", "words"), [
     (["hydra.sweeper.pruner=medain"], "hydra.sweeper.pruner='medain' is not a known pruner; use one of none, median"),
-    (["hydra/sweeper/pruner=percentile", "hydra.sweeper.pruner.percentile=150"],
-     "Percentile must be between 0 and 100"),
-    (["hydra/sweeper/pruner=hyperband", "hydra.sweeper.pruner.reduction_factor=1"], "reduction_factor >= 2"),
     (["hydra/sweeper/pruner=median", "objective.metric=[pr_auc,ece]"], "Optuna cannot prune a multi-objective"),
 ])
 def test_a_bad_pruner_is_one_sentence(run_cli, imbexp_home, args, words) -> None:
@@ -125,6 +123,24 @@ def test_a_bad_pruner_is_one_sentence(run_cli, imbexp_home, args, words) -> None
     assert result.returncode == 2, result.stderr[-3000:]
     (error,) = [line for line in result.stderr.splitlines() if line.startswith("imbexp: error: ")]
     assert words in error and "Traceback" not in result.stderr
-    assert not (imbexp_home / "runs" / "optuna.db").exists() or not optuna.get_all_study_names(
-        f"sqlite:///{imbexp_home.as_posix()}/runs/optuna.db")
+    # refused before the study exists
+    storage = imbexp_home / "runs" / "optuna.db"
+    assert not storage.exists() or "prune-bad" not in optuna.get_all_study_names(f"sqlite:///{storage.as_posix()}")
 
+
+
+@pytest.mark.parametrize(("spec", "words"), [
+    ({"name": "percentile", "percentile": 150}, "Percentile must be between 0 and 100"),
+    # Hyperband checks its settings only at its first report: refused here, not in every trial
+    ({"_target_": "optuna.pruners.HyperbandPruner", "reduction_factor": 1}, "reduction_factor >= 2"),
+    ({"name": "median", "n_startup_trialz": 1}, "did you mean hydra.sweeper.pruner.n_startup_trials?"),
+])
+def test_a_bad_pruner_setting_is_one_sentence_before_the_sweep(spec, words) -> None:
+    from imbexp.errors import ConfigError
+    from imbexp.sweeping import SweepSettings
+    from imbexp.sweeping._pruning import make_pruner
+
+    settings = SweepSettings.from_config({"pruner": spec})  # the name is checked with the other settings
+    with pytest.raises(ConfigError, match="^hydra.sweeper.pruner") as error:
+        make_pruner(settings.pruner, ["maximize"])
+    assert words in str(error.value) and "\n" not in str(error.value)

@@ -176,10 +176,12 @@ def reporting(trial: optuna.Trial, pruner: str, metric: str) -> Iterator[Reports
         _current = None
 
 
-def report_fold(fold_metrics: Mapping[str, float], run_folds: Sequence[Mapping[str, float]]) -> None:
+def report_fold(fold_metrics: Mapping[str, float], run_folds: Sequence[Mapping[str, float]],
+                seconds: Mapping[str, float] | None = None) -> None:
     """Report a finished fold to the current trial; raise :class:`optuna.TrialPruned` when the
     pruner stops it. ``fold_metrics`` is the fold's valid metrics by name, ``run_folds`` every
-    fold of this run so far (this one last), kept in the run's MLflow record when it is pruned.
+    fold of this run so far (this one last) and ``seconds`` the run's stage times so far
+    (``seconds_fit``, ...): both are kept in the run's MLflow record when it is pruned.
     Outside a sweep with a pruner this does nothing."""
     reports = _current
     if reports is None or reports.metric not in fold_metrics:
@@ -200,13 +202,15 @@ def report_fold(fold_metrics: Mapping[str, float], run_folds: Sequence[Mapping[s
     what = "fold" if reports.pruner == PER_FOLD else "running mean"
     reports.message = (f"pruned by hydra.sweeper.pruner={reports.pruner} after {len(reports.values)} fold(s): "
                        f"valid_{reports.metric} {reported:.4f} ({what})")
-    _keep_folds_done(reports, run_folds)
+    _keep_folds_done(reports, run_folds, seconds or {})
     raise optuna.TrialPruned(reports.message)
 
 
-def _keep_folds_done(reports: Reports, run_folds: Sequence[Mapping[str, float]]) -> None:
-    """Log the folds this run finished (their means, as the run logs a complete CV) to the open
-    MLflow run, which is then ended as pruned; its test metrics never exist."""
+def _keep_folds_done(reports: Reports, run_folds: Sequence[Mapping[str, float]],
+                     seconds: Mapping[str, float]) -> None:
+    """Log the folds this run finished (their means, as the run logs a complete CV) and its stage
+    times so far to the open MLflow run, which is then ended as pruned; its test metrics never
+    exist."""
     import mlflow
 
     active = mlflow.active_run()
@@ -214,7 +218,8 @@ def _keep_folds_done(reports: Reports, run_folds: Sequence[Mapping[str, float]])
         return
     means = {f"valid_{name}": float(np.mean([fold[name] for fold in run_folds])) for name in run_folds[0]}
     try:
-        mlflow.log_metrics({**{k: v for k, v in means.items() if np.isfinite(v)}, "cv_folds_done": len(run_folds)})
+        mlflow.log_metrics({**{k: v for k, v in means.items() if np.isfinite(v)}, **seconds,
+                            "cv_folds_done": len(run_folds)})
         mlflow.set_tags({names.PRUNED_TAG: "true", names.STOP_REASON_TAG: reports.message or "pruned"})
     except Exception as exc:  # the trial is pruned all the same; its record is a bonus
         log.warning("the pruned run's folds were not logged: %s", exc)
