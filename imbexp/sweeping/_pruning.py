@@ -17,10 +17,10 @@ runs of ``repeats=k``):
 - ``wilcoxon``: each fold's own value, step = the fold's index, so Optuna's WilcoxonPruner pairs
   the same fold of two trials (the folds are the same rows in every trial: same seed, same split).
 
-Not reported: LightGBM's (or XGBoost's) boosting rounds. Reporting valid's metric per round means
-handing the fold's valid rows to the model's fit and scoring every round, and the rounds of one
-fold would have to share the step axis with the folds; a fold of the data imbexp sweeps over
-fits in well under a second, so the folds are where the compute is saved.
+Not reported: LightGBM's (or XGBoost's) boosting rounds. That needs the fold's valid rows handed
+to the model's fit as an eval set with a callback per library, scoring every round, and the rounds
+of all folds on one step axis that the pruners compare across trials. Per-fold reports stop whole
+fits while every model is fitted exactly as in a single run.
 """
 
 from __future__ import annotations
