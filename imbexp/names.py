@@ -39,6 +39,8 @@ TRIAL_SESSION_ATTR = "imbexp.sweep_session"
 TRIAL_WORKER_ATTR = "imbexp.worker"
 #: trial: why its job failed (a job error, not a dead worker)
 TRIAL_FAIL_REASON_ATTR = "fail_reason"
+#: trial: the step (fold) at which ``hydra.sweeper.pruner`` stopped it
+TRIAL_PRUNED_ATTR = "imbexp.pruned_at_step"
 
 # -- MLflow tags ----------------------------------------------------------------------------------
 #: Optuna's parent and child runs: "optuna"; a grid's parent: "grid"
@@ -106,3 +108,6 @@ ROW_COSTS_TAG = "imbexp.row_costs"
 #: 1,234 negative training rows", "all 1,300 training rows"), and how its scores became probabilities
 DETECTOR_FITTED_ON_TAG = "imbexp.detector_fitted_on"
 SCORE_CALIBRATION_TAG = "imbexp.score_calibration"
+#: "true" on a sweep trial's run (and a seed run of it) that hydra.sweeper.pruner stopped after
+#: some folds: ended KILLED, with the folds done as its valid metrics and no test metrics
+PRUNED_TAG = "imbexp.pruned"

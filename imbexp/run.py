@@ -24,6 +24,7 @@ from imbexp.datasets import Dataset, load_dataset, read_rows, reads_in_batches, 
 from imbexp.errors import ConfigError, ImbexpError, first_line
 from imbexp.splits import Split, make_split, validate_split
 from imbexp.strategies import Strategy, TrainingSet
+from imbexp.sweeping import _pruning
 from imbexp.timing import Stopwatch
 
 log = logging.getLogger("imbexp")
@@ -187,6 +188,8 @@ def _fit_and_score(cfg: DictConfig, dataset: Dataset, split, strategy: Strategy,
         pooled_raw.append(raw)
         pooled_scores.append(p_valid)
         pooled_y.append(y_valid)
+        # a sweep's pruner may stop the trial here (raises optuna.TrialPruned); a no-op otherwise
+        _pruning.report_fold(fold_metrics[-1], fold_metrics, clock.metrics())
         if split.kind == "cv":
             log.info("fold %d/%d: valid %s", number + 1, len(split.folds),
                      ", ".join(f"{k}={fold_metrics[-1][k]:.4f}" for k in ("pr_auc", "roc_auc", "ece")))

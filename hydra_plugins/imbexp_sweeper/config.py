@@ -127,16 +127,81 @@ SAMPLER_CONFIGS: dict[str, type[SamplerConfig]] = {
 
 
 @dataclass
+class NopPrunerConfig:
+    """No pruning: every trial runs all its folds."""
+
+    _target_: str = "optuna.pruners.NopPruner"
+
+
+@dataclass
+class MedianPrunerConfig:
+    """Optuna's defaults; a trial is compared with the COMPLETE trials at the same fold."""
+
+    _target_: str = "optuna.pruners.MedianPruner"
+    n_startup_trials: int = 5
+    n_warmup_steps: int = 0
+    interval_steps: int = 1
+    n_min_trials: int = 1
+
+
+@dataclass
+class PercentilePrunerConfig(MedianPrunerConfig):
+    _target_: str = "optuna.pruners.PercentilePruner"
+    percentile: float = 25.0  # keep the top 25 % at each fold (Optuna has no default)
+
+
+@dataclass
+class SuccessiveHalvingPrunerConfig:
+    _target_: str = "optuna.pruners.SuccessiveHalvingPruner"
+    min_resource: Any = "auto"
+    reduction_factor: int = 4
+    min_early_stopping_rate: int = 0
+    bootstrap_count: int = 0
+
+
+@dataclass
+class HyperbandPrunerConfig:
+    _target_: str = "optuna.pruners.HyperbandPruner"
+    min_resource: int = 1
+    max_resource: Any = "auto"
+    reduction_factor: int = 3
+    bootstrap_count: int = 0
+
+
+@dataclass
+class WilcoxonPrunerConfig:
+    """Compares each fold's value with the best trial's at the same fold (needs scipy)."""
+
+    _target_: str = "optuna.pruners.WilcoxonPruner"
+    p_threshold: float = 0.1
+    n_startup_steps: int = 2
+
+
+PRUNER_GROUP = "hydra/sweeper/pruner"
+PRUNER_CONFIGS: dict[str, type] = {
+    "none": NopPrunerConfig, "median": MedianPrunerConfig, "percentile": PercentilePrunerConfig,
+    "successive_halving": SuccessiveHalvingPrunerConfig, "hyperband": HyperbandPrunerConfig,
+    "wilcoxon": WilcoxonPrunerConfig,
+}
+
+
+@dataclass
 class ImbexpOptunaSweeperConf(SweepSettings):
     _target_: str = TARGET
     # the sweeper builds the sampler itself: the grid needs the search space, workers a seed each
     _recursive_: bool = False
-    defaults: list[Any] = field(default_factory=lambda: [{"sampler": "tpe"}])
+    defaults: list[Any] = field(default_factory=lambda: [{"sampler": "tpe"}, {"pruner": "none"}])
     sampler: Any = MISSING  # filled by hydra/sweeper/sampler
+    pruner: Any = MISSING  # filled by hydra/sweeper/pruner
 
 
 ConfigStore.instance().store(group="hydra/sweeper", name="imbexp_optuna", node=ImbexpOptunaSweeperConf,
                              provider="imbexp")
+
+# the official plugin has no pruners: imbexp's group is its own under either
+for _name, _node in PRUNER_CONFIGS.items():
+    ConfigStore.instance().store(group=PRUNER_GROUP, name=_name, node=_node, provider="imbexp")
+
 
 def _official_plugin_installed() -> bool:
     try:  # finds the module without importing it (and its Optuna)

@@ -42,6 +42,8 @@ class ImbexpOptunaSweeper(Sweeper):
             config=config, hydra_context=hydra_context, task_function=task_function)
 
     def sweep(self, arguments: list[str]) -> None:
+        from optuna import TrialPruned
+
         from imbexp.sweeping import OptunaSweep, SweepSettings, format_value, make_plan
         from imbexp.sweeping._impl import worker_index
 
@@ -53,6 +55,8 @@ class ImbexpOptunaSweeper(Sweeper):
         def launch(overrides: list[str], job_index: int) -> Any:
             overrides = [*overrides, *extra]
             [result] = self.launcher.launch([tuple(overrides)], initial_job_idx=job_index)
+            if isinstance(getattr(result, "_return_value", None), TrialPruned):
+                raise result._return_value  # a pruned trial is no error: not Hydra's "Error executing job"
             return result.return_value  # raises the job's error
 
         def compose(overrides: list[str]) -> DictConfig:

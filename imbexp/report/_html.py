@@ -281,7 +281,9 @@ def _meta(data: ReportRuns) -> list[str]:
     models = ", ".join(sorted(finished["model"].dropna().astype(str).unique())) or "–"
     failed = int((data.runs["status"] != "FINISHED").sum())
     objective = ", ".join(f"{k} ({d})" for k, d in zip(data.objective.keys, data.objective.directions, strict=True))
-    runs = f"{len(data.runs)} runs ({failed} not finished)"
+    pruned_column = f"tags.{names.PRUNED_TAG}"  # a sweep's pruner stopped them: not finished, not failed
+    pruned = int((data.runs[pruned_column] == "true").sum()) if pruned_column in data.runs else 0
+    runs = f"{len(data.runs)} runs ({failed} not finished{f', {pruned} of them pruned' if pruned else ''})"
     if not data.seeds.empty:
         runs += f", {int(data.runs['is_group'].sum())} of them groups of {len(data.seeds)} seed runs in all"
     meta = [runs, f"dataset: {datasets}", f"model: {models}",

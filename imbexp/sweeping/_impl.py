@@ -47,7 +47,7 @@ from optuna.trial import TrialState
 
 from imbexp import models, names, tracking
 from imbexp.errors import ImbexpError
-from imbexp.sweeping import _mlflow, _study, _summary
+from imbexp.sweeping import _mlflow, _pruning, _study, _summary
 from imbexp.sweeping._plan import SweepPlan
 
 log = logging.getLogger("imbexp")
@@ -229,10 +229,11 @@ class OptunaSweep:
         stopped_by: int | None = None
         try:
             before = _study.counts(self.plan.study.get_trials(deepcopy=False))
-            self.complete_at_start = before.complete
+            self.complete_at_start = before.complete + before.pruned
             if not self.is_worker:
+                pruned = f" (+{before.pruned} pruned)" if before.pruned else ""
                 print(f"[sweep] study {self.plan.study_name} in {self.plan.storage_label}: {before.complete} of "
-                      f"{self.plan.n_trials} trials complete; sampler {self.plan.sampler_name}, "
+                      f"{self.plan.n_trials} trials complete{pruned}; sampler {self.plan.sampler_name}, "
                       f"{processes} parallel trial(s) x {os.environ[names.THREADS_ENV]} model thread(s); "
                       f"MLflow parent run {self.parent_id}", flush=True)
                 self._start_workers(processes - 1)
@@ -286,7 +287,8 @@ class OptunaSweep:
             if self._fail_dead_local_trials(trials):
                 trials = self.plan.study.get_trials(deepcopy=False)
             counts = _study.counts(trials)
-            done = self._grid_points_done(trials) if self.plan.is_grid else counts.complete
+            # a pruned trial is done: the pruner judged it, and another trial is not run instead
+            done = self._grid_points_done(trials) if self.plan.is_grid else counts.complete + counts.pruned
             if done >= self.plan.n_trials:
                 return
             self.failures = sum(t.state == TrialState.FAIL
@@ -369,6 +371,7 @@ class OptunaSweep:
         beating = threading.Event()
         if self.plan.storage.get_heartbeat_interval() is not None:
             threading.Thread(target=self._heartbeat, args=(trial._trial_id, beating), daemon=True).start()
+        reports = None
         try:
             try:
                 values = self.plan.space.suggest(trial)
@@ -376,8 +379,11 @@ class OptunaSweep:
                     self.plan.custom(self.plan.config, trial)
                     values = {**values, **{k: v for k, v in trial.params.items() if k not in values}}
                 overrides = [*self.plan.space.overrides(values), f"tracking.run_id={run_id}"]
-                result = self.launch(overrides, trial.number)
+                with _pruning.reporting(trial, self.plan.pruner, self.plan.objective.metrics[0]) as reports:
+                    result = self.launch(overrides, trial.number)
                 objective_values = self._check_values(result)
+            except optuna.TrialPruned:  # the pruner stopped it after some folds: no failure
+                _pruning.tell_pruned(self.plan.study, trial, run_id, reports)
             except KeyboardInterrupt:
                 _ignore_stop_signals()
                 self.plan.study.tell(trial, state=TrialState.FAIL)
@@ -548,7 +554,8 @@ class OptunaSweep:
     def _finish(self, stopped_by: int | None) -> None:
         interrupted = stopped_by is not None
         trials = self.plan.study.get_trials(deepcopy=False)
-        complete = _study.counts(trials).complete
+        counts = _study.counts(trials)
+        complete = counts.complete + counts.pruned  # pruned trials count towards n_trials
         partial = interrupted or self.too_many_failures or complete < self.plan.n_trials
         summary = partial or self._writes_summary(trials)
         if summary:

@@ -17,7 +17,7 @@ from imbexp import components, models, tracking
 from imbexp.config import Objective, validate
 from imbexp.errors import ConfigError
 from imbexp.run import build_strategy
-from imbexp.sweeping import _mlflow, _study
+from imbexp.sweeping import _mlflow, _pruning, _study
 from imbexp.sweeping._samplers import make_sampler, sampler_name
 from imbexp.sweeping._settings import SweepSettings
 from imbexp.sweeping._space import SearchSpace, check_keys, parse_search_space
@@ -45,6 +45,7 @@ class SweepPlan:
     storage_label: str  # the storage URL without its password
     study: optuna.Study
     experiment_id: str
+    pruner: str = "none"  # the pruner the trials report to (none when nothing can be pruned)
 
     @property
     def is_grid(self) -> bool:
@@ -75,6 +76,7 @@ def make_plan(settings: SweepSettings, config: DictConfig, arguments: list[str],
     models.build_model(job_config.model, 0, strategy=build_strategy(job_config.strategy))
     directions = _study.resolve_directions(settings.direction, objective)
     custom = _custom_space(settings.custom_search_space)
+    pruner = _pruning.make_pruner(settings.pruner, directions)
     if not space.params and custom is None:
         raise ConfigError("hydra.sweeper.params is empty; list at least one key to search, e.g. "
                           "strategy.downsample_factor: tag(log, interval(1, 100)).")
@@ -103,12 +105,13 @@ def make_plan(settings: SweepSettings, config: DictConfig, arguments: list[str],
     sampler = make_sampler(settings.sampler, space, len(directions), seed_offset=1000 * worker_index + existing,
                            default_seed=None if top_seed is None else int(top_seed))
     study = _study.load_study(storage, study_name, directions, sampler)
+    pruner_name = _pruning.use_pruner(study, pruner, settings.pruner, job_config, say=worker_index == 0)
     _study.check_space_conflicts(study, space)
     experiment_id = tracking.connect(str(config.tracking.uri), tracking.default_experiment(config))
     return SweepPlan(settings=settings, config=config, space=space, custom=custom, objective=objective,
                      directions=directions, n_trials=n_trials, sampler_name=name, study_name=study_name,
                      storage=storage, storage_label=tracking.redact(settings.storage or _study.default_storage()),
-                     study=study, experiment_id=experiment_id)
+                     study=study, experiment_id=experiment_id, pruner=pruner_name)
 
 
 def _custom_space(path: str | None) -> CustomSpace | None:

@@ -53,6 +53,9 @@ class SweepSettings:
     # the official plugin's pre-1.2 search-space key, removed in its 1.4; refused with a pointer
     # to params rather than as an unknown key, so a user porting an old config learns the fix
     search_space: Any = None
+    # -- pruning (imbexp.sweeping._pruning): a hydra/sweeper/pruner config (none unless overridden),
+    # a name (median, percentile, successive_halving, hyperband, wilcoxon) or {name: ..., setting: ...}
+    pruner: Any = None
 
     @classmethod
     def from_config(cls, values: Mapping[str, Any]) -> "SweepSettings":
@@ -83,6 +86,9 @@ class SweepSettings:
         whole("max_retry", self.max_retry, 0)
         if self.heartbeat_interval is not None:
             whole("heartbeat_interval", self.heartbeat_interval, 1)
+        from imbexp.sweeping._pruning import pruner_name
+
+        pruner_name(self.pruner)  # its settings are checked when the plan builds it
         rate = self.max_failure_rate
         if not isinstance(rate, int | float) or isinstance(rate, bool) or not 0 <= rate <= 1:
             raise ConfigError(f"hydra.sweeper.max_failure_rate={rate!r} is not allowed; use a number from 0 to 1.")

@@ -20,6 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 from imbexp import _paths
 from imbexp.config import DIRECTIONS, Objective
 from imbexp.errors import ConfigError, first_line
+from imbexp.sweeping import _pruning
 from imbexp.sweeping._space import SearchSpace
 from imbexp.tracking import redact
 
@@ -130,12 +131,13 @@ class Counts:
     running: int
     waiting: int
     failed: int
+    pruned: int = 0  # stopped by hydra.sweeper.pruner (done, as COMPLETE ones are)
 
 
 def counts(trials: Sequence[FrozenTrial]) -> Counts:
     states = [t.state for t in trials]
     return Counts(states.count(TrialState.COMPLETE), states.count(TrialState.RUNNING),
-                  states.count(TrialState.WAITING), states.count(TrialState.FAIL))
+                  states.count(TrialState.WAITING), states.count(TrialState.FAIL), _pruning.pruned_count(trials))
 
 
 def admitted(study: optuna.Study, trial_number: int, n_trials: int) -> bool:

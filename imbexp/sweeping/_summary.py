@@ -21,6 +21,7 @@ from imbexp import names
 from imbexp.config import Objective
 from imbexp.plots import LABELLED_LEFT, fixed_margins
 from imbexp.sweeping._mlflow import child_metrics
+from imbexp.sweeping._pruning import pruned_count, pruned_note
 
 log = logging.getLogger("imbexp")
 
@@ -55,7 +56,8 @@ def progress_line(study: optuna.Study, trial: FrozenTrial, n_trials: int, elapse
         best_text = "no best yet"
     minutes, seconds = divmod(int(elapsed), 60)
     return (f"[sweep] trial {trial.number}: {outcome} · {min(complete, n_trials)} of {n_trials} complete"
-            f"{f', {failed} failed' if failed else ''} · {best_text} · {minutes}:{seconds:02d} elapsed")
+            f"{pruned_note(trials)}{f', {failed} failed' if failed else ''} · {best_text} · "
+            f"{minutes}:{seconds:02d} elapsed")
 
 
 def final_table(study: optuna.Study, keys: tuple[str, ...], top: int = 5) -> str:
@@ -66,7 +68,7 @@ def final_table(study: optuna.Study, keys: tuple[str, ...], top: int = 5) -> str
     if len(study.directions) == 1:
         reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
         chosen = sorted(trials, key=lambda t: t.value, reverse=reverse)[:top]
-        title = f"best {len(chosen)} of {len(trials)} complete trials"
+        title = f"best {len(chosen)} of {len(trials)} complete trials{pruned_note(study.get_trials(deepcopy=False))}"
     else:
         chosen = sorted(study.best_trials, key=lambda t: t.number)
         title = f"Pareto front: {len(chosen)} of {len(trials)} complete trials"
@@ -123,7 +125,8 @@ def log_to_parent(study: optuna.Study, objective: Objective, directions: list[st
     keys = objective.keys
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-    metrics: dict[str, float] = {"trials_complete": len(complete), "trials_failed": len(failed)}
+    metrics: dict[str, float] = {"trials_complete": len(complete), "trials_failed": len(failed),
+                                 "trials_pruned": pruned_count(study.get_trials(deepcopy=False))}
     tags: dict[str, str] = {}
     best = best_trials(study)
     summary: dict[str, Any] = {"study_name": study.study_name, "directions": directions, "objective": list(keys)}
