@@ -270,6 +270,7 @@ def test_run_names_and_report_labels_read_well(compose, overrides, label, report
     assert (strategy.label(), strategy.report_label(), strategy.factor()) == (label, report_label, factor)
 
 
+@pytest.mark.smoke
 def test_a_sweep_searches_a_samplers_sampling_strategy(run_cli, imbexp_home, mlflow_client, tmp_path) -> None:
     """A user's own sweep file, as they would write it for any strategy."""
     study_name = "near-miss-ratio"

@@ -125,8 +125,10 @@ class Strategy(ABC):
     def _note_prior(self, y_given: np.ndarray, weight_given: np.ndarray | None, y_trained: np.ndarray,
                     weight_trained: np.ndarray) -> None:
         """Note how far the strategy moved the class prior: the weighted positive share of the
-        training set it produced against that of the rows it was given."""
-        self._prior_odds_ratio = prior_odds_ratio(y_given, weight_given, y_trained, weight_trained)
+        training set it produced against that of the rows it was given (only when asked to
+        correct: a training set left with one class is then the model's to refuse, not this)."""
+        if self.prior_correction:
+            self._prior_odds_ratio = prior_odds_ratio(y_given, weight_given, y_trained, weight_trained)
 
     def label(self) -> str:
         """Short text for run names, e.g. ``downsample_upweight f=20``."""
