@@ -90,7 +90,8 @@ def test_missing_values_categorical_columns_and_too_few_minority_rows_are_one_se
     assert out.n_rows == 2 * int((y == 1).sum())
     text = X.assign(plan=pd.Categorical(np.where(y == 1, "pro", "basic")))
     with pytest.raises(DataError, match=r"works on numeric columns only; the data has categorical columns \['plan'\] "
-                                        r"\(encode them, or use imblearn.over_sampling.SMOTENC"):
+                                        r"\(encode them, or use a sampler that takes them: "
+                                        r"imblearn.over_sampling.SMOTENC"):
         sampler("imblearn.under_sampling.TomekLinks").fit_resample(text, y)
     few = np.zeros(len(y), dtype=np.int8)
     few[:1] = 1

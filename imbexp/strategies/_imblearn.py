@@ -141,8 +141,9 @@ class ImblearnSampler(Strategy):
         categorical = categorical_columns(X)
         if categorical and not takes_text:
             raise DataError(f"{who} ({target}) works on numeric columns only; the data has categorical columns "
-                            f"{categorical[:5]} (encode them, or use imblearn.over_sampling.SMOTENC, SMOTEN or "
-                            f"{TAKES_ANY_DATA}).")
+                            f"{categorical[:5]} (encode them, or use a sampler that takes them: "
+                            "imblearn.over_sampling.SMOTENC, SMOTEN, RandomOverSampler or "
+                            "imblearn.under_sampling.RandomUnderSampler).")
         if not takes_missing and has_missing(X):
             raise DataError(f"{who} ({target}) cannot use rows with missing values; fill them or use "
                             f"{TAKES_ANY_DATA}.")
