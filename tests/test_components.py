@@ -42,8 +42,8 @@ CLI_REFUSED = {
     "no sample_weight for a weighting strategy": (
         ["strategy=downsample_upweight", *EASY_ENSEMBLE],
         "model.estimator._target_='imblearn.ensemble.EasyEnsembleClassifier' takes no sample_weight in fit, "
-        "and strategy downsample_upweight weights rows; use a strategy that does not (downsample, none, "
-        "oversample, smote)"),
+        "and strategy downsample_upweight weights rows; use a strategy that does not (downsample, imblearn, "
+        "none, oversample, smote)"),
     "model=easy_ensemble with a weighting strategy": (
         ["model=easy_ensemble", "strategy=downsample_upweight"],
         "model.estimator.estimator._target_='imblearn.ensemble.EasyEnsembleClassifier' takes no sample_weight in "

@@ -10,16 +10,17 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from imbexp.constraints import Constraint, check
-from imbexp.errors import ConfigError
+from imbexp.constraints import Constraint, Options, check
+from imbexp.errors import ConfigError, DataError
 
 
 @dataclass
 class TrainingSet:
     """What a strategy hands to the model: rows, labels and one weight per row.
 
-    ``indices`` are the positions of the kept input rows when the strategy only selects
-    rows (downsampling); ``None`` when it synthesises new ones.
+    ``indices`` are the positions of the kept input rows when the strategy only selects or
+    repeats rows (downsampling, an imbalanced-learn under-sampler, random oversampling: a
+    position repeats where a row is repeated); ``None`` when it synthesises new ones.
     """
 
     X: pd.DataFrame
@@ -79,6 +80,14 @@ class Strategy(ABC):
     selects_rows: ClassVar[bool] = False
     weights_rows: ClassVar[bool] = False
     parameter_constraints: ClassVar[dict[str, Constraint]] = {}
+    #: whether the seed chooses the result (a random draw); a deterministic rule (Tomek links,
+    #: edited nearest neighbours) gives the same rows whatever the seed
+    uses_seed: bool = True
+    #: set by the strategies that move the class prior and offer ``strategy.prior_correction``
+    prior_correction: bool = False
+    #: odds(prior of the rows given) / odds(prior of the rows trained on), noted when the
+    #: strategy last ran: what :meth:`correct_probabilities` multiplies the odds by
+    _prior_odds_ratio: float = 1.0
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -106,8 +115,20 @@ class Strategy(ABC):
         return None
 
     def correct_probabilities(self, p: np.ndarray) -> np.ndarray:
-        """Map scores of a model fitted on the rebalanced data back to the true prior."""
-        return p
+        """Map scores of a model fitted on the rebalanced data back to the true prior: with
+        ``prior_correction``, the odds are multiplied by the ratio :meth:`_note_prior` found
+        when the strategy last ran (the fit these scores come from)."""
+        if not self.prior_correction:
+            return p
+        return prior_corrected(p, self._prior_odds_ratio)
+
+    def _note_prior(self, y_given: np.ndarray, weight_given: np.ndarray | None, y_trained: np.ndarray,
+                    weight_trained: np.ndarray) -> None:
+        """Note how far the strategy moved the class prior: the weighted positive share of the
+        training set it produced against that of the rows it was given (only when asked to
+        correct: a training set left with one class is then the model's to refuse, not this)."""
+        if self.prior_correction:
+            self._prior_odds_ratio = prior_odds_ratio(y_given, weight_given, y_trained, weight_trained)
 
     def label(self) -> str:
         """Short text for run names, e.g. ``downsample_upweight f=20``."""
@@ -158,6 +179,44 @@ class RowSelectingStrategy(Strategy):
 #: min_child_weight's hessian sum), 1e-4 does not. The bounds keep a margin on both sides.
 WEIGHT_RANGE = (1e-3, 1e12)
 WEIGHT_WORDS = "a number > 0 within 0.001 to 1e12 (beyond, a booster's model turns constant)"
+
+
+#: ``strategy.prior_correction``, on every strategy that moves the class prior
+PRIOR_CORRECTION = Options(True, False)
+
+
+def prior_corrected(p: np.ndarray, odds_ratio: float) -> np.ndarray:
+    """Scores of a model fitted under a shifted class prior, mapped back: odds times
+    ``odds_ratio`` (Saerens et al. 2002; with the ratio 1/f of downsampling, Dal Pozzolo et al.
+    2015's p = beta p_s / (beta p_s - p_s + 1)). A monotone map, so rankings are unchanged."""
+    p = np.asarray(p, dtype=np.float64)
+    # rounding takes a score of 1.0 to 1 + 2.2e-16, which scikit-learn's metrics refuse
+    return np.clip(odds_ratio * p / (odds_ratio * p - p + 1.0), 0.0, 1.0)
+
+
+def positive_share(y: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+    """The positives' share of the rows' total weight (of the rows, without weights)."""
+    positive = np.asarray(y) == 1
+    if sample_weight is None:
+        return float(np.mean(positive))
+    weight = np.asarray(sample_weight, dtype=np.float64)
+    return float(weight[positive].sum() / weight.sum())
+
+
+def prior_odds_ratio(y_given: np.ndarray, weight_given: np.ndarray | None, y_trained: np.ndarray,
+                     weight_trained: np.ndarray | None) -> float:
+    """odds(positive share of the rows given) / odds(positive share of the rows trained on).
+
+    A model fitted on the training set learns odds times the inverse of this ratio (the
+    class-conditional densities are the rows', only the prior moved), so multiplying its odds by
+    the ratio restores the given rows' prior. For downsampling by f without weights the ratio is
+    about 1/f; for class weights w on the minority, 1/w.
+    """
+    given, trained = positive_share(y_given, weight_given), positive_share(y_trained, weight_trained)
+    if not (0 < given < 1 and 0 < trained < 1):
+        raise DataError(f"the prior correction needs both classes in the training rows, with weight; the "
+                        f"positive share was {given:.3g} before the strategy and {trained:.3g} after.")
+    return (given / (1.0 - given)) / (trained / (1.0 - trained))
 
 
 def weights_or_ones(sample_weight: np.ndarray | None, n: int) -> np.ndarray:

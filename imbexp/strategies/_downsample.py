@@ -5,9 +5,10 @@ from typing import Any
 
 import numpy as np
 
-from imbexp.constraints import AnyOf, Interval, Null, Options, PerClass, Worded
+from imbexp.constraints import AnyOf, Interval, Null, PerClass, Worded
 from imbexp.errors import DataError
 from imbexp.strategies._base import (
+    PRIOR_CORRECTION,
     WEIGHT_RANGE,
     WEIGHT_WORDS,
     RowSelectingStrategy,
@@ -128,7 +129,7 @@ class Downsample(_DownsampleBase):
     (Dal Pozzolo et al. 2015): with beta = 1/f, p = beta p_s / (beta p_s - p_s + 1)."""
 
     name = "downsample"
-    parameter_constraints = {"downsample_factor": FACTOR, "prior_correction": Options(True, False)}
+    parameter_constraints = {"downsample_factor": FACTOR, "prior_correction": PRIOR_CORRECTION}
 
     def __init__(self, downsample_factor: Any = 10.0, prior_correction: bool = False) -> None:
         super().__init__(downsample_factor)
@@ -136,17 +137,12 @@ class Downsample(_DownsampleBase):
 
     def select_rows(self, y, sample_weight=None, *, random_state=0) -> RowSelection:
         kept = self._select(y, random_state)
-        return RowSelection(kept, weights_or_ones(sample_weight, len(y))[kept])
-
-    def correct_probabilities(self, p: np.ndarray) -> np.ndarray:
-        if not self.prior_correction:
-            return p
         # Odds form of the correction, valid whichever class was downsampled:
-        # odds_true = odds_sampled * keep(negative) / keep(positive).
-        ratio = self._keep_fraction.get(0, 1.0) / self._keep_fraction.get(1, 1.0)
-        p = np.asarray(p, dtype=np.float64)
-        # rounding takes a score of 1.0 to 1 + 2.2e-16, which scikit-learn's metrics refuse
-        return np.clip(ratio * p / (ratio * p - p + 1.0), 0.0, 1.0)
+        # odds_true = odds_sampled * keep(negative) / keep(positive). The nominal keep fractions
+        # 1/f, not the realised shares the other strategies are corrected from: the kept count is
+        # round(n / f), and the realised ratio would move every corrected score by up to 1/n.
+        self._prior_odds_ratio = self._keep_fraction.get(0, 1.0) / self._keep_fraction.get(1, 1.0)
+        return RowSelection(kept, weights_or_ones(sample_weight, len(y))[kept])
 
     def label(self) -> str:
         return f"{self.name} {self._factor_text()}" + (" +prior" if self.prior_correction else "")

@@ -6,6 +6,7 @@ import numpy as np
 
 from imbexp.constraints import AnyOf, Interval, Options, Worded
 from imbexp.strategies._base import (
+    PRIOR_CORRECTION,
     WEIGHT_RANGE,
     WEIGHT_WORDS,
     RowSelectingStrategy,
@@ -26,8 +27,10 @@ class NoRebalancing(RowSelectingStrategy):
 class ClassWeight(RowSelectingStrategy):
     """Keep every row; weight the minority class by ``minority_weight``.
 
-    ``balanced`` gives the minority the weight n_majority / n_minority, so both classes carry
-    the same total weight; the majority keeps weight 1.
+    ``balanced`` gives the minority the weight W_majority / W_minority (the classes' total
+    weights; their row counts when the rows carry no weights of their own), so both classes carry
+    the same total weight; the majority keeps its weights. Weighting the minority moves the
+    prior the model learns as much as repeating its rows would; ``prior_correction`` maps it back.
     """
 
     name = "class_weight"
@@ -35,24 +38,33 @@ class ClassWeight(RowSelectingStrategy):
     parameter_constraints = {
         "minority_weight": Worded(AnyOf(Options("balanced"), Interval(float, *WEIGHT_RANGE)),
                                   f"use 'balanced' or {WEIGHT_WORDS}"),
+        "prior_correction": PRIOR_CORRECTION,
     }
     factor_name = "minority_weight"
 
-    def __init__(self, minority_weight: Any = "balanced") -> None:
+    def __init__(self, minority_weight: Any = "balanced", prior_correction: bool = False) -> None:
         self.minority_weight = minority_weight
+        self.prior_correction = prior_correction
 
     def select_rows(self, y, sample_weight=None, *, random_state=0) -> RowSelection:
-        classes, counts = np.unique(y, return_counts=True)
-        minority = classes[np.argmin(counts)]
-        weight = (counts.max() / counts.min() if self.minority_weight == "balanced"
+        given = weights_or_ones(sample_weight, len(y))
+        classes = np.unique(y)
+        totals = np.array([given[y == c].sum() for c in classes])
+        minority = classes[np.argmin(totals)]
+        weight = (totals.max() / totals.min() if self.minority_weight == "balanced"
                   else float(self.minority_weight))
-        weights = weights_or_ones(sample_weight, len(y)).copy()
+        weights = given.copy()
         weights[y == minority] *= weight
+        self._note_prior(y, given, y, weights)
         return RowSelection(np.arange(len(y)), weights)
 
     def label(self) -> str:
         w = self.minority_weight
-        return f"{self.name} w={w if isinstance(w, str) else format(w, 'g')}"
+        return f"{self.name} w={w if isinstance(w, str) else format(w, 'g')}" + (
+            " +prior" if self.prior_correction else "")
+
+    def report_label(self) -> str:
+        return self.name + (" +prior" if self.prior_correction else "")
 
     def params(self) -> dict[str, Any]:
-        return {"minority_weight": self.minority_weight}
+        return {"minority_weight": self.minority_weight, "prior_correction": self.prior_correction}

@@ -1,0 +1,121 @@
+"""What every imbalanced-learn sampler needs around it in imbexp: data it can take, the run's
+seed, and the rows' weights carried through.
+
+imbalanced-learn's ``fit_resample(X, y)`` takes no sample weights and decides from the features
+and labels alone; these helpers give each row it returns a weight:
+
+- a row it keeps or repeats takes its own weight. Samplers that record their choice
+  (``sample_indices_``: the under-samplers, RandomOverSampler) are read exactly; for the others
+  a returned row equal to an input row of its class (same values, same label) is that row
+  (the SMOTE family returns every input row first, SMOTEENN / SMOTETomek a cleaned subset of
+  them and the synthetic rows, ClusterCentroids with hard voting real majority rows).
+  Identical input rows of one class are one row to a sampler, so they share their mean weight.
+- a synthetic row (an interpolation, a centroid) takes the mean weight of the input rows of its
+  class. It stands for a typical row of that class; with unweighted data that is 1, so such a
+  strategy gives no weights of its own and needs no model that takes them; and the class's total
+  weight grows (or shrinks) as its row count does, so ``sampling_strategy`` is the same ratio of
+  weighted totals as of rows, and the prior correction sees the shift it was asked for.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+
+from imbexp.errors import DataError, first_line
+from imbexp.strategies._base import TrainingSet
+
+log = logging.getLogger(__name__)
+
+
+def categorical_columns(X: pd.DataFrame) -> list[str]:
+    """The columns a distance-based sampler cannot use as numbers."""
+    return [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
+
+
+def has_missing(X: pd.DataFrame) -> bool:
+    return bool(X.isna().to_numpy().any())
+
+
+def minority_count(y: np.ndarray) -> int:
+    return int(min(np.bincount(np.asarray(y, dtype=np.int64), minlength=2)))
+
+
+def neighbours_within(k: int, y: np.ndarray, key: str, who: str) -> int:
+    """``k`` neighbours among the minority rows, lowered (with a warning) to what the training
+    part has: SMOTE interpolates between a minority row and one of its k nearest minority rows,
+    so k can be at most n_minority - 1, and below 2 minority rows there is nothing to pair."""
+    n_minority = minority_count(y)
+    if n_minority < 2:
+        raise DataError(f"{who} needs at least 2 minority rows in the training part; it has {n_minority}.")
+    lowered = min(k, n_minority - 1)
+    if lowered < k:
+        log.warning("%s=%d lowered to %d: the training part has only %d minority rows", key, k, lowered,
+                    n_minority)
+    return lowered
+
+
+def seeded(sampler: Any, random_state: int) -> Any:
+    """A fresh copy of ``sampler`` with every ``random_state`` in it (its own and its nested
+    estimators': SMOTEENN's SMOTE, InstanceHardnessThreshold's classifier) set to the run's seed,
+    so one seed reproduces the whole draw."""
+    copy = clone(sampler)
+    keys = [key for key in copy.get_params(deep=True) if key == "random_state" or key.endswith("__random_state")]
+    if keys:
+        copy.set_params(**dict.fromkeys(keys, random_state))
+    return copy
+
+
+def depends_on_seed(sampler: Any) -> bool:
+    """Whether the sampler (or an estimator inside it) draws at random."""
+    return any(key == "random_state" or key.endswith("__random_state") for key in sampler.get_params(deep=True))
+
+
+def resampled(sampler: Any, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None, who: str,
+              *, explain: Any = None) -> TrainingSet:
+    """``sampler.fit_resample(X, y)`` with the rows' weights carried through (module docstring).
+
+    A sampler's refusal of this data (a ratio it cannot reach, too few rows for its neighbours)
+    is one sentence starting with ``who``; ``explain(exc)``, where given, may word it better.
+    """
+    try:
+        X_new, y_new = sampler.fit_resample(X, y)
+    except (ValueError, RuntimeError) as exc:
+        reason = explain(exc) if explain is not None else None
+        raise DataError(reason or f"{who} cannot resample this training set: {first_line(exc)}") from exc
+    y_new = np.asarray(y_new, dtype=np.int8)
+    indices = getattr(sampler, "sample_indices_", None)
+    if indices is not None:
+        indices = np.asarray(indices)
+        if len(indices) != len(y_new) or not np.array_equal(np.asarray(y)[indices], y_new):
+            indices = None  # not the rows it returned, whatever it recorded
+    if indices is not None:
+        weights = np.ones(len(y_new)) if sample_weight is None else np.asarray(sample_weight, np.float64)[indices]
+        # a smoothed bootstrap (RandomOverSampler's shrinkage) draws new rows around its picks:
+        # each carries its source row's weight, but it is no copy of it
+        if getattr(sampler, "shrinkage", None) is not None:
+            indices = None
+        return TrainingSet(X=X_new, y=y_new, sample_weight=weights, indices=indices)
+    weights = (np.ones(len(y_new)) if sample_weight is None
+               else _weights_by_value(X, np.asarray(y), np.asarray(sample_weight, np.float64), X_new, y_new))
+    return TrainingSet(X=X_new, y=y_new, sample_weight=weights, indices=None)
+
+
+def _weights_by_value(X: pd.DataFrame, y: np.ndarray, weight: np.ndarray, X_new: pd.DataFrame,
+                      y_new: np.ndarray) -> np.ndarray:
+    """Each returned row's weight: the (mean) weight of the input rows of its class with the same
+    values, else the class's mean weight (a synthetic row)."""
+    hashed_in = pd.util.hash_pandas_object(X, index=False).to_numpy()
+    hashed_out = pd.util.hash_pandas_object(pd.DataFrame(X_new), index=False).to_numpy()
+    out = np.empty(len(y_new), dtype=np.float64)
+    for label in np.unique(y_new):
+        given, made = y == label, y_new == label
+        own = pd.Series(weight[given]).groupby(hashed_in[given]).mean()
+        found = pd.Series(hashed_out[made]).map(own).to_numpy(dtype=np.float64)
+        class_mean = float(weight[given].mean()) if given.any() else 1.0
+        out[made] = np.where(np.isnan(found), class_mean, found)
+    return out
