@@ -62,7 +62,7 @@ def _data(path: Path, *extra: str) -> list[str]:
 @pytest.mark.parametrize("strategy, how", [
     ("strategy=none", "as they are"),
     ("strategy=downsample_upweight strategy.downsample_factor=4", "kept negatives x 4"),
-    ("strategy=class_weight", "positives x n_negative / n_positive"),
+    ("strategy=class_weight", "positives x negatives' weight / positives' weight"),
 ])
 @pytest.mark.parametrize("reading", ["whole", "in batches"])
 def test_the_row_weights_reach_the_model_times_the_strategys(compose, tmp_path, mlflow_client, strategy, how,
@@ -88,8 +88,10 @@ def test_the_row_weights_reach_the_model_times_the_strategys(compose, tmp_path, 
         assert (y == 1).sum() == (frame["is_fraud"].to_numpy()[train] == 1).sum()
         assert np.allclose(weight, own * np.where(y == 0, 4.0, 1.0))  # a kept row: its weight x f
     else:
-        counts = np.bincount(frame["is_fraud"].to_numpy()[train])
-        assert np.allclose(weight, own * np.where(y == 1, counts[0] / counts[1], 1.0))
+        # "balanced" weighs the classes' weight totals, not their row counts
+        labels, weights = frame["is_fraud"].to_numpy()[train], frame["w"].to_numpy()[train]
+        ratio = weights[labels == 0].sum() / weights[labels == 1].sum()
+        assert np.allclose(weight, own * np.where(y == 1, ratio, 1.0))
     logged = result.metrics
     assert logged["train_weight_total"] == pytest.approx(weight.sum())
     assert logged["train_weighted_positive_fraction"] == pytest.approx(weight[y == 1].sum() / weight.sum())
@@ -307,3 +309,24 @@ def test_a_users_loader_can_bring_the_columns_and_is_checked_the_same(tmp_path) 
         Dataset(name="mine", X=X, y=y, weight=[1, 1, -1, 1, 1, 1])
     with pytest.raises(DataError, match=r"^dataset 'mine': Dataset.cost has shape \(3,\) for 6 labels"):
         Dataset(name="mine", X=X, y=y, cost=[1, 2, 3])
+
+
+@pytest.mark.parametrize("strategy", ["strategy=oversample", "strategy=smote", "strategy=tomek_links"])
+def test_the_row_weights_reach_the_model_through_resampling_strategies(compose, tmp_path, strategy) -> None:
+    """Rows a sampler keeps or repeats carry their own weight; a synthetic row its class's mean weight."""
+    path, frame = _file(tmp_path)
+    cfg = compose(*_data(path, "dataset.weight=w", "dataset.read_in_batches=false"), strategy, *RECORDING,
+                  "tracking.experiment=row-weights-resampled")
+    FitRecordingBoosting.fits.clear()
+    experiment(cfg)
+    (fit,) = FitRecordingBoosting.fits
+    y, weight = fit["y"], fit["sample_weight"]
+    split = make_split(load_dataset(cfg.dataset).y, cfg.split, int(cfg.seed))
+    own_y, own_w = frame["is_fraud"].to_numpy()[split.train_all], frame["w"].to_numpy()[split.train_all]
+    for label in (0, 1):
+        given, got = own_w[own_y == label], weight[y == label]
+        allowed = np.append(np.unique(given), given.mean())  # its own weights, or the class's mean
+        assert np.isin(np.round(got, 9), np.round(allowed, 9)).all()
+    if strategy == "strategy=oversample":  # negatives untouched, positives repeated up to balance
+        assert np.array_equal(np.sort(weight[y == 0]), np.sort(own_w[own_y == 0]))
+        assert (y == 1).sum() == (y == 0).sum()
