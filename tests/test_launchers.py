@@ -1,0 +1,215 @@
+"""The sweeper through Hydra's other launchers, as docs/running-at-scale.md names them: joblib on
+this machine, and hydra-ray-launcher on a real two-node Ray cluster that the test starts on
+loopback. Each runs a real ``python -m imbexp`` sweep and checks what it left in the study and in
+MLflow, and that the jobs really ran where the launcher puts them (another process, a Ray node).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import psutil
+import pytest
+
+from imbexp.sweeping import SweepPlan
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+TINY = ["dataset.rows=2000", "model.estimator.n_estimators=10", "tracking.log_model=false"]
+#: Ray rewrites 127.0.0.1 (and localhost) to the host's outward address, for nodes and for
+#: --address alike; other loopback addresses it takes as given, so the cluster stays on loopback
+HEAD_IP, WORKER_IP = "127.0.0.2", "127.0.0.3"
+
+
+def _sweep(home: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python -m imbexp sweep=downsample_upweight ARGS`` on tiny data, as a user runs it."""
+    env = {**os.environ, "IMBEXP_HOME": str(home), "IMBEXP_THREADS": "1", "PYTHONUNBUFFERED": "1",
+           "RAY_USAGE_STATS_ENABLED": "0"}
+    result = subprocess.run([sys.executable, "-m", "imbexp", "sweep=downsample_upweight", *TINY, *args],
+                            cwd=home, env=env, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return result
+
+
+def _trials_and_runs(home: Path, study_name: str, n_trials: int, mlflow_client) -> list[tuple]:
+    """The study's trials with their MLflow child runs, checked as every sweep must leave them."""
+    study = optuna.load_study(study_name=study_name, storage=f"sqlite:///{home.as_posix()}/runs/optuna.db")
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * n_trials
+    parent_id = study.user_attrs["mlflow_parent_run_id"]
+    assert mlflow_client.get_run(parent_id).info.status == "FINISHED"
+    pairs = []
+    for trial in trials:
+        run = mlflow_client.get_run(trial.user_attrs["mlflow_run_id"])
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["mlflow.parentRunId"] == parent_id
+        assert run.data.tags["optuna.trial_number"] == str(trial.number)
+        assert run.data.metrics["valid_pr_auc"] == pytest.approx(trial.value)
+        for key, value in trial.params.items():
+            assert float(run.data.params[key]) == pytest.approx(value)
+        pairs.append((trial, run))
+    return pairs
+
+
+def _sweep_pid(trial: optuna.trial.FrozenTrial) -> int:
+    """The sweep process that asked for the trial (its ``imbexp.worker``, host:pid)."""
+    return int(trial.user_attrs["imbexp.worker"].rsplit(":", 1)[1])
+
+
+def test_a_sweep_through_the_joblib_launcher_runs_each_trial_in_a_joblib_worker(imbexp_home) -> None:
+    home = imbexp_home
+    name = "through-joblib"
+    result = _sweep(home, "hydra/launcher=joblib", f"hydra.sweeper.study_name={name}", "hydra.sweeper.n_trials=3",
+                    "hydra.sweeper.n_jobs=2", "hydra.sweeper.sampler.seed=1")
+    assert "Joblib.Parallel(" in result.stdout + result.stderr
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{home.as_posix()}/runs/mlflow.db")
+    pairs = _trials_and_runs(home, name, 3, client)
+    for trial, run in pairs:
+        # the run was logged by a loky worker process, not by the sweep process that holds the trial
+        assert int(run.data.tags["imbexp.pid"]) != _sweep_pid(trial)
+    # n_jobs=2 is two sweep processes (each hands one trial at a time to its own joblib pool)
+    assert "worker 1 started" in result.stdout
+
+
+# --- Ray ----------------------------------------------------------------------------------------
+
+@dataclass
+class RayCluster:
+    address: str
+    groups: tuple[int, int]  # the process groups of the head and the worker node
+
+    def node_of(self, pid: int) -> int | None:
+        """The node (0 head, 1 worker) whose raylet started process ``pid``; None if neither."""
+        try:
+            parent = psutil.Process(pid).parent()
+            group = os.getpgid(parent.pid) if parent is not None and parent.name() == "raylet" else None
+        except (psutil.NoSuchProcess, ProcessLookupError):
+            return None
+        return self.groups.index(group) if group in self.groups else None
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("", 0))  # Ray's servers listen on every interface
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _group_alive(group: int) -> bool:
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, ProcessLookupError):
+            if os.getpgid(process.pid) == group and process.status() != psutil.STATUS_ZOMBIE:
+                return True
+    return False
+
+
+def _stop_group(group: int) -> None:
+    """Stop one node: its processes are the process group of the ``ray start`` that began it (not
+    ``ray stop``, which stops every Ray process on the host, other people's too)."""
+    for signum, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signum)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and _group_alive(group):
+            time.sleep(0.2)
+        if not _group_alive(group):
+            return
+
+
+@pytest.fixture
+def ray_cluster() -> Iterator[RayCluster]:
+    """A head node and a worker node, 1 CPU each, on loopback; stopped even when the test fails."""
+    ray = shutil.which("ray", path=os.path.dirname(sys.executable)) or shutil.which("ray")
+    assert ray, "the ray command is missing: pip install -e '.[test]' brings it"
+    # short: Ray's unix sockets live under the temp dir, and a socket path has at most 107 bytes
+    temp = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
+    port, client, dashboard, *node_ports = _free_ports(9)
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    common = ["--num-cpus=1", "--disable-usage-stats", "--object-store-memory=80000000"]
+
+    def node_ports_args(offset: int) -> list[str]:
+        agent, grpc, metrics = node_ports[offset:offset + 3]
+        return [f"--dashboard-agent-listen-port={agent}", f"--dashboard-agent-grpc-port={grpc}",
+                f"--metrics-export-port={metrics}"]
+
+    head_cmd = [ray, "start", "--head", f"--node-ip-address={HEAD_IP}", f"--port={port}",
+                f"--ray-client-server-port={client}", f"--dashboard-port={dashboard}", "--include-dashboard=false",
+                f"--temp-dir={temp / 'head'}", *common, *node_ports_args(0)]
+    worker_cmd = [ray, "start", f"--address={HEAD_IP}:{port}", f"--node-ip-address={WORKER_IP}",
+                  f"--temp-dir={temp / 'worker'}", *common, *node_ports_args(3)]
+    started: list[subprocess.Popen] = []
+    try:
+        # both at once: the worker's ray start waits for the head's GCS by itself
+        for command in (head_cmd, worker_cmd):
+            started.append(subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                            text=True, start_new_session=True))
+        for process in started:
+            output, _ = process.communicate(timeout=120)
+            assert process.returncode == 0, output[-4000:]
+        yield RayCluster(address=f"{HEAD_IP}:{port}", groups=(started[0].pid, started[1].pid))
+    finally:
+        for process in reversed(started):
+            if process.poll() is None:
+                process.kill()
+            _stop_group(process.pid)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_a_sweep_through_the_ray_launcher_runs_its_trials_as_tasks_on_a_local_cluster(imbexp_home,
+                                                                                       ray_cluster) -> None:
+    home = imbexp_home
+    name = "through-ray"
+    result = _sweep(home, "hydra/launcher=ray", f"hydra.launcher.ray.init.address={ray_cluster.address}",
+                    f"hydra.sweeper.study_name={name}", "hydra.sweeper.n_trials=3", "hydra.sweeper.n_jobs=2",
+                    "hydra.sweeper.sampler.seed=1")
+    assert "Ray Launcher is launching 1 jobs" in result.stdout + result.stderr
+    from mlflow.tracking import MlflowClient
+
+    # the trials' runs are in the sweep's store: the Ray tasks got the sweep's IMBEXP_HOME
+    client = MlflowClient(f"sqlite:///{home.as_posix()}/runs/mlflow.db")
+    pairs = _trials_and_runs(home, name, 3, client)
+    nodes = []
+    for trial, run in pairs:
+        job_pid = int(run.data.tags["imbexp.pid"])
+        assert job_pid != _sweep_pid(trial)
+        # a Ray worker process of this cluster logged the run (Ray keeps a node's workers for reuse)
+        node = ray_cluster.node_of(job_pid)
+        assert node is not None, f"trial {trial.number}'s job (pid {job_pid}) was not a task of the test's cluster"
+        nodes.append(node)
+    # each node has 1 CPU and a trial's task takes 1: two trials running at once ran on both nodes
+    spans = sorted((t.datetime_start, t.datetime_complete, node) for (t, _), node in zip(pairs, nodes, strict=True))
+    for (_, end, node), (start, _, other) in zip(spans, spans[1:], strict=False):
+        if start < end:
+            assert node != other
+
+
+@pytest.mark.skipif("pruner" not in SweepPlan.__dataclass_fields__, reason="this checkout has no pruning")
+def test_a_pruner_under_a_launcher_that_moves_the_job_is_one_sentence(tmp_path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "IMBEXP_HOME": str(home), "IMBEXP_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-m", "imbexp", "sweep=downsample_upweight", *TINY, "split=cv",
+                             "hydra/launcher=joblib", "hydra/sweeper/pruner=median", "hydra.sweeper.n_trials=2"],
+                            cwd=home, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "imbexp: error: hydra.sweeper.pruner=median needs each trial to run in the sweep's own processes" \
+        in result.stderr
+    assert "hydra/launcher=joblib" in result.stderr and "Traceback" not in result.stderr
