@@ -46,8 +46,10 @@ def _sweep(home: Path, *args: str, timeout: float = 300) -> subprocess.Completed
 def _trials_and_runs(home: Path, study_name: str, n_trials: int, mlflow_client) -> list[tuple]:
     """The study's trials with their MLflow child runs, checked as every sweep must leave them."""
     study = optuna.load_study(study_name=study_name, storage=f"sqlite:///{home.as_posix()}/runs/optuna.db")
-    trials = study.get_trials()
-    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * n_trials
+    trials = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(trials) == n_trials
+    # the only others allowed: trials asked past the total by racing processes, put back WAITING
+    assert {t.state for t in study.get_trials()} <= {optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.WAITING}
     parent_id = study.user_attrs["mlflow_parent_run_id"]
     assert mlflow_client.get_run(parent_id).info.status == "FINISHED"
     pairs = []
@@ -71,13 +73,13 @@ def _sweep_pid(trial: optuna.trial.FrozenTrial) -> int:
 def test_a_sweep_through_the_joblib_launcher_runs_each_trial_in_a_joblib_worker(imbexp_home) -> None:
     home = imbexp_home
     name = "through-joblib"
-    result = _sweep(home, "hydra/launcher=joblib", f"hydra.sweeper.study_name={name}", "hydra.sweeper.n_trials=3",
+    result = _sweep(home, "hydra/launcher=joblib", f"hydra.sweeper.study_name={name}", "hydra.sweeper.n_trials=2",
                     "hydra.sweeper.n_jobs=2", "hydra.sweeper.sampler.seed=1")
     assert "Joblib.Parallel(" in result.stdout + result.stderr
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(f"sqlite:///{home.as_posix()}/runs/mlflow.db")
-    pairs = _trials_and_runs(home, name, 3, client)
+    pairs = _trials_and_runs(home, name, 2, client)
     for trial, run in pairs:
         # the run was logged by a loky worker process, not by the sweep process that holds the trial
         assert int(run.data.tags["imbexp.pid"]) != _sweep_pid(trial)
@@ -90,16 +92,16 @@ def test_a_sweep_through_the_joblib_launcher_runs_each_trial_in_a_joblib_worker(
 @dataclass
 class RayCluster:
     address: str
-    groups: tuple[int, int]  # the process groups of the head and the worker node
+    temp_dirs: tuple[Path, Path]  # the head's and the worker node's --temp-dir
 
     def node_of(self, pid: int) -> int | None:
-        """The node (0 head, 1 worker) whose raylet started process ``pid``; None if neither."""
-        try:
-            parent = psutil.Process(pid).parent()
-            group = os.getpgid(parent.pid) if parent is not None and parent.name() == "raylet" else None
-        except (psutil.NoSuchProcess, ProcessLookupError):
-            return None
-        return self.groups.index(group) if group in self.groups else None
+        """The node (0 head, 1 worker) that ran Ray worker process ``pid``, from the core-worker
+        log Ray writes for each of its worker processes in the node's session; None if neither.
+        (The processes themselves end with the sweep command, the Ray job they worked for.)"""
+        for node, temp in enumerate(self.temp_dirs):
+            if list(temp.glob(f"session_latest/logs/python-core-worker-*_{pid}.log")):
+                return node
+        return None
 
 
 def _free_ports(count: int) -> list[int]:
@@ -124,7 +126,7 @@ def _group_alive(group: int) -> bool:
 def _stop_group(group: int) -> None:
     """Stop one node: its processes are the process group of the ``ray start`` that began it (not
     ``ray stop``, which stops every Ray process on the host, other people's too)."""
-    for signum, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+    for signum, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 5.0)):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(group, signum)
         deadline = time.monotonic() + grace
@@ -164,7 +166,7 @@ def ray_cluster() -> Iterator[RayCluster]:
         for process in started:
             output, _ = process.communicate(timeout=120)
             assert process.returncode == 0, output[-4000:]
-        yield RayCluster(address=f"{HEAD_IP}:{port}", groups=(started[0].pid, started[1].pid))
+        yield RayCluster(address=f"{HEAD_IP}:{port}", temp_dirs=(temp / "head", temp / "worker"))
     finally:
         for process in reversed(started):
             if process.poll() is None:
@@ -178,14 +180,14 @@ def test_a_sweep_through_the_ray_launcher_runs_its_trials_as_tasks_on_a_local_cl
     home = imbexp_home
     name = "through-ray"
     result = _sweep(home, "hydra/launcher=ray", f"hydra.launcher.ray.init.address={ray_cluster.address}",
-                    f"hydra.sweeper.study_name={name}", "hydra.sweeper.n_trials=3", "hydra.sweeper.n_jobs=2",
+                    f"hydra.sweeper.study_name={name}", "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=2",
                     "hydra.sweeper.sampler.seed=1")
     assert "Ray Launcher is launching 1 jobs" in result.stdout + result.stderr
     from mlflow.tracking import MlflowClient
 
     # the trials' runs are in the sweep's store: the Ray tasks got the sweep's IMBEXP_HOME
     client = MlflowClient(f"sqlite:///{home.as_posix()}/runs/mlflow.db")
-    pairs = _trials_and_runs(home, name, 3, client)
+    pairs = _trials_and_runs(home, name, 2, client)
     nodes = []
     for trial, run in pairs:
         job_pid = int(run.data.tags["imbexp.pid"])
