@@ -23,8 +23,6 @@ import optuna
 import psutil
 import pytest
 
-from imbexp.sweeping import SweepPlan
-
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 TINY = ["dataset.rows=2000", "model.estimator.n_estimators=10", "tracking.log_model=false"]
@@ -201,17 +199,3 @@ def test_a_sweep_through_the_ray_launcher_runs_its_trials_as_tasks_on_a_local_cl
     for (_, end, node), (start, _, other) in zip(spans, spans[1:], strict=False):
         if start < end:
             assert node != other
-
-
-@pytest.mark.skipif("pruner" not in SweepPlan.__dataclass_fields__, reason="this checkout has no pruning")
-def test_a_pruner_under_a_launcher_that_moves_the_job_is_one_sentence(tmp_path) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
-    env = {**os.environ, "IMBEXP_HOME": str(home), "IMBEXP_THREADS": "1"}
-    result = subprocess.run([sys.executable, "-m", "imbexp", "sweep=downsample_upweight", *TINY, "split=cv",
-                             "hydra/launcher=joblib", "hydra/sweeper/pruner=median", "hydra.sweeper.n_trials=2"],
-                            cwd=home, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 2, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "imbexp: error: hydra.sweeper.pruner=median needs each trial to run in the sweep's own processes" \
-        in result.stderr
-    assert "hydra/launcher=joblib" in result.stderr and "Traceback" not in result.stderr

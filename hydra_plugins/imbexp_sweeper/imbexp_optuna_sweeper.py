@@ -45,7 +45,7 @@ class ImbexpOptunaSweeper(Sweeper):
             config=config, hydra_context=hydra_context, task_function=task_function)
 
     def sweep(self, arguments: list[str]) -> None:
-        from imbexp.sweeping import OptunaSweep, SweepSettings, _launchers, format_value, make_plan
+        from imbexp.sweeping import OptunaSweep, SweepSettings, format_value, make_plan
         from imbexp.sweeping._impl import worker_index
 
         loader = self.hydra_context.config_loader
@@ -68,7 +68,6 @@ class ImbexpOptunaSweeper(Sweeper):
         try:
             plan = make_plan(SweepSettings.from_config(self.raw_settings), self.config, arguments, compose,
                              is_group, worker_index=worker_index())
-            _launchers.check(plan, self.config)  # what a launcher that moves the job cannot do
             OptunaSweep(plan, launch, sweep_dir=str(self.config.hydra.sweep.dir), argv=argv).run()
         except ImbexpError as exc:
             # as a single run says it: one sentence, no hint about Hydra's stack traces; exit 2

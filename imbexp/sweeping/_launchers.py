@@ -1,58 +1,25 @@
-"""Hydra launchers under the sweeper: which ones keep a trial in the sweep's own process, and what
-hydra-ray-launcher needs from the sweep to run trials on a Ray cluster the user already runs.
+"""Hydra launchers under the sweeper: what hydra-ray-launcher needs from the sweep to run its
+trials on a Ray cluster the user already runs.
 
 Each of the sweep's ``n_jobs`` processes hands one trial at a time to Hydra's launcher. The basic
 launcher runs the job in that process, so the Optuna trial is there for the run to report to
 (pruning). Other launchers run the job elsewhere: joblib in one of its loky worker processes
 (kept for the next trial), Ray as a task on any node of the cluster, submitit as a SLURM job. The
 study, the heartbeat and the MLflow child run stay with the sweep process in every case; only
-the job moves.
+the job moves, with the environment of wherever it lands.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from omegaconf import DictConfig, open_dict, read_write
 
 from imbexp import names
 from imbexp._paths import project_root
-from imbexp.errors import ConfigError
 
-#: the launchers that run the job in the process that asked the study for the trial
-IN_PROCESS_LAUNCHERS = ("hydra._internal.core_plugins.basic_launcher.BasicLauncher",)
 #: hydra-ray-launcher's launcher for an existing cluster (``hydra/launcher=ray``)
 RAY_LAUNCHER = "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher"
 #: the runs home; a Ray task gets the sweep's, or it would write runs/ where its node's Ray runs
 HOME_ENV = "IMBEXP_HOME"
-
-
-def launcher_name(config: DictConfig) -> str:
-    """The ``hydra/launcher`` choice the user made (``basic`` unless they chose another)."""
-    choices = config.hydra.runtime.get("choices", {}) if "hydra" in config else {}
-    return str(choices.get("hydra/launcher") or "basic")
-
-
-def runs_in_process(config: DictConfig) -> bool:
-    """Whether the launcher runs each job in the sweep process that asked for its trial."""
-    target = config.hydra.launcher.get("_target_") if "hydra" in config else None
-    return target is None or target in IN_PROCESS_LAUNCHERS
-
-
-def check(plan: Any, config: DictConfig) -> None:
-    """Refuse what needs the trial in the sweep's process under a launcher that moves the job.
-
-    A pruner is reported to by the run, through the trial object in the process that runs the
-    job; under joblib, Ray or submitit the job runs elsewhere, every trial would run all its folds,
-    and the sweep would seem to prune nothing.
-    """
-    pruner = getattr(plan, "pruner", "none")  # the pruning settings' resolved name; "none" without
-    if pruner != "none" and not runs_in_process(config):
-        raise ConfigError(
-            f"hydra.sweeper.pruner={pruner} needs each trial to run in the sweep's own processes, which "
-            f"hydra/launcher={launcher_name(config)} does not do (it runs the job in another process); use "
-            "the default launcher (hydra/launcher=basic) with hydra.sweeper.n_jobs=k for parallel trials, or "
-            "hydra.sweeper.pruner=none.")
 
 
 def prepare_ray(config: DictConfig) -> None:
