@@ -1,7 +1,8 @@
 """The sweeper through Hydra's other launchers, as docs/running-at-scale.md names them: joblib on
-this machine, and hydra-ray-launcher on a real two-node Ray cluster that the test starts on
-loopback. Each runs a real ``python -m imbexp`` sweep and checks what it left in the study and in
-MLflow, and that the jobs really ran where the launcher puts them (another process, a Ray node).
+this machine, submitit's local executor, and hydra-ray-launcher on a real two-node Ray cluster
+that the test starts on loopback. Each runs a real ``python -m imbexp`` sweep and checks what it
+left in the study and in MLflow, and that the jobs really ran where the launcher puts them
+(another process, a submitit job, a Ray node).
 """
 
 from __future__ import annotations
@@ -83,6 +84,26 @@ def test_a_sweep_through_the_joblib_launcher_runs_each_trial_in_a_joblib_worker(
         assert int(run.data.tags["imbexp.pid"]) != _sweep_pid(trial)
     # n_jobs=2 is two sweep processes (each hands one trial at a time to its own joblib pool)
     assert "worker 1 started" in result.stdout
+
+
+def test_a_sweep_through_submitits_local_executor_runs_each_trial_as_a_submitit_job(imbexp_home) -> None:
+    """submitit's SLURM executor cannot run here (no SLURM); its local executor goes through the
+    same launcher code (the job pickled into a submission folder, run by submitit in a process
+    of its own, its result read back), with a local process where SLURM would queue a job."""
+    home = imbexp_home
+    name = "through-submitit-local"
+    _sweep(home, "hydra/launcher=submitit_local", f"hydra.sweeper.study_name={name}", "hydra.sweeper.n_trials=2",
+           "hydra.sweeper.sampler.seed=1")
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{home.as_posix()}/runs/mlflow.db")
+    pairs = _trials_and_runs(home, name, 2, client)
+    job_pids = {int(run.data.tags["imbexp.pid"]) for _, run in pairs}
+    assert len(job_pids) == 2 and not job_pids & {_sweep_pid(trial) for trial, _ in pairs}  # a process per trial
+    logs = list(home.glob("runs/hydra/multirun/*/*/.submitit/*/*_0_log.out"))
+    for _, run in pairs:
+        # the job's output, where submitit keeps it, is this trial's run
+        assert len([log for log in logs if f"MLflow run {run.info.run_id}" in log.read_text()]) == 1
 
 
 # --- Ray ----------------------------------------------------------------------------------------
