@@ -220,3 +220,28 @@ def test_a_sweep_through_the_ray_launcher_runs_its_trials_as_tasks_on_a_local_cl
     for (_, end, node), (start, _, other) in zip(spans, spans[1:], strict=False):
         if start < end:
             assert node != other
+
+
+def test_the_ray_launcher_keeps_what_the_user_set_and_fills_in_the_rest(imbexp_home) -> None:
+    from omegaconf import OmegaConf
+
+    from imbexp.sweeping._launchers import RAY_LAUNCHER, prepare_ray
+
+    def launcher(**ray: object):
+        config = OmegaConf.create({"hydra": {"launcher": {"_target_": RAY_LAUNCHER, "ray": ray}}})
+        prepare_ray(config)
+        return config.hydra.launcher.ray
+
+    given = launcher(init={"address": "head:6379", "runtime_env": {"env_vars": {"IMBEXP_HOME": "/shared/runs-home"}}},
+                     remote={"num_cpus": 4})
+    assert given.init.object_store_memory is None  # set, as null: ray.init refuses a size when joining
+    assert dict(given.init.runtime_env.env_vars) == {"IMBEXP_HOME": "/shared/runs-home", "IMBEXP_THREADS": "4"}
+    # no address: Ray starts a local instance, where the launcher's object store size is allowed
+    local = launcher(init={"address": None}, remote={})
+    assert "object_store_memory" not in local.init
+    assert dict(local.init.runtime_env.env_vars) == {"IMBEXP_HOME": str(imbexp_home.resolve().as_posix()),
+                                                     "IMBEXP_THREADS": "1"}
+    # another launcher is left alone
+    joblib = OmegaConf.create({"hydra": {"launcher": {"_target_": "hydra_plugins.x.JoblibLauncher", "n_jobs": 2}}})
+    prepare_ray(joblib)
+    assert OmegaConf.to_container(joblib.hydra.launcher) == {"_target_": "hydra_plugins.x.JoblibLauncher", "n_jobs": 2}
