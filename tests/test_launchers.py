@@ -223,14 +223,16 @@ def test_a_sweep_through_the_ray_launcher_runs_its_trials_as_tasks_on_a_local_cl
 
 
 def test_the_ray_launcher_keeps_what_the_user_set_and_fills_in_the_rest(imbexp_home) -> None:
+    from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
+    from hydra_plugins.hydra_ray_launcher.ray_launcher import RayLauncher
     from omegaconf import OmegaConf
 
-    from imbexp.sweeping._launchers import RAY_LAUNCHER, prepare_ray
+    from imbexp.sweeping._launchers import prepare_ray
 
     def launcher(**ray: object):
-        config = OmegaConf.create({"hydra": {"launcher": {"_target_": RAY_LAUNCHER, "ray": ray}}})
-        prepare_ray(config)
-        return config.hydra.launcher.ray
+        built = RayLauncher(ray=OmegaConf.create(ray))  # as Hydra builds it from hydra.launcher
+        prepare_ray(built)
+        return built.ray_cfg
 
     given = launcher(init={"address": "head:6379", "runtime_env": {"env_vars": {"IMBEXP_HOME": "/shared/runs-home"}}},
                      remote={"num_cpus": 4})
@@ -242,6 +244,6 @@ def test_the_ray_launcher_keeps_what_the_user_set_and_fills_in_the_rest(imbexp_h
     assert dict(local.init.runtime_env.env_vars) == {"IMBEXP_HOME": str(imbexp_home.resolve().as_posix()),
                                                      "IMBEXP_THREADS": "1"}
     # another launcher is left alone
-    joblib = OmegaConf.create({"hydra": {"launcher": {"_target_": "hydra_plugins.x.JoblibLauncher", "n_jobs": 2}}})
+    joblib = JoblibLauncher(n_jobs=2)
     prepare_ray(joblib)
-    assert OmegaConf.to_container(joblib.hydra.launcher) == {"_target_": "hydra_plugins.x.JoblibLauncher", "n_jobs": 2}
+    assert dict(joblib.joblib) == {"n_jobs": 2}

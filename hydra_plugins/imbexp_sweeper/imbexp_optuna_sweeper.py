@@ -38,11 +38,11 @@ class ImbexpOptunaSweeper(Sweeper):
         hydra_context = HydraContext(config_loader=TrialConfigLoader(hydra_context.config_loader),
                                      callbacks=hydra_context.callbacks)
         self.hydra_context = hydra_context
-        from imbexp.sweeping._launchers import prepare_ray
-
-        prepare_ray(config)  # hydra/launcher=ray: what it needs to join a running cluster
         self.launcher = Plugins.instance().instantiate_launcher(
             config=config, hydra_context=hydra_context, task_function=task_function)
+        from imbexp.sweeping._launchers import prepare_ray
+
+        prepare_ray(self.launcher)  # hydra/launcher=ray: what it needs to join a running cluster
 
     def sweep(self, arguments: list[str]) -> None:
         from imbexp.sweeping import OptunaSweep, SweepSettings, format_value, make_plan

@@ -11,7 +11,9 @@ the job moves, with the environment of wherever it lands.
 
 from __future__ import annotations
 
-from omegaconf import DictConfig, open_dict, read_write
+from typing import Any
+
+from omegaconf import open_dict, read_write
 
 from imbexp import names
 from imbexp._paths import project_root
@@ -22,9 +24,11 @@ RAY_LAUNCHER = "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher"
 HOME_ENV = "IMBEXP_HOME"
 
 
-def prepare_ray(config: DictConfig) -> None:
+def prepare_ray(launcher: Any) -> None:
     """Fill in what hydra-ray-launcher (1.2.2) needs to run the sweep's trials on a running cluster,
-    before the launcher is built from ``hydra.launcher``; keys the user set are left as they are.
+    on the launcher Hydra built from ``hydra.launcher`` (its ``ray_cfg``); keys the user set are left
+    as they are. The config itself stays as composed: Hydra 1.4 refuses a sweep whose
+    ``hydra.launcher`` differs from the one each job's config is composed with.
 
     - ``ray.init.object_store_memory``: the launcher sets 75 MB unless given, and ``ray.init``
       refuses any value when it joins an existing cluster (``ray.init.address``); null it is.
@@ -34,14 +38,14 @@ def prepare_ray(config: DictConfig) -> None:
       ``IMBEXP_THREADS`` is the CPUs a task reserves (``ray.remote.num_cpus``, Ray's default 1),
       so a model does not start a thread per core of a node it shares with other tasks.
     """
-    if "hydra" not in config or config.hydra.launcher.get("_target_") != RAY_LAUNCHER:
+    if f"{type(launcher).__module__}.{type(launcher).__qualname__}" != RAY_LAUNCHER:
         return
-    launcher = config.hydra.launcher
-    with read_write(launcher), open_dict(launcher):
-        init = launcher.ray.init
+    ray = launcher.ray_cfg
+    with read_write(ray), open_dict(ray):
+        init = ray.init
         if init.get("address") and "object_store_memory" not in init:
             init.object_store_memory = None
-        cpus = launcher.ray.get("remote", {}).get("num_cpus") or 1
+        cpus = (ray.get("remote") or {}).get("num_cpus") or 1
         env = {HOME_ENV: project_root().as_posix(), names.THREADS_ENV: str(max(1, int(cpus)))}
         if init.get("runtime_env") is None:
             init.runtime_env = {}
