@@ -194,6 +194,7 @@ def ray_cluster() -> Iterator[RayCluster]:
         shutil.rmtree(temp, ignore_errors=True)
 
 
+@pytest.mark.smoke  # Hydra 1.4 refused this sweep until the Ray settings left hydra.launcher alone
 def test_a_sweep_through_the_ray_launcher_runs_its_trials_as_tasks_on_a_local_cluster(imbexp_home,
                                                                                        ray_cluster) -> None:
     home = imbexp_home
