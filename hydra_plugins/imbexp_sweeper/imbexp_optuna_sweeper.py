@@ -40,6 +40,9 @@ class ImbexpOptunaSweeper(Sweeper):
         self.hydra_context = hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(
             config=config, hydra_context=hydra_context, task_function=task_function)
+        from imbexp.sweeping._launchers import prepare_ray
+
+        prepare_ray(self.launcher)  # hydra/launcher=ray: what it needs to join a running cluster
 
     def sweep(self, arguments: list[str]) -> None:
         from optuna import TrialPruned
