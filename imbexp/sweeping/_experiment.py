@@ -6,11 +6,15 @@ and a finished study reported on instead of run again.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import logging
 import math
 import os
-from collections.abc import Callable
+import re
+import sys
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -52,6 +56,55 @@ def quiet_trials(launch: Callable[[list[str], int], Any], verbose: bool) -> Call
                 logger.setLevel(level)
 
     return quiet
+
+
+#: the per-run progress lines of the sweep's end (comparisons, report), kept by a verbose sweep
+#: only: a 20-trial sweep printed 20 "[compare] k of n" lines and 7 "imbexp report:" lines
+_END_PROGRESS = re.compile(r"^(\[compare\] \d+ of \d+: |imbexp report: )")
+
+
+class _Filtered(io.TextIOBase):
+    """A stream that passes each complete line on as it comes (scripts and tests read a sweep's
+    output live) unless it is a per-run progress line."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream, self.pending = stream, ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.pending += text
+        *lines, self.pending = self.pending.split("\n")
+        for line in lines:
+            if not _END_PROGRESS.match(line):
+                self.stream.write(line + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def close_line(self) -> None:
+        if self.pending and not _END_PROGRESS.match(self.pending):
+            self.stream.write(self.pending)
+        self.pending = ""
+        self.stream.flush()
+
+
+@contextlib.contextmanager
+def quiet_progress(verbose: bool) -> Iterator[None]:
+    """Leave the comparisons' and the report's per-run progress lines out of a quiet sweep's
+    output; what they conclude (and every warning) is printed as it comes."""
+    if verbose:
+        yield
+        return
+    out, err = _Filtered(sys.stdout), _Filtered(sys.stderr)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            yield
+    finally:
+        out.close_line()
+        err.close_line()
 
 
 class ExperimentSteps:

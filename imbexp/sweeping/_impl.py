@@ -48,7 +48,7 @@ from optuna.trial import TrialState
 from imbexp import models, names, tracking
 from imbexp.errors import ImbexpError
 from imbexp.sweeping import _budget, _mlflow, _study, _summary
-from imbexp.sweeping._experiment import ExperimentSteps, quiet_trials
+from imbexp.sweeping._experiment import ExperimentSteps, quiet_progress, quiet_trials
 from imbexp.sweeping._plan import SweepPlan
 
 log = logging.getLogger("imbexp")
@@ -574,11 +574,13 @@ class OptunaSweep(ExperimentSteps):
             print("[sweep] the parent run's summary and report are written by the command that ran the "
                   "study's last trial", flush=True)
         if summary and not interrupted and not self.is_worker:  # a stop while comparing is a stop of the sweep
-            stopped_by = _summary.compare_with_baselines(str(self.plan.config.tracking.uri), self.parent_id)
+            with quiet_progress(self.plan.settings.verbose):
+                stopped_by = _summary.compare_with_baselines(str(self.plan.config.tracking.uri), self.parent_id)
             interrupted = stopped_by is not None
         status = "KILLED" if interrupted else "FAILED" if self.too_many_failures else "FINISHED"
         if summary and not interrupted and ended and not self.is_worker:
-            self._write_report()
+            with quiet_progress(self.plan.settings.verbose):
+                self._write_report()
         if interrupted or self.too_many_failures or ended:
             _mlflow.end_parent(self.parent_id, status)
         print(_summary.final_table(self.plan.study, self.plan.objective.keys), flush=True)

@@ -41,7 +41,7 @@ def _contains(distribution: BaseDistribution, value: Any) -> bool:
 def baseline_params(space: SearchSpace) -> dict[str, Any]:
     """The baseline's values of the searched parameters: ``strategy=none`` where the strategy is
     searched, else factor 1 for each searched downsample / upweight factor; ``{}`` when the
-    space holds no baseline."""
+    space holds no baseline (no such parameter, or a factor whose range leaves out 1)."""
     unconditional = [p for p in space.params if p.condition is None]
     for param in unconditional:
         if param.name == "strategy" and isinstance(param.distribution, CategoricalDistribution) \
@@ -53,8 +53,9 @@ def baseline_params(space: SearchSpace) -> dict[str, Any]:
             one = 1 if isinstance(getattr(param.distribution, "low", None), int) else 1.0
             if isinstance(param.distribution, CategoricalDistribution):
                 one = next((c for c in param.distribution.choices if c == 1), None)
-            if one is not None and _contains(param.distribution, one):
-                params[param.name] = one
+            if one is None or not _contains(param.distribution, one):
+                return {}  # a factor that cannot be 1: no trial of this space is the baseline
+            params[param.name] = one
     return params
 
 
