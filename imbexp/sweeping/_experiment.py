@@ -115,6 +115,7 @@ class ExperimentSteps:
     host: str
     session: str
     started: float
+    parent_id: str
 
     def _ran_here(self, trial: FrozenTrial) -> bool:
         return trial.user_attrs.get(names.TRIAL_WORKER_ATTR) == f"{self.host}:{os.getpid()}"
@@ -163,6 +164,7 @@ class ExperimentSteps:
             return False
         trial.set_user_attr(names.TRIAL_SESSION_ATTR, self.session)
         trial.set_user_attr(names.TRIAL_WORKER_ATTR, f"{self.host}:{os.getpid()}")
+        trial.set_user_attr(names.TRIAL_PARENT_RUN_ATTR, self.parent_id)
         _warmstart.tell_stored(self.plan.study, trial, original)
         self._print_progress(trial)
         return True
