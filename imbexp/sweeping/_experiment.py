@@ -116,6 +116,7 @@ class ExperimentSteps:
     session: str
     started: float
     parent_id: str
+    _current: tuple[optuna.Trial, str | None] | None
 
     def _ran_here(self, trial: FrozenTrial) -> bool:
         return trial.user_attrs.get(names.TRIAL_WORKER_ATTR) == f"{self.host}:{os.getpid()}"
@@ -166,6 +167,7 @@ class ExperimentSteps:
         trial.set_user_attr(names.TRIAL_WORKER_ATTR, f"{self.host}:{os.getpid()}")
         trial.set_user_attr(names.TRIAL_PARENT_RUN_ATTR, self.parent_id)
         _warmstart.tell_stored(self.plan.study, trial, original)
+        self._current = None  # told: a stop from here on must not touch it
         self._print_progress(trial)
         return True
 

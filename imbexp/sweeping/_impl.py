@@ -407,6 +407,7 @@ class OptunaSweep(ExperimentSteps):
                 _mlflow.end_child(run_id, "FINISHED")
         finally:
             beating.set()
+        self._current = None  # told and its run closed: a stop from here on must not touch them
         self._print_progress(trial)
 
     def _share_cores(self) -> None:
