@@ -111,3 +111,17 @@ SCORE_CALIBRATION_TAG = "imbexp.score_calibration"
 #: "true" on a sweep trial's run (and a seed run of it) that hydra.sweeper.pruner stopped after
 #: some folds: ended KILLED, with the folds done as its valid metrics and no test metrics
 PRUNED_TAG = "imbexp.pruned"
+
+# -- a study as one experiment (imbexp.sweeping: constraints, baseline, deduplication, fingerprint)
+#: study user attribute: the JSON fingerprint of the settings its trials share (_fingerprint.py)
+STUDY_FINGERPRINT_ATTR = "imbexp.fingerprint"
+#: study user attribute: set once the study's baseline trial was queued, so a resume queues none
+STUDY_BASELINE_ATTR = "imbexp.baseline_enqueued"
+#: trial user attribute: the number of the COMPLETE trial with the same configuration whose value
+#: this trial returns instead of running again
+TRIAL_DUPLICATE_ATTR = "imbexp.duplicate_of"
+#: a trial's run under hydra.sweeper.constraints: "true" / "false", and the constraints it broke
+FEASIBLE_TAG = "imbexp.feasible"
+VIOLATED_TAG = "imbexp.violated_constraints"
+#: set by a sweep that is not verbose: its trials skip the single run's printed summary
+QUIET_TRIALS_ENV = "IMBEXP_QUIET_TRIALS"

@@ -10,6 +10,7 @@ metrics, plots, model, tracking), so a sweep shows where its time goes.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,7 +146,8 @@ def experiment(cfg: DictConfig) -> Result:
         for key in objective.keys:
             if not np.isfinite(values[key]):
                 raise ImbexpError(f"objective {key} is {values[key]} for this run; it cannot be optimised.")
-    _print_summary(cfg, dataset, strategy, model_name, result)
+    if os.environ.get(names.QUIET_TRIALS_ENV) != "1":  # a quiet sweep prints one line per trial itself
+        _print_summary(cfg, dataset, strategy, model_name, result)
     return result
 
 

@@ -100,7 +100,9 @@ def test_parallel_workers_share_a_conditional_study_and_stop_at_n_trials(run_cli
                        "class_weight": {"strategy.minority_weight"}, "oversample": {"strategy.sampling_strategy"},
                        "smote": {"strategy.sampling_strategy", "strategy.k_neighbors"}}[strategy]
     children = _children(mlflow_client, study.user_attrs["mlflow_parent_run_id"])
-    assert len(children) == len(study.trials)
+    # a configuration drawn again (strategy=none has no parameters of its own) is answered from
+    # the study without a run of its own
+    assert len(children) == len([t for t in study.trials if "imbexp.duplicate_of" not in t.user_attrs])
     assert "RUNNING" not in {c.info.status for c in children}
 
 

@@ -12,7 +12,8 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 TINY = ["sweep=downsample_upweight", "hydra.sweeper.n_trials=3", "dataset.rows=2000",
         "model.estimator.n_estimators=10", "tracking.log_model=false", "metrics.bootstrap=0",
-        "tracking.experiment=sweep-seed"]
+        "tracking.experiment=sweep-seed",
+        "hydra.sweeper.baseline=false"]  # the sampler's own draws (a queued baseline is the same under every seed)
 
 
 def _drawn(run_cli, home: Path, study_name: str, *args: str) -> list[dict[str, float]]:

@@ -257,6 +257,7 @@ def test_the_loop_without_hydra_fails_nan_trials_and_stops_at_n_trials(compose, 
     settings = SweepSettings.from_config({
         "sampler": {"_target_": "optuna.samplers.RandomSampler", "seed": 0}, "n_trials": 4,
         "max_failure_rate": 1.0, "params": {"strategy.downsample_factor": "choice(1.0, 2.0, 4.0)"},
+        "deduplicate": False,  # every trial launched, so each has its run (deduplication: test_sweep_study.py)
         "custom_search_space": "test_sweep_space.extra_space"})
     OptunaSweep(make_plan(settings, cfg, [], lambda overrides: cfg, lambda name: False), launch).run()
 

@@ -241,7 +241,8 @@ def _runs(data: ReportRuns) -> dict[str, Any]:
 
     def cells_of(row: pd.Series, position: str, name: str) -> list[dict[str, Any]]:
         cells = [{"text": position}] + ([{"text": fmt(row.get("trial"), "runs")}] if has_trials else [])
-        cells += [_text(name), {**_text(row["run_id"]), "code": True}, _text(row["status"]),
+        status = row["status"] + (" · infeasible" if row.get(f"tags.{names.FEASIBLE_TAG}") == "false" else "")
+        cells += [_text(name), {**_text(row["run_id"]), "code": True}, _text(status),
                   _text(row["strategy_label"]), _factor_cell(row), *(_text(row.get(f)) for f in data.facets)]
         return cells + [{"text": fmt(row.get(key), key)} for key in objective_keys + columns]
 

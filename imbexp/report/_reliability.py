@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from imbexp.config import Objective
+from imbexp.names import FEASIBLE_TAG
 from imbexp.plots import LABELLED_LEFT, fixed_margins
 from imbexp.report._figures import colors, factor_words, new_figure
 from imbexp.report._runs import ReportRuns, read_predictions
@@ -44,7 +45,11 @@ def reliability_points(y_score: np.ndarray, truth: np.ndarray, n_bins: int = REL
 
 
 def _pick_by_objective(runs: pd.DataFrame, objective: Objective) -> pd.Series:
-    """The best run of ``runs`` by the first objective on valid."""
+    """The best run of ``runs`` by the first objective on valid; a sweep's infeasible trials
+    (``hydra.sweeper.constraints``) only when no run is feasible."""
+    feasible = runs.get(f"tags.{FEASIBLE_TAG}")
+    if feasible is not None and (feasible != "false").any():
+        runs = runs[feasible != "false"]
     key = objective.keys[0]
     if key not in runs or runs[key].isna().all():
         return runs.iloc[-1]

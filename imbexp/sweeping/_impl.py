@@ -47,7 +47,8 @@ from optuna.trial import TrialState
 
 from imbexp import models, names, tracking
 from imbexp.errors import ImbexpError
-from imbexp.sweeping import _mlflow, _pruning, _study, _summary
+from imbexp.sweeping import _budget, _mlflow, _pruning, _study, _summary
+from imbexp.sweeping._experiment import ExperimentSteps, quiet_progress, quiet_trials
 from imbexp.sweeping._plan import SweepPlan
 
 log = logging.getLogger("imbexp")
@@ -161,7 +162,7 @@ class WorkerStartError(ImbexpError):
     """A worker process could not be started; the sweep has stopped the ones it started."""
 
 
-class OptunaSweep:
+class OptunaSweep(ExperimentSteps):
     """One process's part of a sweep, following its plan; :meth:`run` does it all.
 
     ``launch(overrides, job_index)`` runs one job and returns its value (raising the job's
@@ -186,6 +187,7 @@ class OptunaSweep:
         self.host = socket.gethostname()
         self._stopped_while_waiting: int | None = None
         self.complete_at_start = 0
+        self.stop_reason: str | None = None  # timeout or target: no more trials, a clean end
 
     def _take_stop_signals(self) -> None:
         """Ctrl-C and SIGTERM raise :class:`Stopped` in the loop (signals reach the main thread
@@ -201,6 +203,9 @@ class OptunaSweep:
             print(f"[sweep] the sweep command (pid {leader}) that started this worker is gone; stopping", flush=True)
             return
         self._take_stop_signals()
+        if not self.is_worker and self._report_finished_study():
+            return
+        self.launch = quiet_trials(self.launch, self.plan.settings.verbose)
         try:
             with _interrupt_after():  # a parent run made is a parent run recorded, then closed
                 self.parent_id = _mlflow.find_or_create_parent(
@@ -296,6 +301,10 @@ class OptunaSweep:
             if self.failures > allowed_failures:
                 self.too_many_failures = True
                 return
+            self.stop_reason = _budget.stop_reason(self.plan.study, self.plan.settings.timeout,
+                                                   self.plan.settings.target, self.started)
+            if self.stop_reason:
+                return
             if done + counts.running >= self.plan.n_trials:
                 time.sleep(POLL_SECONDS)  # the last trials are running elsewhere; one may still fail
                 continue
@@ -312,6 +321,9 @@ class OptunaSweep:
             # two workers asking at once can draw the same grid point; the later one drops it
             if self.plan.is_grid and _study.duplicate_grid_point(self.plan.study, trial):
                 self.plan.study.tell(trial, state=TrialState.PRUNED)
+                self._current = None
+                continue
+            if self.plan.settings.deduplicate and self._answer_from_store(trial):
                 self._current = None
                 continue
             self._run_trial(trial)
@@ -396,14 +408,13 @@ class OptunaSweep:
                 _mlflow.end_child(run_id, "FAILED")
                 log.warning("[sweep] trial %d failed: %s", trial.number, reason.splitlines()[0][:500])
             else:
+                self._record_constraints(trial, run_id)
                 self.plan.study.tell(trial, objective_values)
                 _mlflow.end_child(run_id, "FINISHED")
         finally:
             beating.set()
-        if self.is_worker:  # the sweep's progress lines come from the leader; a worker logs its own
-            frozen = self.plan.study._storage.get_trial(trial._trial_id)
-            print(_summary.progress_line(self.plan.study, frozen, self.plan.n_trials, time.monotonic() - self.started,
-                                         self.plan.objective.keys), flush=True)
+        self._current = None  # told and its run closed: a stop from here on must not touch them
+        self._print_progress(trial)
 
     def _share_cores(self) -> None:
         """Split the cores with other sweep commands running trials on this host (the same
@@ -519,7 +530,7 @@ class OptunaSweep:
             except Exception:  # a busy database now and then is fine for a progress line
                 continue
             for trial in sorted(trials, key=lambda t: t.number):
-                if trial.state.is_finished() and trial.number not in seen:
+                if trial.state.is_finished() and trial.number not in seen and not self._ran_here(trial):
                     seen.add(trial.number)
                     print(_summary.progress_line(self.plan.study, trial, self.plan.n_trials,
                                                  time.monotonic() - self.started, self.plan.objective.keys), flush=True)
@@ -556,6 +567,9 @@ class OptunaSweep:
         trials = self.plan.study.get_trials(deepcopy=False)
         counts = _study.counts(trials)
         complete = counts.complete + counts.pruned  # pruned trials count towards n_trials
+        ended = complete >= self.plan.n_trials or self.stop_reason is not None  # timeout or target
+        if self.stop_reason:
+            print(f"[sweep] {self.stop_reason}", flush=True)
         partial = interrupted or self.too_many_failures or complete < self.plan.n_trials
         summary = partial or self._writes_summary(trials)
         if summary:
@@ -568,12 +582,14 @@ class OptunaSweep:
             print("[sweep] the parent run's summary and report are written by the command that ran the "
                   "study's last trial", flush=True)
         if summary and not interrupted and not self.is_worker:  # a stop while comparing is a stop of the sweep
-            stopped_by = _summary.compare_with_baselines(str(self.plan.config.tracking.uri), self.parent_id)
+            with quiet_progress(self.plan.settings.verbose):
+                stopped_by = _summary.compare_with_baselines(str(self.plan.config.tracking.uri), self.parent_id)
             interrupted = stopped_by is not None
         status = "KILLED" if interrupted else "FAILED" if self.too_many_failures else "FINISHED"
-        if summary and not interrupted and complete >= self.plan.n_trials and not self.is_worker:
-            self._write_report()
-        if interrupted or self.too_many_failures or complete >= self.plan.n_trials:
+        if summary and not interrupted and ended and not self.is_worker:
+            with quiet_progress(self.plan.settings.verbose):
+                self._write_report()
+        if interrupted or self.too_many_failures or ended:
             _mlflow.end_parent(self.parent_id, status)
         print(_summary.final_table(self.plan.study, self.plan.objective.keys), flush=True)
         print(f"[sweep] MLflow parent run {self.parent_id} · {tracking.ui_hint(str(self.plan.config.tracking.uri))}",

@@ -17,7 +17,8 @@ from imbexp import components, models, tracking
 from imbexp.config import Objective, validate
 from imbexp.errors import ConfigError
 from imbexp.run import build_strategy
-from imbexp.sweeping import _mlflow, _pruning, _study
+from imbexp.sweeping import _budget, _fingerprint, _mlflow, _pruning, _study, _warmstart
+from imbexp.sweeping._constraints import Constraint, parse_constraints
 from imbexp.sweeping._samplers import make_sampler, sampler_name
 from imbexp.sweeping._settings import SweepSettings
 from imbexp.sweeping._space import SearchSpace, check_keys, parse_search_space
@@ -46,6 +47,8 @@ class SweepPlan:
     study: optuna.Study
     experiment_id: str
     pruner: str = "none"  # the pruner the trials report to (none when nothing can be pruned)
+    # -- one study, one experiment (_constraints.py, _warmstart.py)
+    constraints: tuple[Constraint, ...] = ()
 
     @property
     def is_grid(self) -> bool:
@@ -107,11 +110,29 @@ def make_plan(settings: SweepSettings, config: DictConfig, arguments: list[str],
     study = _study.load_study(storage, study_name, directions, sampler)
     pruner_name = _pruning.use_pruner(study, pruner, settings.pruner, job_config, say=worker_index == 0)
     _study.check_space_conflicts(study, space)
+    constraints = _prepare_experiment(settings, study, storage, space, job_config, directions, objective, name)
     experiment_id = tracking.connect(str(config.tracking.uri), tracking.default_experiment(config))
     return SweepPlan(settings=settings, config=config, space=space, custom=custom, objective=objective,
                      directions=directions, n_trials=n_trials, sampler_name=name, study_name=study_name,
                      storage=storage, storage_label=tracking.redact(settings.storage or _study.default_storage()),
-                     study=study, experiment_id=experiment_id, pruner=pruner_name)
+                     study=study, experiment_id=experiment_id, pruner=pruner_name, constraints=constraints)
+
+
+def _prepare_experiment(settings: SweepSettings, study: optuna.Study, storage: optuna.storages.RDBStorage,
+                        space: SearchSpace, job_config: DictConfig, directions: list[str], objective: Objective,
+                        sampler: str) -> tuple[Constraint, ...]:
+    """What makes a study one experiment: its fingerprint checked (or recorded), the objective's
+    names for optuna-dashboard, and the baseline queued first; returns the parsed constraints."""
+    constraints = tuple(parse_constraints(settings.constraints))
+    _budget.check_target(settings.target, directions)
+    _fingerprint.check(storage, study, _fingerprint.fingerprint(job_config, space, [c.text for c in constraints]))
+    if study.metric_names != list(objective.keys):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(list(objective.keys))
+    if settings.baseline and sampler != "grid":  # a grid holds its points; the baseline is one if listed
+        _warmstart.enqueue_baseline(study, storage, space)
+    return constraints
 
 
 def _custom_space(path: str | None) -> CustomSpace | None:

@@ -12,6 +12,7 @@ after ``custom_search_space``.
 """
 
 import dataclasses
+import math
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -56,6 +57,13 @@ class SweepSettings:
     # -- pruning (imbexp.sweeping._pruning): a hydra/sweeper/pruner config (none unless overridden),
     # a name (median, percentile, successive_halving, hyperband, wilcoxon) or {name: ..., setting: ...}
     pruner: Any = None
+    # -- one study, one experiment: constraints, budget and warm start, output (docs/sweeping.md)
+    constraints: list[str] | None = None  # ["valid_ece <= 0.01"]: the best trial is the best feasible one
+    timeout: float | None = None  # seconds: no trial starts after this; the running ones finish
+    target: float | None = None  # stop once the best (feasible) objective value reaches this
+    baseline: bool = True  # the study's first trial is the baseline (strategy=none, factors 1), once per study
+    deduplicate: bool = True  # a configuration drawn again is not run: its stored value is returned
+    verbose: bool = False  # false: one line per trial; true: each trial's full output too
 
     @classmethod
     def from_config(cls, values: Mapping[str, Any]) -> "SweepSettings":
@@ -92,6 +100,23 @@ class SweepSettings:
         rate = self.max_failure_rate
         if not isinstance(rate, int | float) or isinstance(rate, bool) or not 0 <= rate <= 1:
             raise ConfigError(f"hydra.sweeper.max_failure_rate={rate!r} is not allowed; use a number from 0 to 1.")
+        self._validate_experiment_keys()
+
+    def _validate_experiment_keys(self) -> None:
+        from imbexp.sweeping._constraints import parse_constraints
+
+        parse_constraints(self.constraints)
+        for key in ("timeout", "target"):
+            value = getattr(self, key)
+            if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)
+                                      or not math.isfinite(value)):
+                raise ConfigError(f"hydra.sweeper.{key}={value!r} is not allowed; use a number, or null for none.")
+        if self.timeout is not None and self.timeout <= 0:
+            raise ConfigError(f"hydra.sweeper.timeout={self.timeout!r} is not allowed; use a number of seconds > 0, "
+                              "or null for no limit.")
+        for key in ("baseline", "deduplicate", "verbose"):
+            if not isinstance(getattr(self, key), bool):
+                raise ConfigError(f"hydra.sweeper.{key}={getattr(self, key)!r} is not allowed; use true or false.")
 
     @property
     def processes(self) -> int:

@@ -20,6 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 from imbexp import names
 from imbexp.config import Objective
 from imbexp.plots import LABELLED_LEFT, fixed_margins
+from imbexp.sweeping._constraints import describe_violations, is_feasible
 from imbexp.sweeping._mlflow import child_metrics
 from imbexp.sweeping._pruning import pruned_count, pruned_note
 
@@ -31,7 +32,10 @@ def best_trials(study: optuna.Study) -> list[FrozenTrial]:
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         return []
-    return study.best_trials if len(study.directions) > 1 else [study.best_trial]
+    try:  # under hydra.sweeper.constraints Optuna's best is the best feasible trial
+        return study.best_trials if len(study.directions) > 1 else [study.best_trial]
+    except ValueError:  # no feasible trial yet
+        return []
 
 
 def _values(trial: FrozenTrial) -> str:
@@ -45,6 +49,11 @@ def progress_line(study: optuna.Study, trial: FrozenTrial, n_trials: int, elapse
     failed = sum(t.state == TrialState.FAIL for t in trials)
     if trial.state == TrialState.COMPLETE:
         outcome = ", ".join(f"{k}={v:.4f}" for k, v in zip(keys, trial.values, strict=False))
+        if not is_feasible(trial):
+            outcome += f" (infeasible: {describe_violations(trial)})"
+        if names.TRIAL_DUPLICATE_ATTR in trial.user_attrs:
+            original = trial.user_attrs[names.TRIAL_DUPLICATE_ATTR]
+            outcome += f" (same configuration as trial {original}: its stored value, not run again)"
     else:
         outcome = trial.state.name
     best = best_trials(study)
@@ -52,6 +61,8 @@ def progress_line(study: optuna.Study, trial: FrozenTrial, n_trials: int, elapse
         best_text = f"Pareto front: {len(best)} trial(s)"
     elif best:
         best_text = f"best {best[0].value:.4f} (trial {best[0].number})"
+    elif any(t.constraints for t in trials):
+        best_text = "no feasible trial yet"
     else:
         best_text = "no best yet"
     minutes, seconds = divmod(int(elapsed), 60)
@@ -65,16 +76,22 @@ def final_table(study: optuna.Study, keys: tuple[str, ...], top: int = 5) -> str
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not trials:
         return f"study {study.study_name}: no complete trials"
+    constrained = any(t.constraints for t in trials)
+    ran = [t for t in trials if names.TRIAL_DUPLICATE_ATTR not in t.user_attrs]  # a repeat shows once
     if len(study.directions) == 1:
-        reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
-        chosen = sorted(trials, key=lambda t: t.value, reverse=reverse)[:top]
+        sign = -1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1
+        # the feasible trials first: the best is the best feasible one
+        chosen = sorted(ran, key=lambda t: (not is_feasible(t), sign * t.value))[:top]
         title = f"best {len(chosen)} of {len(trials)} complete trials{pruned_note(study.get_trials(deepcopy=False))}"
+        if constrained:
+            title += f" ({sum(map(is_feasible, trials))} feasible)"
     else:
         chosen = sorted(study.best_trials, key=lambda t: t.number)
         title = f"Pareto front: {len(chosen)} of {len(trials)} complete trials"
     searched = sorted({name for t in chosen for name in t.params})
-    header = ["trial", *keys, *searched, "MLflow run"]
+    header = ["trial", *keys, *(["feasible"] if constrained else []), *searched, "MLflow run"]
     rows = [[str(t.number), *(f"{v:.4f}" for v in t.values),
+             *([("yes" if is_feasible(t) else "no")] if constrained else []),
              *(_short(t.params.get(n)) for n in searched), str(t.user_attrs.get(names.TRIAL_RUN_ATTR, ""))]
             for t in chosen]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
@@ -103,6 +120,10 @@ def trials_frame(study: optuna.Study, keys: tuple[str, ...], metrics: dict[str, 
             row[key] = trial.values[index] if trial.values else math.nan
         row.update({f"params_{k}": v for k, v in trial.params.items()})
         row["valid_ece"] = run.get("valid_ece", math.nan)
+        if trial.constraints:
+            row["feasible"] = is_feasible(trial)
+            row["constraint_violation"] = sum(max(0.0, v) for v in trial.constraints.values())
+        row[names.TRIAL_DUPLICATE_ATTR] = trial.user_attrs.get(names.TRIAL_DUPLICATE_ATTR)
         row["datetime_start"] = trial.datetime_start
         row["duration_seconds"] = trial.duration.total_seconds() if trial.duration else math.nan
         row[names.TRIAL_RUN_ATTR] = run_id
@@ -127,6 +148,8 @@ def log_to_parent(study: optuna.Study, objective: Objective, directions: list[st
     failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
     metrics: dict[str, float] = {"trials_complete": len(complete), "trials_failed": len(failed),
                                  "trials_pruned": pruned_count(study.get_trials(deepcopy=False))}
+    if any(t.constraints for t in complete):
+        metrics["trials_infeasible"] = sum(not is_feasible(t) for t in complete)
     tags: dict[str, str] = {}
     best = best_trials(study)
     summary: dict[str, Any] = {"study_name": study.study_name, "directions": directions, "objective": list(keys)}
