@@ -109,13 +109,14 @@ def write_suite_report(cfg: Any, output: Path | None = None) -> tuple[Path, dict
     path.write_text(page, encoding="utf-8")
     summary = {"suite": str(suite.name), "experiment": experiment, "runs": len(frame), "baseline": baseline,
                "alpha": alpha, "results": [r.summary() for r in results]}
+    parent = parent_run_id(cfg)
+    if parent is not None:
+        summary["parent_run_id"] = parent
     summary_path = path.with_suffix(".json")
     summary_path.write_text(json.dumps(summary, indent=1), encoding="utf-8")
-    parent = parent_run_id(cfg)
     if parent is not None:
         client.log_artifact(parent, str(path), "benchmark")
         client.log_artifact(parent, str(summary_path), "benchmark")
-        summary["parent_run_id"] = parent
     for line in console_lines(results):
         print(line, flush=True)
     where = f"; logged to parent run {parent}" if parent else ""

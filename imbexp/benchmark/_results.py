@@ -48,7 +48,9 @@ def load_suite_runs(client: Any, experiment_id: str, metrics: list[str]) -> pd.D
         name, factor, value = _strategy_label(run)
         m = run.data.metrics
         row = {"run_id": run.info.run_id,
-               "dataset": run.data.params.get("dataset.name") or run.data.tags.get("dataset"),
+               "dataset_name": run.data.params.get("dataset.name") or run.data.tags.get("dataset"),
+               "dataset_settings": {k: v for k, v in run.data.params.items()
+                                    if k.startswith("dataset.") and k not in ("dataset.name", "dataset._target_")},
                "model": run.data.tags.get("model") or run.data.params.get("model.name", "?"),
                "strategy_name": name, "factor_name": factor, "factor": value,
                "seed": int(float(run.data.params.get("seed", 0))),
@@ -60,6 +62,7 @@ def load_suite_runs(client: Any, experiment_id: str, metrics: list[str]) -> pd.D
                 row[f"{metric}_delta{end}"] = m.get(f"test_{metric}_delta{end}", math.nan)
         rows.append(row)
     frame = pd.DataFrame(rows)
+    frame["dataset"] = _dataset_labels(frame)
     frame["strategy"] = _labels(frame)
     # newest first (the search's order): a configuration run again keeps its latest run
     frame = frame.drop_duplicates(subset=list(KEYS), keep="first")
@@ -67,10 +70,28 @@ def load_suite_runs(client: Any, experiment_id: str, metrics: list[str]) -> pd.D
     return frame.reset_index(drop=True)
 
 
+def _dataset_labels(frame: pd.DataFrame) -> pd.Series:
+    """The dataset's name, with the settings that differ between the experiment's runs of it
+    (``known_prob minority_fraction=0.01``): a generator at three prevalences is three datasets."""
+    varying: dict[str, list[str]] = {}
+    for name, group in frame.groupby("dataset_name"):
+        keys = sorted({k for settings in group["dataset_settings"] for k in settings})
+        varying[name] = [k for k in keys if len({settings.get(k) for settings in group["dataset_settings"]}) > 1]
+
+    def label(row: pd.Series) -> str:
+        extra = " ".join(f"{k.removeprefix('dataset.')}={row['dataset_settings'].get(k)}"
+                         for k in varying[row["dataset_name"]])
+        return f"{row['dataset_name']} {extra}".strip()
+
+    return frame.apply(label, axis=1)
+
+
 def _labels(frame: pd.DataFrame) -> pd.Series:
-    """The strategy's name, with its factor where the experiment ran it at several values
-    (``oversample sampling_strategy=0.25``), so that each setting is its own contender."""
-    several = frame.groupby("strategy_name")["factor"].nunique(dropna=True) > 1
+    """The strategy's name, with its factor where the experiment ran it at several values on one
+    dataset (``oversample sampling_strategy=0.25``), so that each setting is its own contender; a
+    factor that only follows the dataset (undersampling to 1:1) stays out of the name."""
+    counts = frame.groupby(["strategy_name", "dataset"])["factor"].nunique(dropna=True)
+    several = (counts > 1).groupby(level="strategy_name").any()
 
     def label(row: pd.Series) -> str:
         if several.get(row["strategy_name"], False) and row["factor_name"] and np.isfinite(row["factor"]):

@@ -33,6 +33,9 @@ from imbexp.metrics import LOWER_IS_BETTER
 
 #: autorank's fewest blocks (datasets) for any test
 MIN_DATASETS = 5
+#: metrics whose best value is a target, not an end of the scale (0 for the calibration intercept
+#: and prediction bias, 1 for the slope): shown per dataset, not ranked
+NO_BETTER_END = frozenset({"prediction_bias", "calibration_intercept", "calibration_slope"})
 
 
 @dataclass
@@ -102,6 +105,9 @@ def analyse(frame: pd.DataFrame, model: str, metric: str, baseline: str, alpha: 
     complete = table.dropna(axis=0, how="any")
     result = MetricResult(model, metric, lower, sorted(complete.index), sorted(set(table.index) - set(complete.index)))
     strategies = list(complete.columns)
+    if metric in NO_BETTER_END:
+        result.note = "its best value is a target, not an end of the scale: shown per dataset, not ranked"
+        return result
     if len(complete) < MIN_DATASETS or len(strategies) < 2:
         result.note = (f"{len(complete)} dataset(s) where all {len(strategies)} strategies finished: the tests need "
                        f"at least {MIN_DATASETS} datasets and 2 strategies")
@@ -112,7 +118,7 @@ def analyse(frame: pd.DataFrame, model: str, metric: str, baseline: str, alpha: 
     result.friedman_p = float(ranked.pvalue)
     result.critical_difference = float(ranked.cd) if ranked.cd is not None else math.nan
     if draw and len(strategies) >= 3:
-        result.cd_png = _cd_diagram(ranked, f"{model} · {metric}")
+        result.cd_png = _cd_diagram(ranked)
     if baseline in strategies:
         result.pairwise = _against_baseline(complete, frame, model, metric, baseline, lower, alpha)
     else:
@@ -167,6 +173,8 @@ def dataset_verdicts(frame: pd.DataFrame, model: str, metric: str, baseline: str
             how = "the run's paired interval" if math.isfinite(low) else "one seed, no interval"
         if not (math.isfinite(low) and math.isfinite(high)):
             verdict = "untested"
+        elif metric in NO_BETTER_END:
+            verdict = "higher" if low > 0 else "lower" if high < 0 else "tie"
         else:
             words = intervals.Delta(mean, low, high, math.nan, "").verdict(metric)
             verdict = {"better": "win", "worse": "loss"}.get(words, "tie")
@@ -175,7 +183,7 @@ def dataset_verdicts(frame: pd.DataFrame, model: str, metric: str, baseline: str
     return pd.DataFrame(rows, columns=["dataset", "strategy", "delta", "low", "high", "seeds", "how", "verdict"])
 
 
-def _cd_diagram(ranked: Any, title: str) -> bytes | None:
+def _cd_diagram(ranked: Any) -> bytes | None:
     """autorank's critical-difference diagram as PNG bytes."""
     import matplotlib
 
@@ -190,7 +198,6 @@ def _cd_diagram(ranked: Any, title: str) -> bytes | None:
     except Exception:  # autorank draws no diagram for some results (e.g. two strategies)
         return None
     figure = axis.get_figure()
-    figure.suptitle(title, fontsize=9)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
     plt.close(figure)
