@@ -141,7 +141,8 @@ def _against_baseline(complete: pd.DataFrame, frame: pd.DataFrame, model: str, m
             tested = _autorank(pair, lower, alpha, effect_size="akinshin_gamma")
             p = float(tested.pvalue)
             effect = abs(float(tested.rankdf["effect_size"].abs().max()))
-            effect *= np.sign(sign * float(np.median(delta))) or 1.0
+            # gamma's sign follows autorank's table order; the deltas say which side is better
+            effect *= np.sign(sign * float(np.median(delta))) or np.sign(sign * float(np.mean(delta))) or 1.0
             magnitude = str(tested.rankdf.loc[tested.rankdf["effect_size"].abs().idxmax(), "magnitude"])
         out.append(Pairwise(strategy, float(np.median(delta)), float(np.mean(delta)), p, math.nan, effect, magnitude))
     ps = [p.p for p in out]
