@@ -77,8 +77,8 @@ def _check_environment(arguments: list[str]) -> None:
                           f"export it (or give a default: ${{oc.env:{name},DEFAULT}}).")
 
 
-#: a ``sweep=NAME`` override (``+sweep=`` and ``++sweep=`` too); ``sweep=null`` is a single run
-_SWEEP_PRESET = re.compile(r"\+{0,2}sweep=(?!null$).+")
+#: a ``sweep=NAME`` or ``suite=NAME`` override (``+`` and ``++`` too); ``=null`` is a single run
+_SWEEP_PRESET = re.compile(r"\+{0,2}(?:sweep|suite)=(?!null$).+")
 #: Hydra's flags that choose the run mode themselves, or that Hydra refuses beside ``--multirun``
 _MODE_FLAGS = ("-m", "--multirun", "-r", "--run", "-c", "--cfg", "-i", "--info", "-sc", "--shell-completion",
                "-h", "--help", "--hydra-help", "--version")

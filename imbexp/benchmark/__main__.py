@@ -1,0 +1,5 @@
+"""``python -m imbexp.benchmark``."""
+
+from imbexp.benchmark import main
+
+main()
