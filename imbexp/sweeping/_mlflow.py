@@ -127,10 +127,14 @@ def end_parent(run_id: str, status: str) -> None:
 
 
 def fail_dead_trial_run(study: optuna.Study, trial: FrozenTrial) -> None:
-    """Heartbeat callback: a trial whose worker died leaves its MLflow run FAILED, not RUNNING."""
+    """Heartbeat callback: a trial whose worker died leaves its MLflow run KILLED, not RUNNING.
+
+    KILLED, as every other run whose process is gone (a single run after kill -9, a trial found dead
+    by the host:pid check, which often sees it before the heartbeat does): one status for one event,
+    whichever check sees it first. FAILED stays for a run whose job raised."""
     run_id = trial.user_attrs.get(names.TRIAL_RUN_ATTR)
     if run_id:
-        end_child(str(run_id), "FAILED")
+        end_child(str(run_id), "KILLED")
 
 
 def child_metrics(parent_id: str, experiment_id: str) -> dict[str, dict[str, Any]]:
