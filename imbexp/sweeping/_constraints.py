@@ -13,6 +13,7 @@ away from the infeasible region, so the sweep needs no ranking of its own.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -44,7 +45,11 @@ class Constraint:
         return f"{self.metric} {self.operator} {self.bound:g}"
 
     def violation(self, value: float) -> float:
-        """Optuna's convention: <= 0 is feasible, the size of a positive value says by how much not."""
+        """Optuna's convention: <= 0 is feasible, the size of a positive value says by how much not.
+        A value that is not a finite number (a calibration slope of constant scores is NaN) meets
+        no bound: +inf, since ``Trial.set_constraint`` refuses NaN and -inf would count as met."""
+        if not math.isfinite(value):
+            return math.inf
         return value - self.bound if self.operator == "<=" else self.bound - value
 
 
@@ -83,11 +88,15 @@ def violations(constraints: Sequence[Constraint], metrics: Mapping[str, float]) 
     return {c.text: c.violation(float(metrics[c.metric])) for c in constraints}
 
 
-def is_feasible(trial: FrozenTrial) -> bool:
-    """Whether a trial met every constraint it recorded (a trial with none is feasible)."""
-    return all(v <= 0 for v in trial.constraints.values())
+def is_feasible(trial: FrozenTrial | Mapping[str, float]) -> bool:
+    """Whether a trial (or its violations, as :func:`violations` gives them) met every
+    constraint (a trial with none is feasible)."""
+    found = trial.constraints if isinstance(trial, FrozenTrial) else trial
+    return all(v <= 0 for v in found.values())
 
 
-def describe_violations(trial: FrozenTrial) -> str:
-    """The constraints a trial broke, e.g. ``valid_ece <= 0.01 (by 0.0113)``."""
-    return "; ".join(f"{text} (by {value:.4g})" for text, value in trial.constraints.items() if value > 0)
+def describe_violations(trial: FrozenTrial | Mapping[str, float]) -> str:
+    """The constraints a trial (or its violations) broke, e.g. ``valid_ece <= 0.01 (by 0.0113)``."""
+    found = trial.constraints if isinstance(trial, FrozenTrial) else trial
+    return "; ".join(f"{text} (by {value:.4g})" if math.isfinite(value) else f"{text} (no finite value: NaN or missing)"
+                     for text, value in found.items() if value > 0)

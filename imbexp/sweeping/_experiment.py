@@ -22,7 +22,7 @@ from optuna.trial import FrozenTrial
 
 from imbexp import names
 from imbexp.sweeping import _budget, _study, _summary, _warmstart
-from imbexp.sweeping._constraints import violations
+from imbexp.sweeping._constraints import describe_violations, is_feasible, violations
 
 if TYPE_CHECKING:
     from imbexp.sweeping._plan import SweepPlan
@@ -138,18 +138,23 @@ class ExperimentSteps:
         from mlflow.tracking import MlflowClient
 
         client = MlflowClient()
+        metrics = client.get_run(run_id).data.metrics
         try:
-            found = violations(self.plan.constraints, client.get_run(run_id).data.metrics)
-        except Exception as exc:  # a metric the run did not log: infeasible, and said so
+            found = violations(self.plan.constraints, metrics)
+        except KeyError as exc:  # a metric the run did not log: infeasible, and said so
             log.warning("[sweep] trial %d: %s; it counts as infeasible", trial.number, exc)
             found = {c.text: math.inf for c in self.plan.constraints}
+        for constraint in self.plan.constraints:
+            value = metrics.get(constraint.metric)
+            if value is not None and not math.isfinite(value):
+                log.warning("[sweep] trial %d: %s is %s; %r counts as broken", trial.number, constraint.metric,
+                            value, constraint.text)
         for key, value in found.items():
             trial.set_constraint(key, value)
-        feasible = all(v <= 0 for v in found.values())
+        feasible = is_feasible(found)
         client.set_tag(run_id, names.FEASIBLE_TAG, str(feasible).lower())
         if not feasible:
-            client.set_tag(run_id, names.VIOLATED_TAG, "; ".join(
-                f"{key} (by {value:.4g})" for key, value in found.items() if value > 0))
+            client.set_tag(run_id, names.VIOLATED_TAG, describe_violations(found))
 
     def _answer_from_store(self, trial: optuna.Trial) -> bool:
         """Whether ``trial`` drew the configuration of a COMPLETE trial and was told its stored
