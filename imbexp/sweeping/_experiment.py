@@ -34,14 +34,23 @@ log = logging.getLogger("imbexp")
 TRIAL_LOGGERS = ("hydra._internal.core_plugins.basic_launcher", "imbexp")
 
 
+def mark_quiet(verbose: bool) -> None:
+    """Tell the runs whether to print their summary: :data:`~imbexp.names.QUIET_TRIALS_ENV` is
+    read by the run, in this process, in the sweep's workers and (forwarded by
+    :func:`~imbexp.sweeping._launchers.prepare_ray`) in Ray tasks."""
+    if verbose is True:  # a bad value is refused in the plan; until then it is the default, quiet
+        os.environ.pop(names.QUIET_TRIALS_ENV, None)
+    else:
+        os.environ[names.QUIET_TRIALS_ENV] = "1"
+
+
 def quiet_trials(launch: Callable[[list[str], int], Any], verbose: bool) -> Callable[[list[str], int], Any]:
     """The launch as a quiet sweep runs it: the trial's printed summary (about 20 lines) and
     INFO logs are left out, so the sweep prints one line per trial (a 20-trial sweep printed 412
     lines); ``verbose`` keeps them."""
+    mark_quiet(verbose)
     if verbose:
-        os.environ.pop(names.QUIET_TRIALS_ENV, None)
         return launch
-    os.environ[names.QUIET_TRIALS_ENV] = "1"  # read by the run (in this process and in workers)
 
     @functools.wraps(launch)
     def quiet(overrides: list[str], job_index: int) -> Any:
