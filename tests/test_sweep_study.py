@@ -218,6 +218,25 @@ def test_an_unknown_constraint_metric_on_the_command_line_exits_2(run_cli) -> No
         "imbexp: error: hydra.sweeper.constraints entry 'valid_eceh <= 0.01' names the unknown metric")
 
 
+def test_a_constraint_on_a_metric_the_runs_cannot_log_exits_2(run_cli, imbexp_home) -> None:
+    # valid_cost needs a cost column, which the synthetic dataset has not: refused before any trial
+    result = run_cli("sweep=downsample_upweight", "hydra.sweeper.constraints=['valid_cost <= 10']",
+                     "hydra.sweeper.study_name=cost-constraint", *TINY, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr + result.stdout
+    assert result.stderr.strip().splitlines()[-1] == (
+        "imbexp: error: hydra.sweeper.constraints entry 'valid_cost <= 10' needs dataset.cost, the column of what "
+        "missing each positive costs, and the dataset has none; set dataset.cost=COLUMN (dataset=file) or "
+        "constrain another metric.")
+    assert not (imbexp_home / "runs" / "optuna.db").exists() or not _study_exists(imbexp_home, "cost-constraint")
+
+
+def _study_exists(home: Path, name: str) -> bool:
+    try:
+        return bool(_study(home, name).trials)
+    except KeyError:
+        return False
+
+
 @pytest.mark.skipif(os.environ.get("IMBEXP_SKIP_GP") == "1", reason="asked to skip")
 def test_gp_needs_pytorch_or_says_so(run_cli, imbexp_home) -> None:
     try:

@@ -22,7 +22,7 @@ from typing import Any
 from optuna.trial import FrozenTrial
 
 from imbexp.errors import ConfigError
-from imbexp.metrics import OBJECTIVE_METRICS
+from imbexp.metrics import COST_METRICS, OBJECTIVE_METRICS
 
 #: metrics a constraint may name besides ``valid_<objective metric>``
 _VALID_EXTRA = ("calibration_intercept", "calibration_slope", "net_benefit")
@@ -78,6 +78,17 @@ def parse_constraints(items: Any) -> list[Constraint]:
                               f"one of {', '.join(ALLOWED_METRICS)}.")
         parsed.append(Constraint(metric, operator, float(bound)))
     return parsed
+
+
+def check_logged(constraints: Sequence[Constraint], dataset: Mapping[str, Any]) -> None:
+    """Refuse, before any trial runs, a constraint on a metric the runs will not log: the cost
+    metrics need the dataset's cost column (``dataset.cost``, which only ``dataset=file`` has), as
+    an objective in money does. Otherwise every trial would count as infeasible, with a warning each."""
+    for constraint in constraints:
+        if constraint.metric.removeprefix("valid_") in COST_METRICS and dataset.get("cost") is None:
+            raise ConfigError(f"hydra.sweeper.constraints entry {constraint.text!r} needs dataset.cost, the column "
+                              "of what missing each positive costs, and the dataset has none; set "
+                              "dataset.cost=COLUMN (dataset=file) or constrain another metric.")
 
 
 def violations(constraints: Sequence[Constraint], metrics: Mapping[str, float]) -> dict[str, float]:
