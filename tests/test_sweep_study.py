@@ -129,6 +129,26 @@ def test_the_baseline_runs_first_and_a_configuration_drawn_again_is_not_run_agai
     assert len(_study(imbexp_home, name).trials) == 5
 
 
+def test_a_study_made_before_baselines_gets_none_queued(tmp_path) -> None:
+    from imbexp import names
+    from imbexp.sweeping._space import parse_search_space
+    from imbexp.sweeping._study import open_storage
+    from imbexp.sweeping._warmstart import enqueue_baseline
+
+    space = parse_search_space({"strategy.downsample_factor": "choice(1.0, 4.0)", "strategy.upweight_factor": 1.0})
+    storage = open_storage(f"sqlite:///{tmp_path.as_posix()}/optuna.db")
+    old = optuna.create_study(study_name="old", storage=storage, direction="maximize")
+    old.add_trial(optuna.trial.create_trial(params={"strategy.downsample_factor": 4.0}, value=0.5, distributions={
+        "strategy.downsample_factor": optuna.distributions.CategoricalDistribution([1.0, 4.0])}))
+    assert not enqueue_baseline(old, storage, space)
+    old = optuna.load_study(study_name="old", storage=storage)
+    assert [t.state for t in old.trials] == [optuna.trial.TrialState.COMPLETE]  # nothing queued to run
+    assert names.STUDY_BASELINE_ATTR in old.user_attrs and not enqueue_baseline(old, storage, space)
+    new = optuna.create_study(study_name="new", storage=storage, direction="maximize")
+    assert enqueue_baseline(new, storage, space)
+    assert [t.state for t in new.trials] == [optuna.trial.TrialState.WAITING]
+
+
 def test_another_experiment_is_refused_and_a_finished_study_is_only_reported(run_cli, imbexp_home,
                                                                              mlflow_client) -> None:
     name = "one-experiment"
