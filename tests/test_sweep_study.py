@@ -149,6 +149,27 @@ def test_a_study_made_before_baselines_gets_none_queued(tmp_path) -> None:
     assert [t.state for t in new.trials] == [optuna.trial.TrialState.WAITING]
 
 
+@pytest.mark.parametrize("directions", [["maximize"], ["maximize", "minimize"]])
+def test_the_best_trials_are_originals_not_their_copies(tmp_path, directions) -> None:
+    from imbexp import names
+    from imbexp.sweeping._summary import best_trials, final_table
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path.as_posix()}/optuna.db", directions=directions)
+    choice = {"f": optuna.distributions.CategoricalDistribution([1.0, 4.0])}
+    values = [[0.9, 0.2], [0.5, 0.1]]  # neither dominates the other
+    for number, (f, value, copy_of) in enumerate([(1.0, values[0], None), (4.0, values[1], None),
+                                                  (1.0, values[0], 0), (4.0, values[1], 1)]):
+        attrs = {names.TRIAL_RUN_ATTR: f"run-{number}"} if copy_of is None else {names.TRIAL_DUPLICATE_ATTR: copy_of}
+        study.add_trial(optuna.trial.create_trial(params={"f": f}, distributions=choice, user_attrs=attrs,
+                                                  values=value[: len(directions)]))
+    best = best_trials(study)
+    # one objective: trial 0 (or its copy 2, a tie) is best; two: 0 and 1 are the front, 2 and 3 their copies
+    assert [t.number for t in best] == ([0] if len(directions) == 1 else [0, 1])
+    assert all(t.user_attrs[names.TRIAL_RUN_ATTR] == f"run-{t.number}" for t in best)
+    rows = final_table(study, tuple(f"valid_{i}" for i in range(len(directions)))).splitlines()[2:]
+    assert [row.split()[0] for row in rows] == ["0", "1"]  # the final table lists each configuration once
+
+
 def test_another_experiment_is_refused_and_a_finished_study_is_only_reported(run_cli, imbexp_home,
                                                                              mlflow_client) -> None:
     name = "one-experiment"
