@@ -206,6 +206,36 @@ def test_another_experiment_is_refused_and_a_finished_study_is_only_reported(run
     assert len(_study(imbexp_home, name).trials) == 2
 
 
+def test_a_resume_with_more_trials_and_other_model_threads_is_the_same_experiment(run_cli, imbexp_home) -> None:
+    name = "resumed"
+    args = ["sweep=downsample_upweight", f"hydra.sweeper.study_name={name}", "tracking.experiment=resume", *TINY]
+    _ok(run_cli(*args, "hydra.sweeper.n_trials=1"))
+    resumed = run_cli(*args, "hydra.sweeper.n_trials=2", "model.estimator.n_jobs=1")
+    _ok(resumed)
+    assert "another experiment" not in resumed.stderr
+    trials = _study(imbexp_home, name).trials
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 2
+
+
+def test_a_replaced_data_file_is_another_experiment(compose, tmp_path) -> None:
+    from imbexp.sweeping._fingerprint import check, fingerprint
+    from imbexp.sweeping._space import parse_search_space
+    from imbexp.sweeping._study import open_storage
+
+    data = tmp_path / "data.csv"
+    data.write_text("x,y\n" + "".join(f"{i},{int(i % 10 == 0)}\n" for i in range(100)))
+    config = compose("dataset=file", f"dataset.path={data.as_posix()}", "dataset.target=y")
+    space = parse_search_space({"strategy.downsample_factor": "choice(1.0, 4.0)"})
+    storage = open_storage(f"sqlite:///{tmp_path.as_posix()}/optuna.db")
+    study = optuna.create_study(study_name="file", storage=storage)
+    check(storage, study, fingerprint(config, space))  # recorded
+    check(storage, optuna.load_study(study_name="file", storage=storage), fingerprint(config, space))  # the same
+    data.write_text("x,y\n" + "".join(f"{i},{int(i % 5 == 0)}\n" for i in range(120)))
+    with pytest.raises(ConfigError) as refused:
+        check(storage, optuna.load_study(study_name="file", storage=storage), fingerprint(config, space))
+    assert "is another experiment: it was run with dataset.path.bytes=" in str(refused.value)
+
+
 def test_target_and_timeout_end_the_sweep_cleanly_with_the_reason(run_cli, imbexp_home, mlflow_client) -> None:
     args = ["sweep=downsample_upweight", "hydra.sweeper.n_trials=20", "tracking.experiment=budget", *TINY]
     reached = run_cli(*args, "hydra.sweeper.study_name=target", "hydra.sweeper.target=0.0")
