@@ -88,6 +88,27 @@ def test_a_constraint_excludes_the_unconstrained_best(run_cli, imbexp_home, mlfl
     assert report.count("FINISHED · infeasible") == 1
 
 
+def test_a_constraint_on_a_metric_that_is_nan_breaks_it_and_the_sweep_goes_on(run_cli, imbexp_home,
+                                                                               mlflow_client) -> None:
+    # trees that cannot split (a leaf needs more rows than there are) score every row the same:
+    # the calibration slope is NaN, which Optuna refuses as a constraint value; the trial is
+    # infeasible, told, and its run closed
+    result = run_cli(*TWO_POINTS, "hydra/sweeper/sampler=grid", "hydra.sweeper.n_trials=2",
+                     "hydra.sweeper.study_name=nan-constraint", "tracking.experiment=nan-constraint",
+                     "hydra.sweeper.constraints=['valid_calibration_slope >= 0.5']",
+                     "model.estimator.min_child_samples=100000", *TINY)
+    _ok(result)
+    assert "Traceback" not in result.stdout + result.stderr
+    study = _study(imbexp_home, "nan-constraint")
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    for trial in study.trials:
+        assert trial.constraints == {"valid_calibration_slope >= 0.5": float("inf")}
+        run = mlflow_client.get_run(trial.user_attrs["mlflow_run_id"])
+        assert run.info.status == "FINISHED" and run.data.tags["imbexp.feasible"] == "false"
+        assert "valid_calibration_slope >= 0.5 (no finite value" in run.data.tags["imbexp.violated_constraints"]
+    assert "no feasible trial yet" in _trial_lines(result.stdout)[-1]
+
+
 @pytest.mark.smoke
 def test_the_baseline_runs_first_and_a_configuration_drawn_again_is_not_run_again(run_cli, imbexp_home,
                                                                                  mlflow_client) -> None:
