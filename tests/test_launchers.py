@@ -223,12 +223,14 @@ def test_a_sweep_through_the_ray_launcher_runs_its_trials_as_tasks_on_a_local_cl
             assert node != other
 
 
-def test_the_ray_launcher_keeps_what_the_user_set_and_fills_in_the_rest(imbexp_home) -> None:
+def test_the_ray_launcher_keeps_what_the_user_set_and_fills_in_the_rest(imbexp_home, monkeypatch) -> None:
     from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
     from hydra_plugins.hydra_ray_launcher.ray_launcher import RayLauncher
     from omegaconf import OmegaConf
 
     from imbexp.sweeping._launchers import prepare_ray
+
+    monkeypatch.delenv("IMBEXP_QUIET_TRIALS", raising=False)  # a verbose sweep: nothing to forward
 
     def launcher(**ray: object):
         built = RayLauncher(ray=OmegaConf.create(ray))  # as Hydra builds it from hydra.launcher
@@ -244,6 +246,13 @@ def test_the_ray_launcher_keeps_what_the_user_set_and_fills_in_the_rest(imbexp_h
     assert "object_store_memory" not in local.init
     assert dict(local.init.runtime_env.env_vars) == {"IMBEXP_HOME": str(imbexp_home.resolve().as_posix()),
                                                      "IMBEXP_THREADS": "1"}
+    # a quiet sweep: the tasks print no summary of their own either
+    from imbexp.sweeping._experiment import mark_quiet
+
+    mark_quiet(False)
+    assert launcher(init={"address": None}, remote={}).init.runtime_env.env_vars["IMBEXP_QUIET_TRIALS"] == "1"
+    mark_quiet(True)
+    assert "IMBEXP_QUIET_TRIALS" not in launcher(init={"address": None}, remote={}).init.runtime_env.env_vars
     # another launcher is left alone
     joblib = JoblibLauncher(n_jobs=2)
     prepare_ray(joblib)

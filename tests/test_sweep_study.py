@@ -88,6 +88,27 @@ def test_a_constraint_excludes_the_unconstrained_best(run_cli, imbexp_home, mlfl
     assert report.count("FINISHED · infeasible") == 1
 
 
+def test_a_constraint_on_a_metric_that_is_nan_breaks_it_and_the_sweep_goes_on(run_cli, imbexp_home,
+                                                                               mlflow_client) -> None:
+    # trees that cannot split (a leaf needs more rows than there are) score every row the same:
+    # the calibration slope is NaN, which Optuna refuses as a constraint value; the trial is
+    # infeasible, told, and its run closed
+    result = run_cli(*TWO_POINTS, "hydra/sweeper/sampler=grid", "hydra.sweeper.n_trials=2",
+                     "hydra.sweeper.study_name=nan-constraint", "tracking.experiment=nan-constraint",
+                     "hydra.sweeper.constraints=['valid_calibration_slope >= 0.5']",
+                     "model.estimator.min_child_samples=100000", *TINY)
+    _ok(result)
+    assert "Traceback" not in result.stdout + result.stderr
+    study = _study(imbexp_home, "nan-constraint")
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    for trial in study.trials:
+        assert trial.constraints == {"valid_calibration_slope >= 0.5": float("inf")}
+        run = mlflow_client.get_run(trial.user_attrs["mlflow_run_id"])
+        assert run.info.status == "FINISHED" and run.data.tags["imbexp.feasible"] == "false"
+        assert "valid_calibration_slope >= 0.5 (no finite value" in run.data.tags["imbexp.violated_constraints"]
+    assert "no feasible trial yet" in _trial_lines(result.stdout)[-1]
+
+
 @pytest.mark.smoke
 def test_the_baseline_runs_first_and_a_configuration_drawn_again_is_not_run_again(run_cli, imbexp_home,
                                                                                  mlflow_client) -> None:
@@ -129,6 +150,47 @@ def test_the_baseline_runs_first_and_a_configuration_drawn_again_is_not_run_agai
     assert len(_study(imbexp_home, name).trials) == 5
 
 
+def test_a_study_made_before_baselines_gets_none_queued(tmp_path) -> None:
+    from imbexp import names
+    from imbexp.sweeping._space import parse_search_space
+    from imbexp.sweeping._study import open_storage
+    from imbexp.sweeping._warmstart import enqueue_baseline
+
+    space = parse_search_space({"strategy.downsample_factor": "choice(1.0, 4.0)", "strategy.upweight_factor": 1.0})
+    storage = open_storage(f"sqlite:///{tmp_path.as_posix()}/optuna.db")
+    old = optuna.create_study(study_name="old", storage=storage, direction="maximize")
+    old.add_trial(optuna.trial.create_trial(params={"strategy.downsample_factor": 4.0}, value=0.5, distributions={
+        "strategy.downsample_factor": optuna.distributions.CategoricalDistribution([1.0, 4.0])}))
+    assert not enqueue_baseline(old, storage, space)
+    old = optuna.load_study(study_name="old", storage=storage)
+    assert [t.state for t in old.trials] == [optuna.trial.TrialState.COMPLETE]  # nothing queued to run
+    assert names.STUDY_BASELINE_ATTR in old.user_attrs and not enqueue_baseline(old, storage, space)
+    new = optuna.create_study(study_name="new", storage=storage, direction="maximize")
+    assert enqueue_baseline(new, storage, space)
+    assert [t.state for t in new.trials] == [optuna.trial.TrialState.WAITING]
+
+
+@pytest.mark.parametrize("directions", [["maximize"], ["maximize", "minimize"]])
+def test_the_best_trials_are_originals_not_their_copies(tmp_path, directions) -> None:
+    from imbexp import names
+    from imbexp.sweeping._summary import best_trials, final_table
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path.as_posix()}/optuna.db", directions=directions)
+    choice = {"f": optuna.distributions.CategoricalDistribution([1.0, 4.0])}
+    values = [[0.9, 0.2], [0.5, 0.1]]  # neither dominates the other
+    for number, (f, value, copy_of) in enumerate([(1.0, values[0], None), (4.0, values[1], None),
+                                                  (1.0, values[0], 0), (4.0, values[1], 1)]):
+        attrs = {names.TRIAL_RUN_ATTR: f"run-{number}"} if copy_of is None else {names.TRIAL_DUPLICATE_ATTR: copy_of}
+        study.add_trial(optuna.trial.create_trial(params={"f": f}, distributions=choice, user_attrs=attrs,
+                                                  values=value[: len(directions)]))
+    best = best_trials(study)
+    # one objective: trial 0 (or its copy 2, a tie) is best; two: 0 and 1 are the front, 2 and 3 their copies
+    assert [t.number for t in best] == ([0] if len(directions) == 1 else [0, 1])
+    assert all(t.user_attrs[names.TRIAL_RUN_ATTR] == f"run-{t.number}" for t in best)
+    rows = final_table(study, tuple(f"valid_{i}" for i in range(len(directions)))).splitlines()[2:]
+    assert [row.split()[0] for row in rows] == ["0", "1"]  # the final table lists each configuration once
+
+
 def test_another_experiment_is_refused_and_a_finished_study_is_only_reported(run_cli, imbexp_home,
                                                                              mlflow_client) -> None:
     name = "one-experiment"
@@ -163,6 +225,36 @@ def test_another_experiment_is_refused_and_a_finished_study_is_only_reported(run
     assert "hydra.sweeper.n_trials=" in again.stdout and "[sweep] report:" not in again.stdout
     assert mlflow_client.get_run(parent_id).info.end_time == ended and report.stat().st_mtime_ns == written
     assert len(_study(imbexp_home, name).trials) == 2
+
+
+def test_a_resume_with_more_trials_and_other_model_threads_is_the_same_experiment(run_cli, imbexp_home) -> None:
+    name = "resumed"
+    args = ["sweep=downsample_upweight", f"hydra.sweeper.study_name={name}", "tracking.experiment=resume", *TINY]
+    _ok(run_cli(*args, "hydra.sweeper.n_trials=1"))
+    resumed = run_cli(*args, "hydra.sweeper.n_trials=2", "model.estimator.n_jobs=1")
+    _ok(resumed)
+    assert "another experiment" not in resumed.stderr
+    trials = _study(imbexp_home, name).trials
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 2
+
+
+def test_a_replaced_data_file_is_another_experiment(compose, tmp_path) -> None:
+    from imbexp.sweeping._fingerprint import check, fingerprint
+    from imbexp.sweeping._space import parse_search_space
+    from imbexp.sweeping._study import open_storage
+
+    data = tmp_path / "data.csv"
+    data.write_text("x,y\n" + "".join(f"{i},{int(i % 10 == 0)}\n" for i in range(100)))
+    config = compose("dataset=file", f"dataset.path={data.as_posix()}", "dataset.target=y")
+    space = parse_search_space({"strategy.downsample_factor": "choice(1.0, 4.0)"})
+    storage = open_storage(f"sqlite:///{tmp_path.as_posix()}/optuna.db")
+    study = optuna.create_study(study_name="file", storage=storage)
+    check(storage, study, fingerprint(config, space))  # recorded
+    check(storage, optuna.load_study(study_name="file", storage=storage), fingerprint(config, space))  # the same
+    data.write_text("x,y\n" + "".join(f"{i},{int(i % 5 == 0)}\n" for i in range(120)))
+    with pytest.raises(ConfigError) as refused:
+        check(storage, optuna.load_study(study_name="file", storage=storage), fingerprint(config, space))
+    assert "is another experiment: it was run with dataset.path.bytes=" in str(refused.value)
 
 
 def test_target_and_timeout_end_the_sweep_cleanly_with_the_reason(run_cli, imbexp_home, mlflow_client) -> None:
@@ -216,6 +308,25 @@ def test_an_unknown_constraint_metric_on_the_command_line_exits_2(run_cli) -> No
     assert result.returncode == 2 and "Traceback" not in result.stderr + result.stdout
     assert result.stderr.strip().splitlines()[-1].startswith(
         "imbexp: error: hydra.sweeper.constraints entry 'valid_eceh <= 0.01' names the unknown metric")
+
+
+def test_a_constraint_on_a_metric_the_runs_cannot_log_exits_2(run_cli, imbexp_home) -> None:
+    # valid_cost needs a cost column, which the synthetic dataset has not: refused before any trial
+    result = run_cli("sweep=downsample_upweight", "hydra.sweeper.constraints=['valid_cost <= 10']",
+                     "hydra.sweeper.study_name=cost-constraint", *TINY, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr + result.stdout
+    assert result.stderr.strip().splitlines()[-1] == (
+        "imbexp: error: hydra.sweeper.constraints entry 'valid_cost <= 10' needs dataset.cost, the column of what "
+        "missing each positive costs, and the dataset has none; set dataset.cost=COLUMN (dataset=file) or "
+        "constrain another metric.")
+    assert not (imbexp_home / "runs" / "optuna.db").exists() or not _study_exists(imbexp_home, "cost-constraint")
+
+
+def _study_exists(home: Path, name: str) -> bool:
+    try:
+        return bool(_study(home, name).trials)
+    except KeyError:
+        return False
 
 
 @pytest.mark.skipif(os.environ.get("IMBEXP_SKIP_GP") == "1", reason="asked to skip")

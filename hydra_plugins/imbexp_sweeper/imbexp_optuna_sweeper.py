@@ -40,8 +40,10 @@ class ImbexpOptunaSweeper(Sweeper):
         self.hydra_context = hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(
             config=config, hydra_context=hydra_context, task_function=task_function)
+        from imbexp.sweeping._experiment import mark_quiet
         from imbexp.sweeping._launchers import prepare_ray
 
+        mark_quiet(self.raw_settings.get("verbose", False))  # before prepare_ray, which forwards it to Ray tasks
         prepare_ray(self.launcher)  # hydra/launcher=ray: what it needs to join a running cluster
 
     def sweep(self, arguments: list[str]) -> None:

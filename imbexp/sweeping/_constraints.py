@@ -13,6 +13,7 @@ away from the infeasible region, so the sweep needs no ranking of its own.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from typing import Any
 from optuna.trial import FrozenTrial
 
 from imbexp.errors import ConfigError
-from imbexp.metrics import OBJECTIVE_METRICS
+from imbexp.metrics import COST_METRICS, OBJECTIVE_METRICS
 
 #: metrics a constraint may name besides ``valid_<objective metric>``
 _VALID_EXTRA = ("calibration_intercept", "calibration_slope", "net_benefit")
@@ -44,7 +45,11 @@ class Constraint:
         return f"{self.metric} {self.operator} {self.bound:g}"
 
     def violation(self, value: float) -> float:
-        """Optuna's convention: <= 0 is feasible, the size of a positive value says by how much not."""
+        """Optuna's convention: <= 0 is feasible, the size of a positive value says by how much not.
+        A value that is not a finite number (a calibration slope of constant scores is NaN) meets
+        no bound: +inf, since ``Trial.set_constraint`` refuses NaN and -inf would count as met."""
+        if not math.isfinite(value):
+            return math.inf
         return value - self.bound if self.operator == "<=" else self.bound - value
 
 
@@ -75,6 +80,17 @@ def parse_constraints(items: Any) -> list[Constraint]:
     return parsed
 
 
+def check_logged(constraints: Sequence[Constraint], dataset: Mapping[str, Any]) -> None:
+    """Refuse, before any trial runs, a constraint on a metric the runs will not log: the cost
+    metrics need the dataset's cost column (``dataset.cost``, which only ``dataset=file`` has), as
+    an objective in money does. Otherwise every trial would count as infeasible, with a warning each."""
+    for constraint in constraints:
+        if constraint.metric.removeprefix("valid_") in COST_METRICS and dataset.get("cost") is None:
+            raise ConfigError(f"hydra.sweeper.constraints entry {constraint.text!r} needs dataset.cost, the column "
+                              "of what missing each positive costs, and the dataset has none; set "
+                              "dataset.cost=COLUMN (dataset=file) or constrain another metric.")
+
+
 def violations(constraints: Sequence[Constraint], metrics: Mapping[str, float]) -> dict[str, float]:
     """Each constraint's violation given a run's metrics (the constraint's text as key)."""
     missing = [c.metric for c in constraints if c.metric not in metrics]
@@ -83,11 +99,15 @@ def violations(constraints: Sequence[Constraint], metrics: Mapping[str, float]) 
     return {c.text: c.violation(float(metrics[c.metric])) for c in constraints}
 
 
-def is_feasible(trial: FrozenTrial) -> bool:
-    """Whether a trial met every constraint it recorded (a trial with none is feasible)."""
-    return all(v <= 0 for v in trial.constraints.values())
+def is_feasible(trial: FrozenTrial | Mapping[str, float]) -> bool:
+    """Whether a trial (or its violations, as :func:`violations` gives them) met every
+    constraint (a trial with none is feasible)."""
+    found = trial.constraints if isinstance(trial, FrozenTrial) else trial
+    return all(v <= 0 for v in found.values())
 
 
-def describe_violations(trial: FrozenTrial) -> str:
-    """The constraints a trial broke, e.g. ``valid_ece <= 0.01 (by 0.0113)``."""
-    return "; ".join(f"{text} (by {value:.4g})" for text, value in trial.constraints.items() if value > 0)
+def describe_violations(trial: FrozenTrial | Mapping[str, float]) -> str:
+    """The constraints a trial (or its violations) broke, e.g. ``valid_ece <= 0.01 (by 0.0113)``."""
+    found = trial.constraints if isinstance(trial, FrozenTrial) else trial
+    return "; ".join(f"{text} (by {value:.4g})" if math.isfinite(value) else f"{text} (no finite value: NaN or missing)"
+                     for text, value in found.items() if value > 0)

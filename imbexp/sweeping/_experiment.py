@@ -22,7 +22,7 @@ from optuna.trial import FrozenTrial
 
 from imbexp import names
 from imbexp.sweeping import _budget, _study, _summary, _warmstart
-from imbexp.sweeping._constraints import violations
+from imbexp.sweeping._constraints import describe_violations, is_feasible, violations
 
 if TYPE_CHECKING:
     from imbexp.sweeping._plan import SweepPlan
@@ -34,14 +34,23 @@ log = logging.getLogger("imbexp")
 TRIAL_LOGGERS = ("hydra._internal.core_plugins.basic_launcher", "imbexp")
 
 
+def mark_quiet(verbose: bool) -> None:
+    """Tell the runs whether to print their summary: :data:`~imbexp.names.QUIET_TRIALS_ENV` is
+    read by the run, in this process, in the sweep's workers and (forwarded by
+    :func:`~imbexp.sweeping._launchers.prepare_ray`) in Ray tasks."""
+    if verbose is True:  # a bad value is refused in the plan; until then it is the default, quiet
+        os.environ.pop(names.QUIET_TRIALS_ENV, None)
+    else:
+        os.environ[names.QUIET_TRIALS_ENV] = "1"
+
+
 def quiet_trials(launch: Callable[[list[str], int], Any], verbose: bool) -> Callable[[list[str], int], Any]:
     """The launch as a quiet sweep runs it: the trial's printed summary (about 20 lines) and
     INFO logs are left out, so the sweep prints one line per trial (a 20-trial sweep printed 412
     lines); ``verbose`` keeps them."""
+    mark_quiet(verbose)
     if verbose:
-        os.environ.pop(names.QUIET_TRIALS_ENV, None)
         return launch
-    os.environ[names.QUIET_TRIALS_ENV] = "1"  # read by the run (in this process and in workers)
 
     @functools.wraps(launch)
     def quiet(overrides: list[str], job_index: int) -> Any:
@@ -138,18 +147,23 @@ class ExperimentSteps:
         from mlflow.tracking import MlflowClient
 
         client = MlflowClient()
+        metrics = client.get_run(run_id).data.metrics
         try:
-            found = violations(self.plan.constraints, client.get_run(run_id).data.metrics)
-        except Exception as exc:  # a metric the run did not log: infeasible, and said so
+            found = violations(self.plan.constraints, metrics)
+        except KeyError as exc:  # a metric the run did not log: infeasible, and said so
             log.warning("[sweep] trial %d: %s; it counts as infeasible", trial.number, exc)
             found = {c.text: math.inf for c in self.plan.constraints}
+        for constraint in self.plan.constraints:
+            value = metrics.get(constraint.metric)
+            if value is not None and not math.isfinite(value):
+                log.warning("[sweep] trial %d: %s is %s; %r counts as broken", trial.number, constraint.metric,
+                            value, constraint.text)
         for key, value in found.items():
             trial.set_constraint(key, value)
-        feasible = all(v <= 0 for v in found.values())
+        feasible = is_feasible(found)
         client.set_tag(run_id, names.FEASIBLE_TAG, str(feasible).lower())
         if not feasible:
-            client.set_tag(run_id, names.VIOLATED_TAG, "; ".join(
-                f"{key} (by {value:.4g})" for key, value in found.items() if value > 0))
+            client.set_tag(run_id, names.VIOLATED_TAG, describe_violations(found))
 
     def _answer_from_store(self, trial: optuna.Trial) -> bool:
         """Whether ``trial`` drew the configuration of a COMPLETE trial and was told its stored

@@ -3,7 +3,9 @@
 The study records, in a user attribute, every key of the config its trials share (dataset,
 model, split, objective, seed, metrics, ... resolved), except the searched parameters (the
 trials differ there by design) and ``tracking.*`` / ``hydra.*`` (where runs are logged and how
-the sweep runs do not change a trial's value). A command whose fingerprint differs from the
+the sweep runs do not change a trial's value), and the few settings that change no trial's valid
+objective (:data:`IGNORED_KEYS`, the model's thread count). A file dataset adds the file's size and
+modification time. A command whose fingerprint differs from the
 study's is refused before anything runs: appending ``dataset.rows=5000`` trials to a
 20,000-row study would make its "best" and its report compare two datasets.
 """
@@ -13,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -20,12 +24,21 @@ from omegaconf import DictConfig, OmegaConf
 
 from imbexp import names
 from imbexp.errors import ConfigError
+from imbexp.models import THREAD_PARAMS
 from imbexp.sweeping._space import SearchSpace
 from imbexp.sweeping._study import set_user_attr_if
 from imbexp.tracking import flatten, redact
 
 #: top-level keys outside the experiment: where it is logged, and Hydra's own settings
 IGNORED_ROOTS = ("hydra", "tracking")
+#: keys that change no trial's valid objective, so a resume that changes them is the same
+#: experiment: test-side output only (bootstrap intervals, the metrics at a deployment
+#: prevalence, paired deltas against another run), and the model's thread count (how fast,
+#: not what, it fits; a run sets it from IMBEXP_THREADS anyway)
+IGNORED_KEYS = ("metrics.bootstrap", "deployment.prevalence", "compare_to")
+#: with dataset=file, the file's size and modification time beside dataset.path: the same path
+#: with other contents is another dataset
+FILE_STAMP_KEYS = ("dataset.path.bytes", "dataset.path.modified")
 #: differing keys named in the refusal before "and N more"
 SHOWN_KEYS = 6
 
@@ -40,12 +53,31 @@ def fingerprint(config: DictConfig, space: SearchSpace, constraints: Sequence[st
     searched = space.names
     flat = {}
     for key, value in flatten({k: v for k, v in tree.items() if k not in IGNORED_ROOTS}).items():
-        if any(key == name or key.startswith(f"{name}.") for name in searched):
+        if any(key == name or key.startswith(f"{name}.") for name in searched) or _ignored(key):
             continue
         flat[key] = redact(json.dumps(value, sort_keys=True, default=str))
+    flat.update(_file_stamp(tree.get("dataset")))
     if constraints:
         flat["hydra.sweeper.constraints"] = json.dumps(list(constraints))
     return dict(sorted(flat.items()))
+
+
+def _ignored(key: str) -> bool:
+    return key in IGNORED_KEYS or (key.startswith("model.") and key.rsplit(".", 1)[-1] in THREAD_PARAMS)
+
+
+def _file_stamp(dataset: Any) -> dict[str, str]:
+    """``dataset.path``'s size and modification time, for a dataset read from a file (none if
+    it is missing: the run says so)."""
+    path = dataset.get("path") if isinstance(dataset, dict) else None
+    if not isinstance(path, str) or not path:
+        return {}
+    try:
+        stat = Path(path).expanduser().stat()
+    except OSError:
+        return {}
+    modified = datetime.fromtimestamp(stat.st_mtime, tz=UTC).isoformat(timespec="microseconds")
+    return dict(zip(FILE_STAMP_KEYS, (json.dumps(stat.st_size), json.dumps(modified)), strict=True))
 
 
 def digest(print_: dict[str, str]) -> str:
@@ -62,7 +94,9 @@ def check(storage: optuna.storages.RDBStorage, study: optuna.Study, wanted: dict
         return
     if recorded is None:  # another command recorded it a moment ago
         recorded = storage.get_study_user_attrs(study._study_id)[names.STUDY_FINGERPRINT_ATTR]
-    before = json.loads(recorded)
+    # a study recorded before keys were left out, or before file stamps, is compared on the rest
+    before = {key: value for key, value in json.loads(recorded).items() if not _ignored(key)}
+    wanted = {key: value for key, value in wanted.items() if key in before or key not in FILE_STAMP_KEYS}
     if before == wanted:
         return
     changed = [key for key in sorted({*before, *wanted}) if before.get(key) != wanted.get(key)]

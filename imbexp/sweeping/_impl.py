@@ -394,6 +394,9 @@ class OptunaSweep(ExperimentSteps):
                 with _pruning.reporting(trial, self.plan.pruner, self.plan.objective.metrics[0]) as reports:
                     result = self.launch(overrides, trial.number)
                 objective_values = self._check_values(result)
+                # before the tell (a finished trial takes no constraint); an error recording them
+                # fails the trial as a job's error does, rather than leave it and its run RUNNING
+                self._record_constraints(trial, run_id)
             except optuna.TrialPruned:  # the pruner stopped it after some folds: no failure
                 _pruning.tell_pruned(self.plan.study, trial, run_id, reports)
             except KeyboardInterrupt:
@@ -401,14 +404,13 @@ class OptunaSweep(ExperimentSteps):
                 self.plan.study.tell(trial, state=TrialState.FAIL)
                 _mlflow.end_child(run_id, "KILLED")
                 raise
-            except Exception as exc:  # the job's own error: this trial fails, the sweep goes on
+            except Exception as exc:  # the job's own error (or its constraints'): this trial fails, the sweep goes on
                 reason = tracking.redact(f"{type(exc).__name__}: {exc}".strip())
                 trial.set_user_attr(names.TRIAL_FAIL_REASON_ATTR, reason[:1000])
                 self.plan.study.tell(trial, state=TrialState.FAIL)
                 _mlflow.end_child(run_id, "FAILED")
                 log.warning("[sweep] trial %d failed: %s", trial.number, reason.splitlines()[0][:500])
             else:
-                self._record_constraints(trial, run_id)
                 self.plan.study.tell(trial, objective_values)
                 _mlflow.end_child(run_id, "FINISHED")
         finally:

@@ -11,6 +11,7 @@ the job moves, with the environment of wherever it lands.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from omegaconf import open_dict, read_write
@@ -36,7 +37,9 @@ def prepare_ray(launcher: Any) -> None:
       the sweep's. ``IMBEXP_HOME`` is the sweep's runs home, so a trial logs to the MLflow store
       the sweep created its child run in (the default ``sqlite:///<home>/runs/mlflow.db``);
       ``IMBEXP_THREADS`` is the CPUs a task reserves (``ray.remote.num_cpus``, Ray's default 1),
-      so a model does not start a thread per core of a node it shares with other tasks.
+      so a model does not start a thread per core of a node it shares with other tasks;
+      ``IMBEXP_QUIET_TRIALS``, when set (:func:`~imbexp.sweeping._experiment.mark_quiet`, called
+      before this), so a task prints no summary of its own in a quiet sweep.
     """
     if f"{type(launcher).__module__}.{type(launcher).__qualname__}" != RAY_LAUNCHER:
         return
@@ -47,6 +50,8 @@ def prepare_ray(launcher: Any) -> None:
             init.object_store_memory = None
         cpus = (ray.get("remote") or {}).get("num_cpus") or 1
         env = {HOME_ENV: project_root().as_posix(), names.THREADS_ENV: str(max(1, int(cpus)))}
+        if os.environ.get(names.QUIET_TRIALS_ENV):
+            env[names.QUIET_TRIALS_ENV] = os.environ[names.QUIET_TRIALS_ENV]
         if init.get("runtime_env") is None:
             init.runtime_env = {}
         if init.runtime_env.get("env_vars") is None:

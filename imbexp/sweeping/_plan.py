@@ -18,7 +18,7 @@ from imbexp.config import Objective, validate
 from imbexp.errors import ConfigError
 from imbexp.run import build_strategy
 from imbexp.sweeping import _budget, _fingerprint, _mlflow, _pruning, _study, _warmstart
-from imbexp.sweeping._constraints import Constraint, parse_constraints
+from imbexp.sweeping._constraints import Constraint, check_logged, parse_constraints
 from imbexp.sweeping._samplers import make_sampler, sampler_name
 from imbexp.sweeping._settings import SweepSettings
 from imbexp.sweeping._space import SearchSpace, check_keys, parse_search_space
@@ -124,6 +124,7 @@ def _prepare_experiment(settings: SweepSettings, study: optuna.Study, storage: o
     """What makes a study one experiment: its fingerprint checked (or recorded), the objective's
     names for optuna-dashboard, and the baseline queued first; returns the parsed constraints."""
     constraints = tuple(parse_constraints(settings.constraints))
+    check_logged(constraints, job_config.get("dataset") or {})
     _budget.check_target(settings.target, directions)
     _fingerprint.check(storage, study, _fingerprint.fingerprint(job_config, space, [c.text for c in constraints]))
     if study.metric_names != list(objective.keys):

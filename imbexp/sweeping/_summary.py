@@ -28,14 +28,23 @@ log = logging.getLogger("imbexp")
 
 
 def best_trials(study: optuna.Study) -> list[FrozenTrial]:
-    """The best trial, or the Pareto front of a multi-objective study."""
+    """The best trial, or the Pareto front of a multi-objective study. A configuration answered
+    from the store (:data:`~imbexp.names.TRIAL_DUPLICATE_ATTR`) is its original, which has the
+    MLflow run: a copy is left off the front, and a best that is a copy is its original."""
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         return []
     try:  # under hydra.sweeper.constraints Optuna's best is the best feasible trial
-        return study.best_trials if len(study.directions) > 1 else [study.best_trial]
+        if len(study.directions) > 1:
+            return [t for t in study.best_trials if names.TRIAL_DUPLICATE_ATTR not in t.user_attrs]
+        best = study.best_trial
     except ValueError:  # no feasible trial yet
         return []
+    original = best.user_attrs.get(names.TRIAL_DUPLICATE_ATTR)
+    if original is None:
+        return [best]
+    storage = study._storage
+    return [storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study._study_id, int(original)))]
 
 
 def _values(trial: FrozenTrial) -> str:
@@ -86,7 +95,7 @@ def final_table(study: optuna.Study, keys: tuple[str, ...], top: int = 5) -> str
         if constrained:
             title += f" ({sum(map(is_feasible, trials))} feasible)"
     else:
-        chosen = sorted(study.best_trials, key=lambda t: t.number)
+        chosen = sorted(best_trials(study), key=lambda t: t.number)
         title = f"Pareto front: {len(chosen)} of {len(trials)} complete trials"
     searched = sorted({name for t in chosen for name in t.params})
     header = ["trial", *keys, *(["feasible"] if constrained else []), *searched, "MLflow run"]

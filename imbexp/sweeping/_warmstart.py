@@ -60,12 +60,17 @@ def baseline_params(space: SearchSpace) -> dict[str, Any]:
 
 
 def enqueue_baseline(study: optuna.Study, storage: optuna.storages.RDBStorage, space: SearchSpace) -> bool:
-    """Queue the baseline trial once per study; whether this command queued it."""
+    """Queue the baseline trial once per study, as its first; whether this command queued it."""
     params = baseline_params(space)
     if not params or names.STUDY_BASELINE_ATTR in study.user_attrs:
         return False
+    # A study that has trials but no mark was made before baselines were queued: queued now, the
+    # baseline would run a finished study again. It is marked (null: none queued) instead.
+    fresh = not storage.get_all_trials(study._study_id, deepcopy=False)
     # commands starting together on a new study: the database lets one of them queue it
-    if not set_user_attr_if(storage, study._study_id, names.STUDY_BASELINE_ATTR, None, json.dumps(params)):
+    marked = set_user_attr_if(storage, study._study_id, names.STUDY_BASELINE_ATTR, None,
+                              json.dumps(params if fresh else None))
+    if not marked or not fresh:
         return False
     study.enqueue_trial(params, skip_if_exists=True)
     return True
