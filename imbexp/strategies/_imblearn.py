@@ -129,7 +129,8 @@ class ImblearnSampler(Strategy):
         who = f"strategy {self.name}"
         sampler = seeded(self.sampler, random_state)
         self._check_data(sampler, X, y, who)
-        training = resampled(sampler, X, y, sample_weight, who, explain=lambda exc: self._explain(exc, y))
+        training = resampled(sampler, X, y, sample_weight, who, ratio_key=f"{KEY}.sampling_strategy",
+                             explain=lambda exc: self._explain(exc, y))
         self._note_prior(y, sample_weight, training.y, training.sample_weight)
         return training
 

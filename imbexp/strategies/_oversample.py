@@ -29,7 +29,8 @@ class RandomOversample(Strategy):
         from imblearn.over_sampling import RandomOverSampler
 
         sampler = RandomOverSampler(sampling_strategy=self.sampling_strategy, random_state=random_state)
-        training = resampled(sampler, X, y, sample_weight, f"strategy {type(sampler).__name__}")
+        training = resampled(sampler, X, y, sample_weight, f"strategy {self.name}",
+                             ratio_key="strategy.sampling_strategy")
         self._note_prior(y, sample_weight, training.y, training.sample_weight)
         return training
 
@@ -91,7 +92,8 @@ class Smote(Strategy):
             "borderline": lambda: BorderlineSMOTE(k_neighbors=k, **common),
             "smotenc": lambda: SMOTENC(categorical_features=categorical, k_neighbors=k, **common),
         }[kind]()
-        training = resampled(sampler, X, y, sample_weight, f"strategy {type(sampler).__name__}")
+        training = resampled(sampler, X, y, sample_weight, f"strategy {self.name}",
+                             ratio_key="strategy.sampling_strategy")
         self._note_prior(y, sample_weight, training.y, training.sample_weight)
         return training
 
