@@ -197,7 +197,7 @@ def test_a_cost_column_chooses_the_threshold_and_the_run_reports_money(compose, 
     assert logged["valid_cost"] <= logged["valid_cost_flag_none"] + 1e-9  # flagging nobody was a candidate
     assert "amount" in load_dataset(cfg.dataset).X.columns  # the amount stays a feature
     out = capsys.readouterr().out
-    assert f"money (amount, 5 per false alarm): test cost {cost:,.2f} at the tuned threshold" in out
+    assert f"money (dataset.cost='amount', 5 per false alarm): test cost {cost:,.2f} at the tuned threshold" in out
     assert f"saved {at_stake - cost:,.2f} of {at_stake:,.2f}" in out
     tags = mlflow_client.get_run(result.run_id).data.tags
     assert "threshold.cost_fn is not used" in tags[names.ROW_COSTS_TAG]
