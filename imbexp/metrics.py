@@ -157,7 +157,11 @@ def min_cost_threshold(y_true: np.ndarray, y_score: np.ndarray, cost_fp: float, 
 
     Candidates are each distinct score (flag the rows at or above it) and flagging nobody
     (returned as 1 + 1e-9, above every probability, as the constant-cost rule does). One sort and
-    two cumulative sums: written here because scikit-learn's curves count rows, not money.
+    two cumulative sums, rather than ``roc_curve`` with the money as ``sample_weight``: that drops
+    rows of weight 0 (a positive that costs nothing, every negative at cost_fp=0, which the config
+    allows) and then warns and returns NaN rates for a class with no weight left, and its rates,
+    divided by the class totals and multiplied back here, round, so a tie between thresholds
+    (the highest wins) could fall otherwise; the sums are the money itself.
     """
     actual = np.asarray(y_true) == 1
     score = np.asarray(y_score, dtype=np.float64)

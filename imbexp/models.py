@@ -374,8 +374,16 @@ class EarlyStopping(ClassifierMixin, BaseEstimator):
         from sklearn.model_selection import train_test_split
 
         y = np.asarray(y)
-        self.fit_rows_, self.stopping_rows_ = train_test_split(
-            np.arange(len(y)), test_size=self.share, stratify=y, random_state=self.random_state)
+        try:
+            self.fit_rows_, self.stopping_rows_ = train_test_split(
+                np.arange(len(y)), test_size=self.share, stratify=y, random_state=self.random_state)
+        except ValueError as exc:  # a class too small to put a row on each side
+            fewest = int(min(np.sum(y == 1), np.sum(y == 0)))
+            change = ("model.early_stopping_rounds=null (a stratified split needs at least 2 rows of each class)"
+                      if fewest < 2 else "a larger share, up to 0.5, or model.early_stopping_rounds=null")
+            raise ConfigError(
+                f"model.early_stopping_share={self.share!r} cannot hold out a stratified part of these training "
+                f"rows ({int(np.sum(y == 1))} positive of {len(y)}: {first_line(exc)}); use {change}.") from exc
         model = clone(self.estimator)
         booster = final_step(model)
         booster.set_params(early_stopping_rounds=self.rounds)

@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 from imbexp import calibration, components, intervals, models, names, plots, tracking
 from imbexp import metrics as M
 from imbexp.config import Objective, validate
-from imbexp.datasets import Dataset, load_dataset, read_rows, reads_in_batches, source_of
+from imbexp.datasets import Dataset, column_words, load_dataset, read_rows, reads_in_batches, source_of
 from imbexp.errors import ConfigError, ImbexpError, first_line
 from imbexp.splits import Split, make_split, validate_split
 from imbexp.strategies import Strategy, TrainingSet
@@ -394,13 +394,13 @@ def _column_tags(cfg: DictConfig, dataset: Dataset, split: Split) -> dict[str, s
     if split.description:
         tags[names.SPLIT_PARTS_TAG] = split.description
     if dataset.weight is not None:
-        column = _column_words(dataset, "weight")
+        column = column_words(dataset, "weight")
         # valid and test are judged as the rows come (DESIGN.md: never reweighted), so the
         # numbers of a weighted run compare with an unweighted one's on the same rows
         tags[names.ROW_WEIGHTS_TAG] = (f"training only: the model is fitted with {column} (times the strategy's "
                                        "weights); valid and test metrics are unweighted")
     if dataset.cost is not None:
-        column = _column_words(dataset, "cost")
+        column = column_words(dataset, "cost")
         rule = _threshold_rule(cfg)
         how = ("threshold.rule=min_cost: the threshold minimises on valid the missed positives' "
                f"costs ({column}) + threshold.cost_fp={rule['cost_fp']:g} per false positive "
@@ -413,12 +413,6 @@ def _column_tags(cfg: DictConfig, dataset: Dataset, split: Split) -> dict[str, s
     return tags
 
 
-def _column_words(dataset: Dataset, role: str) -> str:
-    """``dataset.cost='amount'`` for a file's column, ``Dataset.cost`` for a user's loader's."""
-    column = dataset.role_columns.get(role)
-    return f"dataset.{role}={column!r}" if column is not None else f"Dataset.{role}"
-
-
 def _money_line(cfg: DictConfig, dataset: Dataset, m: dict[str, float]) -> str:
     """The console line of what the tuned threshold costs and saves against flagging nobody."""
     def share(split: str) -> str:
@@ -426,7 +420,7 @@ def _money_line(cfg: DictConfig, dataset: Dataset, m: dict[str, float]) -> str:
         return f"{100 * value:.1f}%" if np.isfinite(value) else "n/a"
 
     fp = _threshold_rule(cfg)["cost_fp"]
-    column = dataset.role_columns.get("cost", "Dataset.cost")
+    column = column_words(dataset, "cost")
     return (f"  money ({column}, {fp:g} per false alarm): test cost {m['test_cost']:,.2f} at the tuned "
             f"threshold, saved {m['test_cost_saved']:,.2f} of {m['test_cost_flag_none']:,.2f} ({share('test')}) "
             f"against flagging nobody; valid saved {m['valid_cost_saved']:,.2f} ({share('valid')})")

@@ -197,7 +197,7 @@ def test_a_cost_column_chooses_the_threshold_and_the_run_reports_money(compose, 
     assert logged["valid_cost"] <= logged["valid_cost_flag_none"] + 1e-9  # flagging nobody was a candidate
     assert "amount" in load_dataset(cfg.dataset).X.columns  # the amount stays a feature
     out = capsys.readouterr().out
-    assert f"money (amount, 5 per false alarm): test cost {cost:,.2f} at the tuned threshold" in out
+    assert f"money (dataset.cost='amount', 5 per false alarm): test cost {cost:,.2f} at the tuned threshold" in out
     assert f"saved {at_stake - cost:,.2f} of {at_stake:,.2f}" in out
     tags = mlflow_client.get_run(result.run_id).data.tags
     assert "threshold.cost_fn is not used" in tags[names.ROW_COSTS_TAG]
@@ -313,7 +313,10 @@ def test_a_users_loader_can_bring_the_columns_and_is_checked_the_same(tmp_path) 
 
 @pytest.mark.parametrize("strategy", ["strategy=oversample", "strategy=smote", "strategy=tomek_links"])
 def test_the_row_weights_reach_the_model_through_resampling_strategies(compose, tmp_path, strategy) -> None:
-    """Rows a sampler keeps or repeats carry their own weight; a synthetic row its class's mean weight."""
+    """Rows a sampler keeps or repeats carry their own weight; a synthetic row its class's mean weight.
+
+    Each fitted row is matched to the training row it came from by its feature values (normal
+    draws: no two rows of the file share them), so weights moved between rows would fail."""
     path, frame = _file(tmp_path)
     cfg = compose(*_data(path, "dataset.weight=w", "dataset.read_in_batches=false"), strategy, *RECORDING,
                   "tracking.experiment=row-weights-resampled")
@@ -321,12 +324,28 @@ def test_the_row_weights_reach_the_model_through_resampling_strategies(compose, 
     experiment(cfg)
     (fit,) = FitRecordingBoosting.fits
     y, weight = fit["y"], fit["sample_weight"]
-    split = make_split(load_dataset(cfg.dataset).y, cfg.split, int(cfg.seed))
+    dataset = load_dataset(cfg.dataset)
+    split = make_split(dataset.y, cfg.split, int(cfg.seed))
     own_y, own_w = frame["is_fraud"].to_numpy()[split.train_all], frame["w"].to_numpy()[split.train_all]
-    for label in (0, 1):
-        given, got = own_w[own_y == label], weight[y == label]
-        allowed = np.append(np.unique(given), given.mean())  # its own weights, or the class's mean
-        assert np.isin(np.round(got, 9), np.round(allowed, 9)).all()
-    if strategy == "strategy=oversample":  # negatives untouched, positives repeated up to balance
-        assert np.array_equal(np.sort(weight[y == 0]), np.sort(own_w[own_y == 0]))
+    features = [f"f{i}" for i in range(4)]
+
+    def keys(X: pd.DataFrame) -> list[tuple]:
+        return list(X[features].astype(np.float64).itertuples(index=False, name=None))
+
+    position = {key: i for i, key in enumerate(keys(dataset.X.iloc[split.train_all]))}
+    assert len(position) == len(split.train_all)  # the values name one row each
+    source = np.array([position.get(key, -1) for key in keys(fit["X"])])
+    real = source >= 0
+    np.testing.assert_array_equal(y[real], own_y[source[real]])
+    np.testing.assert_array_equal(weight[real], own_w[source[real]])  # each real row its own weight
+    if strategy == "strategy=smote":  # every input row once, then synthetic rows at their class's mean
+        assert sorted(source[real]) == list(range(len(own_y)))
+        assert (~real).sum() > 0 and np.all(y[~real] == 1)
+        np.testing.assert_allclose(weight[~real], own_w[own_y == 1].mean())
+    else:  # rows only kept (tomek_links) or repeated (oversample): none made up
+        assert real.all()
+    if strategy == "strategy=tomek_links":
+        assert len(set(source)) == len(source) < len(own_y)  # removed, never repeated
+    if strategy == "strategy=oversample":  # every row at least once, positives repeated up to balance
+        assert set(source) == set(range(len(own_y)))
         assert (y == 1).sum() == (y == 0).sum()

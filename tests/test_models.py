@@ -170,6 +170,23 @@ def test_early_stopping_stops_early_on_an_easy_problem(compose, model) -> None:
     assert not isinstance(plain, models.EarlyStopping)  # off unless asked for
 
 
+def test_early_stopping_with_too_few_positives_to_split_names_its_share(compose) -> None:
+    cfg = compose("model=xgboost", "model.early_stopping_rounds=10", "model.estimator.n_estimators=20")
+    X, y = _easy()
+    y = np.zeros(len(y), dtype=np.int8)
+    y[:1] = 1  # one positive cannot be on both sides of a stratified split
+    with pytest.raises(ConfigError, match=rf"^model.early_stopping_share=0.1 cannot hold out a stratified part of "
+                                          rf"these training rows \(1 positive of {len(y)}: .*\); use "
+                                          r"model.early_stopping_rounds=null \(a stratified split needs at least 2 "
+                                          r"rows of each class\)\.$"):
+        models.fit(models.build_model(cfg.model, 0), X, y, np.ones(len(y)))
+    y[:3] = 1  # enough of each class, but a 5 % share of 20 rows holds one row, not one of each
+    stopping = models.EarlyStopping(models.final_step(models.build_model(cfg.model, 0)), rounds=5, share=0.05)
+    with pytest.raises(ConfigError, match=r"^model.early_stopping_share=0.05 cannot .* \(3 positive of 20: .*\); "
+                                          r"use a larger share, up to 0.5, or model.early_stopping_rounds=null\.$"):
+        models.fit(stopping, X.iloc[:20], y[:20], np.ones(20))
+
+
 def test_early_stopping_holds_out_a_stratified_weighted_part_of_the_training_rows_only(compose) -> None:
     from sklearn.metrics import log_loss
 

@@ -106,6 +106,27 @@ def test_missing_values_categorical_columns_and_too_few_minority_rows_are_one_se
         sampler("imblearn.under_sampling.NearMiss", n_neighbors=4).fit_resample(X, few)
 
 
+def test_a_ratio_the_sampler_cannot_reach_names_its_key_its_value_and_the_ratios_allowed(data) -> None:
+    X, y, _ = data
+    n_min, n_maj = int((y == 1).sum()), int((y == 0).sum())
+    current = n_min / n_maj
+    below = round(current / 2, 4)  # under the training part's own ratio: neither kind reaches it
+    words = rf"ratio of {current:.4g} \({n_min}/{n_maj} rows\); use a number "
+    with pytest.raises(DataError, match=rf"^strategy.sampler.sampling_strategy={below} cannot be reached by "
+                                        rf"strategy near_miss, which removes majority rows, .*{words}"
+                                        rf"from {current:.4g} to 1\.$"):
+        ImblearnSampler({"_target_": "imblearn.under_sampling.NearMiss", "sampling_strategy": below},
+                        name="near_miss").fit_resample(X, y)
+    for strategy in (RandomOversample(sampling_strategy=below), Smote(sampling_strategy=below)):
+        with pytest.raises(DataError, match=rf"^strategy.sampling_strategy={below} cannot be reached by "
+                                            rf"strategy {strategy.name}, which adds minority rows, .*{words}"
+                                            rf"above {current:.4g} and at most 1\.$"):
+            strategy.fit_resample(X, y)
+    with pytest.raises(DataError, match=rf"^strategy.sampler.sampling_strategy={below} cannot be reached by "
+                                        rf"strategy smote, .*{words}above "):
+        sampler("imblearn.over_sampling.SMOTE", sampling_strategy=below).fit_resample(X, y)
+
+
 def test_smote_k_neighbors_is_lowered_to_the_minority_rows_there_are(data, caplog) -> None:
     X, y, _ = data
     few = np.zeros(len(y), dtype=np.int8)

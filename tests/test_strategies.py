@@ -192,6 +192,20 @@ def test_class_weight_balanced_equalises_totals(data) -> None:
     assert out.sample_weight[y == 1].sum() == pytest.approx(out.sample_weight[y == 0].sum())
 
 
+def test_class_weight_weights_the_class_with_fewer_rows_when_its_rows_are_heavy(data) -> None:
+    # 4 % positives weighing 100 each: the positives hold the larger total, yet they are the
+    # minority, the class minority_weight is for
+    X, y = data
+    given = np.where(y == 1, 100.0, 1.0)
+    assert given[y == 1].sum() > given[y == 0].sum()
+    out = ClassWeight(minority_weight=5).fit_resample(X, y, given)
+    np.testing.assert_array_equal(out.sample_weight[y == 1], 500.0)
+    np.testing.assert_array_equal(out.sample_weight[y == 0], 1.0)
+    balanced = ClassWeight().fit_resample(X, y, given)
+    np.testing.assert_array_equal(balanced.sample_weight[y == 0], 1.0)
+    assert balanced.sample_weight[y == 1].sum() == pytest.approx(balanced.sample_weight[y == 0].sum())
+
+
 def test_oversamplers_reach_the_ratio(data) -> None:
     X, y = data
     for strategy in (RandomOversample(sampling_strategy=0.5), Smote(sampling_strategy=0.5)):

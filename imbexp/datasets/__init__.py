@@ -17,6 +17,7 @@ from imbexp.datasets._base import (
     BatchReadable,
     Dataset,
     DataSource,
+    column_words,
     degree_of_imbalance,
 )
 from imbexp.datasets._files import BATCH_READ_MIN_BYTES, File, file
@@ -45,6 +46,7 @@ __all__ = [
     "Synthetic",
     "breast_cancer",
     "build_source",
+    "column_words",
     "degree_of_imbalance",
     "file",
     "keel",

@@ -209,11 +209,19 @@ def _probabilities(name: str, p_true: Any, n_labels: int) -> np.ndarray | None:
     return p_true
 
 
-def _role(dataset: Dataset, role: str) -> str:
-    """How a sentence names a per-row column: ``dataset.weight='w'`` when it came from a file's
-    column, else the field of the user's :class:`Dataset` (``dataset 'x': Dataset.weight``)."""
+def column_words(dataset: Dataset, role: str) -> str:
+    """How the run's lines, tags and sentences name a per-row column: ``dataset.cost='amount'``
+    when it came from a file's column, else the field of the user's :class:`Dataset`
+    (``Dataset.cost``)."""
     column = dataset.role_columns.get(role)
-    return f"dataset.{role}={column!r}" if column is not None else f"dataset {dataset.name!r}: Dataset.{role}"
+    return f"dataset.{role}={column!r}" if column is not None else f"Dataset.{role}"
+
+
+def _role(dataset: Dataset, role: str) -> str:
+    """:func:`column_words`, with the dataset's name where the column is a loader's field
+    (``dataset 'x': Dataset.weight``): the sentence may come before any run line names it."""
+    words = column_words(dataset, role)
+    return words if dataset.role_columns.get(role) is not None else f"dataset {dataset.name!r}: {words}"
 
 
 def _one_per_label(dataset: Dataset, role: str, values: Any) -> np.ndarray:

@@ -134,6 +134,11 @@ class Strategy(ABC):
         """Short text for run names, e.g. ``downsample_upweight f=20``."""
         return self.name
 
+    def prior_suffix(self) -> str:
+        """`` +prior`` for a strategy whose scores are prior-corrected, else nothing: the end of
+        its labels, so corrected and uncorrected runs are told apart in names and reports."""
+        return " +prior" if self.prior_correction else ""
+
     def params(self) -> dict[str, Any]:
         """The strategy's parameters as they were given."""
         return {}

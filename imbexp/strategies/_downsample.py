@@ -145,10 +145,10 @@ class Downsample(_DownsampleBase):
         return RowSelection(kept, weights_or_ones(sample_weight, len(y))[kept])
 
     def label(self) -> str:
-        return f"{self.name} {self._factor_text()}" + (" +prior" if self.prior_correction else "")
+        return f"{self.name} {self._factor_text()}" + self.prior_suffix()
 
     def report_label(self) -> str:
-        return self._report_name() + (" +prior" if self.prior_correction else "")
+        return self._report_name() + self.prior_suffix()
 
     def params(self) -> dict[str, Any]:
         return {"downsample_factor": self.downsample_factor,

@@ -129,7 +129,8 @@ class ImblearnSampler(Strategy):
         who = f"strategy {self.name}"
         sampler = seeded(self.sampler, random_state)
         self._check_data(sampler, X, y, who)
-        training = resampled(sampler, X, y, sample_weight, who, explain=lambda exc: self._explain(exc, y))
+        training = resampled(sampler, X, y, sample_weight, who, ratio_key=f"{KEY}.sampling_strategy",
+                             explain=lambda exc: self._explain(exc, y))
         self._note_prior(y, sample_weight, training.y, training.sample_weight)
         return training
 
@@ -189,17 +190,14 @@ class ImblearnSampler(Strategy):
             text += " n=" + ",".join(f"{label}:{count}" for label, count in ratio.items())
         return text
 
-    def _prior_text(self) -> str:
-        return " +prior" if self.prior_correction else ""
-
     def label(self) -> str:
         """``near_miss v2``, ``smote_enn r=0.5``, ``tomek_links +prior``."""
         factor = self.factor()
         return (self.name + self._variant() + (f" r={factor:g}" if factor is not None else "")
-                + self._prior_text())
+                + self.prior_suffix())
 
     def report_label(self) -> str:
-        return self.name + self._variant() + self._prior_text()
+        return self.name + self._variant() + self.prior_suffix()
 
     def params(self) -> dict[str, Any]:
         given = {f"sampler.{name}": value for name, value in self._sampler_params().items()}

@@ -12,10 +12,6 @@ RATIO = Worded(Interval(float, 0, 1, closed="right"),
                "use a number > 0 and <= 1 (minority rows / majority rows after resampling)")
 
 
-def _prior_text(strategy: Strategy) -> str:
-    return " +prior" if strategy.prior_correction else ""
-
-
 class RandomOversample(Strategy):
     """Repeat random minority rows until minority / majority = ``sampling_strategy``; a repeated
     row carries its source row's weight. This raises the minority's prior, which
@@ -33,15 +29,16 @@ class RandomOversample(Strategy):
         from imblearn.over_sampling import RandomOverSampler
 
         sampler = RandomOverSampler(sampling_strategy=self.sampling_strategy, random_state=random_state)
-        training = resampled(sampler, X, y, sample_weight, f"strategy {type(sampler).__name__}")
+        training = resampled(sampler, X, y, sample_weight, f"strategy {self.name}",
+                             ratio_key="strategy.sampling_strategy")
         self._note_prior(y, sample_weight, training.y, training.sample_weight)
         return training
 
     def label(self) -> str:
-        return f"{self.name} r={self.sampling_strategy:g}{_prior_text(self)}"
+        return f"{self.name} r={self.sampling_strategy:g}{self.prior_suffix()}"
 
     def report_label(self) -> str:
-        return self.name + _prior_text(self)
+        return self.name + self.prior_suffix()
 
     def params(self) -> dict[str, Any]:
         return {"sampling_strategy": self.sampling_strategy, "prior_correction": self.prior_correction}
@@ -95,12 +92,13 @@ class Smote(Strategy):
             "borderline": lambda: BorderlineSMOTE(k_neighbors=k, **common),
             "smotenc": lambda: SMOTENC(categorical_features=categorical, k_neighbors=k, **common),
         }[kind]()
-        training = resampled(sampler, X, y, sample_weight, f"strategy {type(sampler).__name__}")
+        training = resampled(sampler, X, y, sample_weight, f"strategy {self.name}",
+                             ratio_key="strategy.sampling_strategy")
         self._note_prior(y, sample_weight, training.y, training.sample_weight)
         return training
 
     def label(self) -> str:
-        return (self.name if self.kind in ("auto", "smote") else f"{self.name} {self.kind}") + _prior_text(self)
+        return (self.name if self.kind in ("auto", "smote") else f"{self.name} {self.kind}") + self.prior_suffix()
 
     def report_label(self) -> str:
         return self.label()

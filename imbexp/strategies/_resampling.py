@@ -76,16 +76,19 @@ def depends_on_seed(sampler: Any) -> bool:
 
 
 def resampled(sampler: Any, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None, who: str,
-              *, explain: Any = None) -> TrainingSet:
+              *, ratio_key: str, explain: Any = None) -> TrainingSet:
     """``sampler.fit_resample(X, y)`` with the rows' weights carried through (module docstring).
 
-    A sampler's refusal of this data (a ratio it cannot reach, too few rows for its neighbours)
-    is one sentence starting with ``who``; ``explain(exc)``, where given, may word it better.
+    A sampler's refusal of this data is one sentence starting with ``who``: a ratio it cannot
+    reach names ``ratio_key`` (where the config sets the sampler's ``sampling_strategy``) and the
+    ratios it can; ``explain(exc)``, where given, may word other refusals better.
     """
     try:
         X_new, y_new = sampler.fit_resample(X, y)
     except (ValueError, RuntimeError) as exc:
         reason = explain(exc) if explain is not None else None
+        if reason is None and first_line(exc).startswith("The specified ratio required"):
+            reason = _unreachable_ratio(sampler, y, ratio_key, who)
         raise DataError(reason or f"{who} cannot resample this training set: {first_line(exc)}") from exc
     y_new = np.asarray(y_new, dtype=np.int8)
     indices = getattr(sampler, "sample_indices_", None)
@@ -103,6 +106,25 @@ def resampled(sampler: Any, X: pd.DataFrame, y: np.ndarray, sample_weight: np.nd
     weights = (np.ones(len(y_new)) if sample_weight is None
                else _weights_by_value(X, np.asarray(y), np.asarray(sample_weight, np.float64), X_new, y_new))
     return TrainingSet(X=X_new, y=y_new, sample_weight=weights, indices=None)
+
+
+def _unreachable_ratio(sampler: Any, y: np.ndarray, key: str, who: str) -> str:
+    """imbalanced-learn's "The specified ratio required to ..." as one sentence: a number
+    ``sampling_strategy`` is minority / majority rows after resampling, so an under-sampler
+    (which only removes majority rows) cannot go below the training part's own ratio, and an
+    over-sampler (which only adds minority rows) must go above it."""
+    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=2)
+    n_min, n_maj = int(counts.min()), int(counts.max())
+    current = n_min / n_maj
+    value = sampler.get_params(deep=False).get("sampling_strategy")
+    if getattr(sampler, "_sampling_type", None) == "over-sampling":
+        allowed = f"a number above {current:.4g} and at most 1"
+        does = "adds minority rows, so it can only raise"
+    else:
+        allowed = f"a number from {current:.4g} to 1"
+        does = "removes majority rows, so it can only raise"
+    return (f"{key}={value!r} cannot be reached by {who}, which {does} the training part's minority/majority "
+            f"ratio of {current:.4g} ({n_min}/{n_maj} rows); use {allowed}.")
 
 
 def _weights_by_value(X: pd.DataFrame, y: np.ndarray, weight: np.ndarray, X_new: pd.DataFrame,

@@ -25,11 +25,14 @@ class NoRebalancing(RowSelectingStrategy):
 
 
 class ClassWeight(RowSelectingStrategy):
-    """Keep every row; weight the minority class by ``minority_weight``.
+    """Keep every row; weight the minority class (the one with fewer rows) by ``minority_weight``.
 
+    The minority is chosen by row count, not by weight: with ``dataset.weight`` the rare class can
+    carry the larger total (heavy fraud rows), and it is still the one to weight.
     ``balanced`` gives the minority the weight W_majority / W_minority (the classes' total
     weights; their row counts when the rows carry no weights of their own), so both classes carry
-    the same total weight; the majority keeps its weights. Weighting the minority moves the
+    the same total weight (a weight below 1 where the minority's total is the larger); the
+    majority keeps its weights. Weighting the minority moves the
     prior the model learns as much as repeating its rows would; ``prior_correction`` maps it back.
     """
 
@@ -48,11 +51,12 @@ class ClassWeight(RowSelectingStrategy):
 
     def select_rows(self, y, sample_weight=None, *, random_state=0) -> RowSelection:
         given = weights_or_ones(sample_weight, len(y))
-        classes = np.unique(y)
-        totals = np.array([given[y == c].sum() for c in classes])
-        minority = classes[np.argmin(totals)]
-        weight = (totals.max() / totals.min() if self.minority_weight == "balanced"
-                  else float(self.minority_weight))
+        classes, counts = np.unique(y, return_counts=True)
+        minority = classes[np.argmin(counts)]
+        if self.minority_weight == "balanced":
+            weight = given[y != minority].sum() / given[y == minority].sum()
+        else:
+            weight = float(self.minority_weight)
         weights = given.copy()
         weights[y == minority] *= weight
         self._note_prior(y, given, y, weights)
@@ -60,11 +64,10 @@ class ClassWeight(RowSelectingStrategy):
 
     def label(self) -> str:
         w = self.minority_weight
-        return f"{self.name} w={w if isinstance(w, str) else format(w, 'g')}" + (
-            " +prior" if self.prior_correction else "")
+        return f"{self.name} w={w if isinstance(w, str) else format(w, 'g')}" + self.prior_suffix()
 
     def report_label(self) -> str:
-        return self.name + (" +prior" if self.prior_correction else "")
+        return self.name + self.prior_suffix()
 
     def params(self) -> dict[str, Any]:
         return {"minority_weight": self.minority_weight, "prior_correction": self.prior_correction}
