@@ -145,6 +145,14 @@ def nothing_to_prune(name: str, config: Any) -> str | None:
     return None
 
 
+def with_constraints(name: str) -> str:
+    """The warning for a pruner in a sweep with constraints: Optuna's pruners know nothing of
+    them and compare with every COMPLETE trial, so the sweep runs as asked and says so."""
+    return (f"warning: hydra.sweeper.pruner={name} compares each trial with all complete trials, the infeasible "
+            "ones under hydra.sweeper.constraints included: a feasible trial can be pruned for being worse than "
+            "an infeasible one")
+
+
 @dataclasses.dataclass
 class Reports:
     """What the current trial reported, and where it was pruned."""
