@@ -92,8 +92,9 @@ def test_a_sweep_through_submitits_local_executor_runs_each_trial_as_a_submitit_
     of its own, its result read back), with a local process where SLURM would queue a job."""
     home = imbexp_home
     name = "through-submitit-local"
+    # verbose: a quiet sweep's job prints no summary, so its log would not name the run it made
     _sweep(home, "hydra/launcher=submitit_local", f"hydra.sweeper.study_name={name}", "hydra.sweeper.n_trials=2",
-           "hydra.sweeper.sampler.seed=1")
+           "hydra.sweeper.sampler.seed=1", "hydra.sweeper.verbose=true")
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(f"sqlite:///{home.as_posix()}/runs/mlflow.db")

@@ -21,6 +21,9 @@ TINY = ["dataset.rows=2000", "model.estimator.n_estimators=10", "tracking.log_mo
 CV = ["split=cv", f"split.n_splits={FOLDS}"]
 #: no tree can grow with more rows per leaf than the data has
 BAD = 100000
+#: the space has two configurations, so 6 trials draw each again; with deduplication on, the
+#: repeats are answered from the store and never run, and the pruners would have nothing to stop
+EVERY_DRAW_RUNS = ["hydra.sweeper.deduplicate=false"]
 
 
 def _sweep(run_cli, name: str, pruner: list[str], *extra: str, n_trials: int = 6, split: list[str] = CV):
@@ -91,7 +94,7 @@ def _check_pruned_sweep(result, study: optuna.Study, client, pruner: str, n_tria
 @pytest.mark.smoke
 def test_a_median_pruned_sweep_stops_worse_trials_after_their_first_folds(run_cli, imbexp_home,
                                                                          mlflow_client) -> None:
-    result = _sweep(run_cli, "prune-median", PRUNERS["median"])
+    result = _sweep(run_cli, "prune-median", PRUNERS["median"], *EVERY_DRAW_RUNS)
     pruned = _check_pruned_sweep(result, _study(imbexp_home, "prune-median"), mlflow_client, "median", 6)
     # the median of the complete trials at fold 1 already rules a tree-less model out
     assert all(len(t.intermediate_values) == 1 for t in pruned if t.params["model.estimator.min_child_samples"] == BAD)
@@ -100,7 +103,7 @@ def test_a_median_pruned_sweep_stops_worse_trials_after_their_first_folds(run_cl
 @pytest.mark.parametrize("pruner", ["percentile", "successive_halving", "hyperband", "wilcoxon"])
 def test_each_pruner_prunes_a_cv_sweep(run_cli, imbexp_home, mlflow_client, pruner) -> None:
     name = f"prune-{pruner}"
-    result = _sweep(run_cli, name, PRUNERS[pruner])
+    result = _sweep(run_cli, name, PRUNERS[pruner], *EVERY_DRAW_RUNS)
     _check_pruned_sweep(result, _study(imbexp_home, name), mlflow_client, pruner, 6)
 
 
@@ -144,3 +147,74 @@ def test_a_bad_pruner_setting_is_one_sentence_before_the_sweep(spec, words) -> N
     with pytest.raises(ConfigError, match="^hydra.sweeper.pruner") as error:
         make_pruner(settings.pruner, ["maximize"])
     assert words in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_pruned_grid_point_is_done_and_the_grid_sweep_ends(run_cli, imbexp_home) -> None:
+    # the grid's seed puts the real model first, so the tree-less point is pruned after it
+    result = _sweep(run_cli, "prune-grid", PRUNERS["median"], "hydra/sweeper/sampler=grid",
+                    "hydra.sweeper.sampler.seed=1", n_trials=2)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    trials = _study(imbexp_home, "prune-grid").trials
+    ran = [t for t in trials if t.state == TrialState.COMPLETE or "imbexp.pruned_at_step" in t.user_attrs]
+    assert sorted((t.params["model.estimator.min_child_samples"], t.state.name) for t in ran) == [
+        (5, "COMPLETE"), (BAD, "PRUNED")]
+    # one line per point run; none for a point drawn again and dropped
+    assert len([line for line in result.stdout.splitlines() if line.startswith("[sweep] trial ")]) == len(ran)
+
+
+def _pruned_study() -> optuna.Study:
+    """An in-memory study whose trial 0 (a=1) completed after 3 reports and trial 1 (a=2) was
+    pruned after 1, as the sweep records them."""
+    from imbexp import names
+
+    study = optuna.create_study(direction="maximize")
+    for a, reports in ((1, [0.5, 0.6, 0.7]), (2, [0.1])):
+        study.enqueue_trial({"a": a})
+        trial = study.ask()
+        trial.suggest_categorical("a", [1, 2])
+        for step, value in enumerate(reports):
+            trial.report(value, step)
+        if len(reports) == 1:
+            trial.set_user_attr(names.TRIAL_PRUNED_ATTR, 0)
+            study.tell(trial, state=TrialState.PRUNED)
+        else:
+            study.tell(trial, reports[-1])
+    return study
+
+
+@pytest.mark.parametrize("a", [1, 2])
+def test_a_repeated_configuration_is_answered_as_its_original_ended_with_its_reports(a) -> None:
+    from imbexp import names
+    from imbexp.sweeping._summary import progress_line
+    from imbexp.sweeping._warmstart import stored_duplicate, tell_stored
+
+    study = _pruned_study()
+    study.enqueue_trial({"a": a})
+    trial = study.ask()
+    trial.suggest_categorical("a", [1, 2])
+    original = stored_duplicate(study, trial)
+    assert original is not None and original.params == {"a": a}
+    tell_stored(study, trial, original)
+    copy = study.trials[-1]
+    assert copy.state == original.state and copy.intermediate_values == original.intermediate_values
+    assert copy.user_attrs[names.TRIAL_DUPLICATE_ATTR] == original.number
+    line = progress_line(study, copy, 10, 1.0, ("pr_auc",))
+    if original.state == TrialState.PRUNED:
+        assert copy.user_attrs[names.TRIAL_PRUNED_ATTR] == original.user_attrs[names.TRIAL_PRUNED_ATTR]
+        assert f"PRUNED (same configuration as trial {original.number}, pruned there: not run again)" in line
+        assert "2 pruned" in line
+    else:
+        assert copy.value == original.value and "its stored value, not run again" in line
+
+
+def test_a_nan_fold_does_not_stop_the_running_mean_reports() -> None:
+    from imbexp.sweeping import _pruning
+
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.NopPruner())
+    trial = study.ask()
+    with _pruning.reporting(trial, "median", "pr_auc"):
+        for value in (float("nan"), 0.4, 0.6):
+            _pruning.report_fold({"pr_auc": value}, [])
+    study.tell(trial, 0.5)
+    # the NaN fold says nothing; the later running means leave it out
+    assert study.trials[0].intermediate_values == {1: pytest.approx(0.4), 2: pytest.approx(0.5)}

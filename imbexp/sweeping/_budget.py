@@ -42,9 +42,11 @@ def stop_reason(study: optuna.Study, timeout: float | None, target: float | None
     return None
 
 
-def finished_message(study: optuna.Study, done: int, n_trials: int, target: float | None) -> str | None:
+def finished_message(study: optuna.Study, done: int, n_trials: int, target: float | None,
+                     pruned: int = 0) -> str | None:
     """What a re-run of a finished sweep says instead of running (and rewriting an unchanged
-    summary and report): the study holds its trials, and its parent run was closed FINISHED."""
+    summary and report): the study holds its trials, and its parent run was closed FINISHED.
+    ``done`` counts the ``pruned`` trials too, and the message says so when there are any."""
     best = target_reached(study, target)
     if done < n_trials and best is None:
         return None
@@ -59,7 +61,7 @@ def finished_message(study: optuna.Study, done: int, n_trials: int, target: floa
     except Exception:  # a parent run deleted or unreadable: the normal end writes a new one
         return None
     why = (f"it reached hydra.sweeper.target={target:g} (best {best:.4f})" if best is not None
-           else f"{done} of {n_trials} trials are complete")
+           else f"{done} of {n_trials} trials are complete{' or pruned' if pruned else ''}")
     more = max(n_trials, done) + max(10, n_trials // 2)
     return (f"[sweep] study {study.study_name} is finished: {why}; nothing to run. For more trials give the "
             f"study's new total, e.g. hydra.sweeper.n_trials={more}"

@@ -166,8 +166,8 @@ class ExperimentSteps:
             client.set_tag(run_id, names.VIOLATED_TAG, describe_violations(found))
 
     def _answer_from_store(self, trial: optuna.Trial) -> bool:
-        """Whether ``trial`` drew the configuration of a COMPLETE trial and was told its stored
-        value instead of running again."""
+        """Whether ``trial`` drew the configuration of a COMPLETE (or pruned) trial and was told
+        its stored value (or PRUNED) instead of running again."""
         try:
             self.plan.space.suggest(trial)
             if self.plan.custom is not None:
@@ -190,7 +190,8 @@ class ExperimentSteps:
         trials = self.plan.study.get_trials(deepcopy=False)
         counts = _study.counts(trials)  # pruned trials count towards n_trials, as in the loop
         done = self._grid_points_done(trials) if self.plan.is_grid else counts.complete + counts.pruned
-        message = _budget.finished_message(self.plan.study, done, self.plan.n_trials, self.plan.settings.target)
+        message = _budget.finished_message(self.plan.study, done, self.plan.n_trials, self.plan.settings.target,
+                                           pruned=counts.pruned)
         if message is None:
             return False
         from imbexp import tracking

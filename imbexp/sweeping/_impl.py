@@ -368,9 +368,11 @@ class OptunaSweep(ExperimentSteps):
 
     @staticmethod
     def _grid_points_done(trials: list[optuna.trial.FrozenTrial]) -> int:
-        # A grid point is run once: one that completed, or whose job failed (a refused factor
-        # fails again), is done. A point whose worker died is not; its retry is queued.
+        # A grid point is run once: one that completed, was pruned (it would be pruned again), or
+        # whose job failed (a refused factor fails again), is done. A point whose worker died is
+        # not; its retry is queued. A duplicate point told PRUNED has no pruned attribute.
         return len({t.system_attrs.get("grid_id") for t in trials if t.state == TrialState.COMPLETE
+                    or (t.state == TrialState.PRUNED and names.TRIAL_PRUNED_ATTR in t.user_attrs)
                     or (t.state == TrialState.FAIL and names.TRIAL_FAIL_REASON_ATTR in t.user_attrs)})
 
     def _run_trial(self, trial: optuna.Trial) -> None:
@@ -532,7 +534,11 @@ class OptunaSweep(ExperimentSteps):
             except Exception:  # a busy database now and then is fine for a progress line
                 continue
             for trial in sorted(trials, key=lambda t: t.number):
-                if trial.state.is_finished() and trial.number not in seen and not self._ran_here(trial):
+                # a grid's duplicate point is told PRUNED without running (and without the pruned
+                # attribute): not a trial of the sweep, so no line
+                dropped = trial.state == TrialState.PRUNED and names.TRIAL_PRUNED_ATTR not in trial.user_attrs
+                if trial.state.is_finished() and trial.number not in seen and not self._ran_here(trial) \
+                        and not dropped:
                     seen.add(trial.number)
                     print(_summary.progress_line(self.plan.study, trial, self.plan.n_trials,
                                                  time.monotonic() - self.started, self.plan.objective.keys), flush=True)

@@ -111,6 +111,8 @@ def make_plan(settings: SweepSettings, config: DictConfig, arguments: list[str],
     pruner_name = _pruning.use_pruner(study, pruner, settings.pruner, job_config, say=worker_index == 0)
     _study.check_space_conflicts(study, space)
     constraints = _prepare_experiment(settings, study, storage, space, job_config, directions, objective, name)
+    if constraints and pruner_name != "none" and worker_index == 0:  # once for the sweep, not per worker
+        print(f"[sweep] {_pruning.with_constraints(pruner_name)}", flush=True)
     experiment_id = tracking.connect(str(config.tracking.uri), tracking.default_experiment(config))
     return SweepPlan(settings=settings, config=config, space=space, custom=custom, objective=objective,
                      directions=directions, n_trials=n_trials, sampler_name=name, study_name=study_name,

@@ -145,6 +145,14 @@ def nothing_to_prune(name: str, config: Any) -> str | None:
     return None
 
 
+def with_constraints(name: str) -> str:
+    """The warning for a pruner in a sweep with constraints: Optuna's pruners know nothing of
+    them and compare with every COMPLETE trial, so the sweep runs as asked and says so."""
+    return (f"warning: hydra.sweeper.pruner={name} compares each trial with all complete trials, the infeasible "
+            "ones under hydra.sweeper.constraints included: a feasible trial can be pruned for being worse than "
+            "an infeasible one")
+
+
 @dataclasses.dataclass
 class Reports:
     """What the current trial reported, and where it was pruned."""
@@ -190,7 +198,11 @@ def report_fold(fold_metrics: Mapping[str, float], run_folds: Sequence[Mapping[s
     reports.values.append(value)
     step = reports.step
     reports.step += 1
-    reported = value if reports.pruner == PER_FOLD else float(np.mean(reports.values))
+    # the running mean leaves out a fold without a finite value (one class in valid): with np.mean
+    # one NaN fold made every later running mean NaN, and the trial reported nothing more (no
+    # finite fold yet: the NaN is skipped below, without nanmean's empty-slice warning)
+    finite = np.isfinite(reports.values).any()
+    reported = value if reports.pruner == PER_FOLD else float(np.nanmean(reports.values)) if finite else value
     if not np.isfinite(reported):
         return  # a fold without a finite value (one class in valid) says nothing about the trial
     import optuna

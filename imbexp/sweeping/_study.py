@@ -17,7 +17,7 @@ import optuna
 import sqlalchemy.exc
 from optuna.trial import FrozenTrial, TrialState
 
-from imbexp import _paths
+from imbexp import _paths, names
 from imbexp.config import DIRECTIONS, Objective
 from imbexp.errors import ConfigError, first_line
 from imbexp.sweeping import _pruning
@@ -159,8 +159,8 @@ def requeue(study: optuna.Study, trial_id: int) -> None:
 
 def duplicate_grid_point(study: optuna.Study, trial: optuna.Trial, wait: float = 5.0) -> bool:
     """Whether a freshly asked grid trial's point is taken by another trial: one that completed,
-    one whose job failed (a grid point is run once), or a running one with a lower number (two
-    workers drew the point at the same moment; the earlier trial keeps it).
+    one the pruner stopped, one whose job failed (a grid point is run once), or a running one with
+    a lower number (two workers drew the point at the same moment; the earlier trial keeps it).
 
     A lower-numbered running trial whose point is not recorded yet (it is between its creation
     and the grid sampler's choice) is waited for, so that both workers see both points.
@@ -182,6 +182,7 @@ def duplicate_grid_point(study: optuna.Study, trial: optuna.Trial, wait: float =
                 pending = True
             elif other.system_attrs.get("grid_id") == point and (
                     other.state == TrialState.COMPLETE
+                    or (other.state == TrialState.PRUNED and names.TRIAL_PRUNED_ATTR in other.user_attrs)
                     or (other.state == TrialState.FAIL and "fail_reason" in other.user_attrs)
                     or (other.state == TrialState.RUNNING and other.number < trial.number)):
                 return True

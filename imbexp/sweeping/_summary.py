@@ -65,6 +65,9 @@ def progress_line(study: optuna.Study, trial: FrozenTrial, n_trials: int, elapse
             outcome += f" (same configuration as trial {original}: its stored value, not run again)"
     else:
         outcome = trial.state.name
+        if trial.state == TrialState.PRUNED and names.TRIAL_DUPLICATE_ATTR in trial.user_attrs:
+            original = trial.user_attrs[names.TRIAL_DUPLICATE_ATTR]
+            outcome += f" (same configuration as trial {original}, pruned there: not run again)"
     best = best_trials(study)
     if len(study.directions) > 1:
         best_text = f"Pareto front: {len(best)} trial(s)"

@@ -8,7 +8,8 @@ A sampler can draw a configuration it has run already: ``sweep=strategies`` drew
 ``strategy=none``, which has no parameters of its own, as trials 1 and 2 (95 s each). With a
 fixed seed the same configuration gives the same value, so such a trial is told the stored
 value (and constraints) instead of running, and carries the original's number as a user
-attribute.
+attribute. A configuration the pruner stopped is answered PRUNED the same way: it would report
+the same folds again and be stopped again, and run on every draw if it were not answered.
 """
 
 from __future__ import annotations
@@ -77,17 +78,31 @@ def enqueue_baseline(study: optuna.Study, storage: optuna.storages.RDBStorage, s
 
 
 def stored_duplicate(study: optuna.Study, trial: optuna.Trial) -> FrozenTrial | None:
-    """The COMPLETE trial with exactly this trial's parameters, if there is one."""
+    """The trial with exactly this trial's parameters that completed, or else one the pruner
+    stopped (a grid's duplicate point, also PRUNED, ran nothing and is not one), if there is one."""
     params = trial.params
-    for other in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if other.number != trial.number and other.params == params:
+    pruned = None
+    for other in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+        if other.number == trial.number or other.params != params:
+            continue
+        if other.state == TrialState.COMPLETE:
             return other
-    return None
+        if pruned is None and names.TRIAL_PRUNED_ATTR in other.user_attrs:
+            pruned = other
+    return pruned
 
 
 def tell_stored(study: optuna.Study, trial: optuna.Trial, original: FrozenTrial) -> None:
-    """Finish ``trial`` with the values (and constraints) ``original`` recorded."""
+    """Finish ``trial`` as ``original`` finished: its values (and constraints), or PRUNED at the
+    same step. The original's reported values are reported again, so the pruners (the Wilcoxon
+    pruner pairs a trial's folds with the best trial's) see the copy as they saw the original."""
     trial.set_user_attr(names.TRIAL_DUPLICATE_ATTR, original.number)
+    for step, value in sorted(original.intermediate_values.items()):  # none in a multi-objective study
+        trial.report(value, step)
+    if original.state == TrialState.PRUNED:
+        trial.set_user_attr(names.TRIAL_PRUNED_ATTR, original.user_attrs[names.TRIAL_PRUNED_ATTR])
+        study.tell(trial, state=TrialState.PRUNED)
+        return
     for key, value in original.constraints.items():
         trial.set_constraint(key, value)
     study.tell(trial, original.values)
