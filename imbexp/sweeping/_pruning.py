@@ -59,19 +59,9 @@ PER_FOLD = "wilcoxon"
 def pruner_name(spec: Any) -> str:
     """The short name of a pruner spec: null, a name, or a mapping with ``name`` or ``_target_``
     (as a ``hydra/sweeper/pruner`` config gives it)."""
-    from omegaconf import DictConfig, OmegaConf
+    from imbexp.sweeping._samplers import short_name
 
-    if isinstance(spec, DictConfig):
-        spec = OmegaConf.to_container(spec, resolve=True)
-    if spec is None:
-        return "none"
-    if isinstance(spec, str):
-        name = spec.lower()
-    elif isinstance(spec, Mapping):
-        target = spec.get("name") or spec.get("_target_") or "none"
-        name = _BY_TARGET.get(str(target), str(target).lower())
-    else:
-        name = repr(spec)
+    name = short_name(spec, "none", _BY_TARGET, keys=("name", "_target_"))
     if name not in PRUNERS:
         raise ConfigError(f"hydra.sweeper.pruner={name!r} is not a known pruner; use one of {', '.join(PRUNERS)}.")
     return name

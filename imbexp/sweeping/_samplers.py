@@ -43,19 +43,25 @@ _BY_TARGET.update({f"{_OFFICIAL}_impl.create_nsgaii_sampler": "nsgaii",
                    f"{_OFFICIAL}config.raise_motpe_removed": "motpe", "optuna.samplers.MOTPESampler": "motpe"})
 
 
-def sampler_name(spec: Any) -> str:
-    """The short name of a sampler spec: a name, or a mapping with ``_target_`` (or ``name``)."""
+def short_name(spec: Any, default: str, by_target: Mapping[str, str],
+               keys: tuple[str, str] = ("_target_", "name")) -> str:
+    """The short name of a sampler or pruner spec: null (``default``), a name, or a mapping whose
+    first of ``keys`` present is a name or a ``_target_`` that ``by_target`` maps to one."""
     if isinstance(spec, DictConfig):
         spec = OmegaConf.to_container(spec, resolve=True)
     if spec is None:
-        return "tpe"
+        return default
     if isinstance(spec, str):
-        name = spec.lower()
-    elif isinstance(spec, Mapping):
-        target = spec.get("_target_") or spec.get("name") or "tpe"
-        name = _BY_TARGET.get(str(target), str(target).lower())
-    else:
-        name = repr(spec)
+        return spec.lower()
+    if isinstance(spec, Mapping):
+        target = str(spec.get(keys[0]) or spec.get(keys[1]) or default)
+        return by_target.get(target, target.lower())
+    return repr(spec)
+
+
+def sampler_name(spec: Any) -> str:
+    """The short name of a sampler spec: a name, or a mapping with ``_target_`` (or ``name``)."""
+    name = short_name(spec, "tpe", _BY_TARGET)
     if name == "motpe":
         raise ConfigError("hydra.sweeper.sampler=motpe was removed in Optuna 4.0; use tpe, which handles "
                           "several objectives itself.")
