@@ -324,7 +324,7 @@ def predict_positive(estimator: BaseEstimator, X: pd.DataFrame) -> np.ndarray:
 # --------------------------------------------------------------------------- early stopping
 
 #: ``model.early_stopping_rounds``: rounds without improvement on the held-out part; null = off
-EARLY_STOPPING_ROUNDS = [Null("no early stopping"), Interval(int, 1, None)]
+EARLY_STOPPING_ROUNDS = [Null("for no early stopping"), Interval(int, 1, None)]
 #: ``model.early_stopping_share``: the share of the training rows held out to stop on
 EARLY_STOPPING_SHARE = [Interval(float, 0, 0.5, closed="right")]
 
