@@ -238,4 +238,6 @@ def test_three_commands_started_at_once_under_load_elect_one_parent_run(sweeps, 
                                         max_results=100)
     assert [r.info.run_id for r in parents if "mlflow.parentRunId" not in r.data.tags] == [parent_id]
     assert mlflow_client.get_run(parent_id).info.status == "FINISHED"
-    assert len(_children(mlflow_client, parent_id)) == len(study.trials)
+    # a configuration drawn again is answered from the store, with no MLflow run of its own
+    ran = [t for t in study.trials if "imbexp.duplicate_of" not in t.user_attrs]
+    assert len(_children(mlflow_client, parent_id)) == len(ran)
