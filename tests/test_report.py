@@ -240,6 +240,22 @@ def test_pareto_mask_keeps_the_non_dominated_points() -> None:
     assert pareto_mask(values, ["maximize", "minimize"]).tolist() == [True, True, False, False, False]
 
 
+def test_a_lone_point_outside_its_own_interval_still_draws_that_interval() -> None:
+    """A bootstrap interval of a biased metric (ECE) need not contain its point estimate: the
+    error bar of a strategy with one factor value spans the logged bounds, wherever the point is."""
+    import pandas as pd
+    from matplotlib.collections import LineCollection
+
+    runs = pd.DataFrame({"strategy_label": ["downsample", "downsample"], "factor_name": ["downsample_factor"] * 2,
+                         "factor": [10.0, 10.0], "test_ece": [0.0129, 0.0130],
+                         "test_ece_ci_low": [0.0072, 0.0073], "test_ece_ci_high": [0.0126, 0.0127]})
+    fig = draw_against_factor(runs, [("test_ece", "ECE (test)")], cols=1)
+    bars = [c for c in fig.axes[0].collections if isinstance(c, LineCollection)]
+    assert len(bars) == 1
+    (segment,) = bars[0].get_segments()
+    assert sorted(segment[:, 1]) == pytest.approx([0.00725, 0.01265])
+
+
 def test_reliability_points_average_the_truth_per_quantile_bin() -> None:
     rng = np.random.default_rng(0)
     p_true = rng.uniform(0.0, 0.2, 20_000)

@@ -125,9 +125,12 @@ def _draw_panel(ax, table: pd.DataFrame, series: list[str], metric: str) -> None
                 ax.fill_between(with_factor["factor"], with_factor[low], with_factor[high],
                                 color=color, alpha=0.15, linewidth=0)
                 if len(with_factor) == 1:  # a band of one point has no width: an error bar instead
-                    value = with_factor[metric].to_numpy()
-                    ax.errorbar(with_factor["factor"], value, color=color, linewidth=0, elinewidth=1.2, capsize=3,
-                                yerr=[value - with_factor[low].to_numpy(), with_factor[high].to_numpy() - value])
+                    # Drawn around the interval's own middle, not the point: a bootstrap interval
+                    # need not contain the point estimate (a biased metric such as ECE).
+                    lower = with_factor[low].to_numpy(dtype=float)
+                    upper = with_factor[high].to_numpy(dtype=float)
+                    ax.errorbar(with_factor["factor"].to_numpy(dtype=float), (lower + upper) / 2,
+                                yerr=(upper - lower) / 2, fmt="none", ecolor=color, elinewidth=1.2, capsize=3)
         for value in part.loc[part["factor"].isna(), metric].dropna():
             ax.axhline(value, color=color, linestyle="--", linewidth=1.2, label=f"{name} (no factor)")
 
