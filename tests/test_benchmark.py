@@ -77,7 +77,7 @@ def test_small_suite_ranks_and_friedman_match_scipy_and_a_rerun_runs_nothing(imb
     # resume: the same command runs none of the grid again, and reports the same numbers
     again = _benchmark(imbexp_home, *SMALL)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
-    assert "15 of 15 trials are complete; nothing to run" in again.stdout
+    assert "15 of 15 trials are complete; nothing to run" in again.stdout, again.stdout + again.stderr[-3000:]
     assert len(_test_values(mlflow_client, "roc_auc")) == len(SETS) * len(STRATEGIES)
     rerun = json.loads(page.with_suffix(".json").read_text())
     assert rerun["runs"] == summary["runs"] == len(SETS) * len(STRATEGIES)

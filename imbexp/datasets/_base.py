@@ -79,13 +79,21 @@ class Dataset:
     time: np.ndarray | None = field(default=None, repr=False)
     #: the file columns these came from (``{"weight": "w", ...}``), so a sentence names the column
     role_columns: dict[str, str] = field(default_factory=dict, repr=False)
+    #: a multi-class dataset's class labels as text, in code order: ``y`` then holds the codes
+    #: 0..K-1 (K >= 3) and ``p_true`` one row of K probabilities per label. ``None``: binary
+    classes: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         self.name = str(self.name)
-        self.y = _binary_labels(self.name, self.y)
+        if self.classes is not None:
+            self.classes = _class_names(self.name, self.classes)
+            self.y = _class_codes(self.name, self.y, len(self.classes))
+            self.positive_label = ""
+        else:
+            self.y = _binary_labels(self.name, self.y)
         self.X = _feature_frame(self.name, self.X)
         self.row_positions = _row_positions(self.name, self.row_positions, len(self.X), len(self.y))
-        self.p_true = _probabilities(self.name, self.p_true, len(self.y))
+        self.p_true = _probabilities(self.name, self.p_true, len(self.y), self.n_classes if self.classes else None)
         self.weight = _row_numbers(self, "weight", self.weight, "finite numbers >= 0, not all 0", all_zero=False)
         self.cost = _row_numbers(self, "cost", self.cost, "finite numbers >= 0 (the cost of missing each positive)")
         self.group = _row_ids(self, "group", self.group)
@@ -94,6 +102,13 @@ class Dataset:
         if missing:
             raise DataError(f"dataset {self.name!r}: categorical_columns names {missing}, "
                             "which are not columns of X.")
+        if self.classes is not None:
+            counts = self.class_counts()
+            if (counts == 0).any():
+                absent = [c for c, n in zip(self.classes, counts, strict=True) if n == 0]
+                raise DataError(f"dataset {self.name!r}: classes {absent} have no rows; every class named "
+                                "in Dataset.classes needs at least one.")
+            return
         positives = int(self.y.sum())
         if positives == 0 or positives == len(self.y):
             raise DataError(
@@ -110,11 +125,26 @@ class Dataset:
         return int(self.X.shape[1])
 
     @property
+    def is_multiclass(self) -> bool:
+        return self.classes is not None
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes) if self.classes is not None else 2
+
+    def class_counts(self) -> np.ndarray:
+        """Rows per class code (0..K-1; for a binary dataset [negatives, positives])."""
+        return np.bincount(self.y, minlength=self.n_classes)
+
+    @property
     def positive_fraction(self) -> float:
         return float(np.mean(self.y))
 
     @property
     def minority_fraction(self) -> float:
+        """The smallest class's share of the rows (binary: the minority's)."""
+        if self.classes is not None:
+            return float(self.class_counts().min() / max(len(self.y), 1))
         return min(self.positive_fraction, 1.0 - self.positive_fraction)
 
     @property
@@ -132,7 +162,12 @@ class Dataset:
         return self.X.iloc[where]
 
     def summary(self) -> dict[str, Any]:
-        """What every run reports about its data."""
+        """What every run reports about its data (a multi-class dataset: its number of classes
+        instead of positives; the minority fraction is the smallest class's share)."""
+        if self.classes is not None:
+            return {"dataset_rows": self.n_rows, "dataset_features": self.n_features,
+                    "dataset_classes": self.n_classes, "dataset_minority_fraction": self.minority_fraction,
+                    "dataset_degree": self.degree}
         return {
             "dataset_rows": self.n_rows,
             "dataset_features": self.n_features,
@@ -170,6 +205,26 @@ def _binary_labels(name: str, y: Any) -> np.ndarray:
     return y.astype(np.int8, copy=False)
 
 
+def _class_names(name: str, classes: Any) -> tuple[str, ...]:
+    names = tuple(str(c) for c in classes)
+    if len(names) < 3 or len(set(names)) != len(names):
+        raise DataError(f"dataset {name!r}: Dataset.classes must name 3 or more distinct classes (a binary "
+                        f"dataset gives none and 0/1 labels), not {list(names)}.")
+    return names
+
+
+def _class_codes(name: str, y: Any, n_classes: int) -> np.ndarray:
+    """``y`` as int16 class codes 0..K-1 (the positions of the labels in ``Dataset.classes``)."""
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise DataError(f"dataset {name!r}: y must hold one label per row (a 1-D array), not shape {y.shape}.")
+    if y.dtype.kind not in "iu" or (y.size and (y.min() < 0 or y.max() >= n_classes)):
+        found = y[~np.isin(y, np.arange(n_classes))] if y.dtype.kind in "iuf" else y
+        raise DataError(f"dataset {name!r}: a multi-class y holds the class codes 0 to {n_classes - 1} (positions "
+                        f"in Dataset.classes), but holds {_shown(found)}.")
+    return y.astype(np.int16, copy=False)
+
+
 def _feature_frame(name: str, X: Any) -> pd.DataFrame:
     if isinstance(X, pd.DataFrame):
         return X
@@ -195,13 +250,17 @@ def _row_positions(name: str, positions: Any, x_rows: int, n_labels: int) -> np.
     return positions
 
 
-def _probabilities(name: str, p_true: Any, n_labels: int) -> np.ndarray | None:
+def _probabilities(name: str, p_true: Any, n_labels: int, n_classes: int | None = None) -> np.ndarray | None:
     if p_true is None:
         return None
     p_true = np.asarray(p_true, dtype=np.float64)
-    if p_true.shape != (n_labels,):
+    shape = (n_labels,) if n_classes is None else (n_labels, n_classes)
+    if p_true.shape != shape:
+        each = "one probability" if n_classes is None else f"a row of {n_classes} class probabilities"
         raise DataError(f"dataset {name!r}: p_true has shape {p_true.shape} for {n_labels} labels; "
-                        "give one probability per label.")
+                        f"give {each} per label.")
+    if n_classes is not None and not np.allclose(p_true.sum(axis=1), 1.0, atol=1e-6):
+        raise DataError(f"dataset {name!r}: each row of p_true must sum to 1 (the class probabilities of a row).")
     outside = p_true[~((p_true >= 0) & (p_true <= 1))]  # NaN is outside too
     if outside.size:
         raise DataError(f"dataset {name!r}: p_true must hold probabilities from 0 to 1, but holds "
