@@ -161,9 +161,10 @@ def experiment(cfg: DictConfig) -> Result:
                 raise ImbexpError(f"objective {key} is {values[key]} for this run; it cannot be optimised.")
     if os.environ.get(names.QUIET_TRIALS_ENV) != "1":  # a quiet sweep prints one line per trial itself
         if multiclass is not None:
-            print("\n".join(multiclass.summary_lines(dataset, strategy, model_name, result)
-                            + [f"  objective: {_objective_words(result)}",
-                               f"  MLflow run {result.run_id} · {tracking.ui_hint(str(cfg.tracking.uri))}"]), flush=True)
+            lines = multiclass.summary_lines(dataset, strategy, model_name, result)
+            lines += [f"  objective: {_objective_words(result)}",
+                      f"  MLflow run {result.run_id} · {tracking.ui_hint(str(cfg.tracking.uri))}"]
+            print("\n".join(lines), flush=True)
         else:
             _print_summary(cfg, dataset, strategy, model_name, result)
     return result

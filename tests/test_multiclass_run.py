@@ -27,7 +27,6 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from imbexp import models
 from imbexp.errors import ConfigError
 from imbexp.run import experiment
 

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from imbexp import models, names
 from imbexp import metrics as M
+from imbexp import models, names
 from imbexp.config import Objective
 from imbexp.datasets import Dataset
 from imbexp.errors import ConfigError
