@@ -95,7 +95,7 @@ def experiment(cfg: DictConfig) -> Result:
         if in_batches:
             dataset = read_rows(source, dataset, _rows_used(split, strategy, dataset, seed))
 
-    run_name = f"{strategy.label()} · {model_name}"
+    run_name = run_name_of(strategy, model_name)
     tags = {"strategy": strategy.name, "model": model_name, "dataset": dataset.name,
             "degree": dataset.degree, "split": split.kind, tracking.LABEL_TAG: strategy.report_label()}
     factor = strategy.factor()
@@ -168,6 +168,14 @@ def experiment(cfg: DictConfig) -> Result:
         else:
             _print_summary(cfg, dataset, strategy, model_name, result)
     return result
+
+
+def run_name_of(strategy: Strategy, model_name: str) -> str:
+    """What tells a run apart first, where the MLflow UI cuts names short: ``f=20 w=10 ·
+    downsample_upweight · lightgbm`` (the strategy's factors, then its name and the model)."""
+    label = strategy.label()
+    detail = label[len(strategy.name):].strip() if label.startswith(strategy.name) else ""
+    return f"{detail} · {strategy.name} · {model_name}" if detail else f"{label} · {model_name}"
 
 
 def _predictions_frame(dataset: Dataset, rows: np.ndarray, test_scores: np.ndarray) -> pd.DataFrame:
