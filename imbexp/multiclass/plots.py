@@ -19,10 +19,13 @@ import numpy as np
 RELIABILITY_COLUMNS = 3
 
 
-def _figure(width: float, height: float):
+def _figure(width: float, height: float, layout: str = "tight"):
+    """A figure laid out when it is drawn, with the ticks it is drawn with: class labels differ in
+    length from run to run, so no fixed margin fits them all (a layout engine costs one more
+    measuring pass, for three figures a run)."""
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width, height))
+    return Figure(figsize=(width, height), layout=layout)
 
 
 def _save(fig, path: Path) -> Path:
@@ -66,7 +69,6 @@ def confusion_figure(y, pred, classes: Sequence[str]):
                 tick.set_rotation_mode("anchor")
         display.im_.set_clim(0, None if normalize is None else 1.0)
         ax.set_title(f"Test, {title}", fontsize=10)
-    fig.tight_layout()
     return fig
 
 
@@ -101,7 +103,6 @@ def pr_figure(y, P, classes: Sequence[str]):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
     ax.set_title("Precision-recall per class (test); dashed: the class's share", fontsize=10)
-    fig.tight_layout()
     return fig
 
 
@@ -115,6 +116,8 @@ def reliability_figure(y, P, classes: Sequence[str], n_bins: int = 15, p_true=No
     bins of P_k (as the binary report's ``reliability_points``) and, where the true
     probabilities are known, against the mean p_true_k (far less noisy than 0/1 labels). Each
     panel spans its own class's range: a rare class's scores sit near 0, a common one's near 1."""
+    from matplotlib.ticker import MaxNLocator
+
     from imbexp.report._reliability import reliability_points
 
     labels = _labels(classes)
@@ -122,7 +125,7 @@ def reliability_figure(y, P, classes: Sequence[str], n_bins: int = 15, p_true=No
     k = len(labels)
     cols = min(k, RELIABILITY_COLUMNS)
     rows = math.ceil(k / cols)
-    fig = _figure(4.2 * cols, 3.9 * rows)
+    fig = _figure(4.2 * cols, 3.9 * rows, layout="constrained")  # the tight layout lets the title overlap
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
     for code, (ax, label) in enumerate(zip(axes, labels, strict=False)):
         score = P[:, code]
@@ -136,9 +139,14 @@ def reliability_figure(y, P, classes: Sequence[str], n_bins: int = 15, p_true=No
             top.append(mean_true.max())
         high = min(1.0, 1.08 * max(max(top), 1e-3))
         ax.plot([0, high], [0, high], color="grey", linestyle=":", linewidth=1)
+        # fixed ticks inside the limits: a tick that lands on the edge in one drawing pass and not
+        # in another pokes out of the figure, past the margin the layout measured
+        ticks = [t for t in MaxNLocator(nbins=5).tick_values(0, high) if 0 <= t <= 0.97 * high]
+        ax.set_xticks(ticks)
+        ax.set_yticks(ticks)
         ax.set_xlim(0, high)
         ax.set_ylim(0, high)
-        ax.set_title(f"{label}: share {observed.mean():.2%}, mean P {score.mean():.2%}", fontsize=9)
+        ax.set_title(f"{label}\nshare {observed.mean():.2%}, mean P {score.mean():.2%}", fontsize=9)
         ax.set_xlabel(f"mean P({label})", fontsize=9)
         ax.set_ylabel("observed share" if p_true is None else "share / p_true", fontsize=9)
         ax.grid(alpha=0.3)
@@ -146,7 +154,6 @@ def reliability_figure(y, P, classes: Sequence[str], n_bins: int = 15, p_true=No
     for ax in axes[k:]:
         ax.set_visible(False)
     fig.suptitle(f"Class-wise reliability (test), {n_bins} quantile bins of each class's probability", fontsize=10)
-    fig.tight_layout()
     return fig
 
 

@@ -138,7 +138,7 @@ def _draw_panel(ax, table: pd.DataFrame, series: list[str], metric: str) -> None
 def _scale_panel(ax, table: pd.DataFrame, metric: str) -> None:
     from matplotlib.ticker import NullLocator
 
-    if metric.endswith("prediction_bias"):
+    if metric.endswith("prediction_bias") or metric.startswith("test_prediction_bias_"):  # per class too
         ax.axhline(0.0, color="black", linewidth=0.8)
         _symlog_if_wide(ax, table[metric])
     wide = _spread(table[metric]) > 20

@@ -7,6 +7,7 @@ cannot break the page; the numbers are formatted here, one rule per kind of colu
 from __future__ import annotations
 
 import base64
+import dataclasses
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from imbexp import intervals, names
+from imbexp.report import _multiclass as multiclass
 from imbexp.report._decision import decision_curves, decision_figure
 from imbexp.report._describe import number
 from imbexp.report._figures import (
@@ -26,20 +28,20 @@ from imbexp.report._figures import (
     figure_png,
     pareto_section,
 )
-from imbexp.report._reliability import choose_runs, reliability_figures
+from imbexp.report._reliability import _pick_by_objective, choose_runs, reliability_figures
 from imbexp.report._runs import ReportRuns, parent_artifacts, progress, read_predictions
 from imbexp.report._tables import (
     CALIBRATION_COLUMNS,
     COMPARISONS,
     DELTA_COLUMNS,
-    LEADERBOARD_COLUMNS,
-    RUN_TABLE_COLUMNS,
     SEED_METHOD,
     delta_of,
     factor_axis,
     factor_varies,
     leaderboard,
+    leaderboard_columns,
     run_table,
+    run_table_columns,
     verdict_words,
 )
 from imbexp.tracking import redact
@@ -183,23 +185,53 @@ def _leaderboard(data: ReportRuns, table: pd.DataFrame) -> dict[str, Any] | None
     if table.empty:
         return None
     objective = data.objective.keys[0]
-    metrics = [objective] + [metric for metric, _ in LEADERBOARD_COLUMNS if metric in table]
+    columns = leaderboard_columns(data.finished)
+    metrics = [objective] + [metric for metric, _ in columns if metric in table]
     comparisons = [(suffix, words) for suffix, _, words in COMPARISONS if f"reference{suffix}" in table]
     head = _heads(["strategy"], "text") + _heads(["factor"]) + _heads(data.facets, "text")
     head += _heads(["runs", objective])
     head += _heads([f"{label} {words}" for suffix, words in comparisons for _, label in DELTA_COLUMNS])
-    head += _heads([label for metric, label in LEADERBOARD_COLUMNS if metric in table])
+    head += _heads([label for metric, label in columns if metric in table])
     rows = []
     for _, row in table.iterrows():
         cells = [_text(row["strategy_label"]), _factor_cell(row), *(_text(row[f]) for f in data.facets),
                  _runs_cell(row, data), _metric_cell(row, objective)]
         cells += [_delta_cell(row, metric, suffix) for suffix, _ in comparisons for metric, _ in DELTA_COLUMNS]
-        cells += [_metric_cell(row, metric) for metric in metrics[1:]]
+        cells += [_worst_cell(row) if metric == "test_recall_worst" else _metric_cell(row, metric)
+                  for metric in metrics[1:]]
         rows.append(cells)
     missing = [(_row_label(row), row["no_intervals"]) for _, row in table.iterrows()
                if isinstance(row.get("no_intervals"), str)]
     return {"head": head, "rows": rows, "deltas": _delta_legend(comparisons), "methods": intervals.method_summary(),
             "no_intervals": missing, "groups": bool(table["is_group"].any())}
+
+
+def _worst_cell(row: pd.Series) -> dict[str, Any]:
+    """The worst class's recall and, beside it, which class that is."""
+    cell = _metric_cell(row, "test_recall_worst")
+    if row.get("worst_class") and number(row.get("test_recall_worst")) is not None:
+        cell["extra"] = " ".join(part for part in (cell.get("extra"), f"({row['worst_class']})") if part)
+        cell.setdefault("extra_css", "class")
+    return cell
+
+
+def _per_class(data: ReportRuns, table: pd.DataFrame) -> list[dict[str, Any]]:
+    """A table per per-class metric (prediction bias, recall): a row per leaderboard row, a
+    column per class."""
+    classes = multiclass.classes_of(data.finished)
+    tables = []
+    for prefix, title in multiclass.PER_CLASS:
+        columns = [(f"{prefix}_{multiclass.class_key(label)}", label) for label in classes
+                   if f"{prefix}_{multiclass.class_key(label)}" in table]
+        if table.empty or not columns:
+            continue
+        head = _heads(["strategy"], "text") + _heads(["factor"]) + _heads(data.facets, "text")
+        head += _heads(["runs", *(label for _, label in columns)])
+        rows = [[_text(row["strategy_label"]), _factor_cell(row), *(_text(row[f]) for f in data.facets),
+                 _runs_cell(row, data), *(_metric_cell(row, metric) for metric, _ in columns)]
+                for _, row in table.iterrows()]
+        tables.append({"title": title, "head": head, "rows": rows})
+    return tables
 
 
 def _delta_legend(comparisons: Sequence[tuple[str, str]]) -> str:
@@ -234,10 +266,11 @@ def _runs(data: ReportRuns) -> dict[str, Any]:
     runs = run_table(data)
     has_trials = runs["trial"].notna().any()
     objective_keys = [k for k in data.objective.keys if k in runs]
-    columns = [metric for metric, _ in RUN_TABLE_COLUMNS if metric in runs]
+    table_columns = run_table_columns(runs)
+    columns = [metric for metric, _ in table_columns if metric in runs]
     head = _heads(["#"] + (["trial"] if has_trials else [])) + _heads(["run", "run id", "status", "strategy"], "text")
     head += _heads(["factor"]) + _heads(data.facets, "text")
-    head += _heads(objective_keys + [label for metric, label in RUN_TABLE_COLUMNS if metric in runs])
+    head += _heads(objective_keys + [label for metric, label in table_columns if metric in runs])
 
     def cells_of(row: pd.Series, position: str, name: str) -> list[dict[str, Any]]:
         cells = [{"text": position}] + ([{"text": fmt(row.get("trial"), "runs")}] if has_trials else [])
@@ -272,9 +305,11 @@ def _meta(data: ReportRuns) -> list[str]:
     finished = data.finished
     shares = finished.get("dataset_minority_fraction")
 
+    share_words = "of the smallest class" if multiclass.any_multiclass(finished) else "positives"
+
     def described(dataset: str, degree: str) -> str:  # the label beside the share it came from
         share = None if shares is None else shares[finished["dataset"] == dataset].dropna()
-        share_text = f"{share.iloc[0]:.2%} positives, " if share is not None and len(share) else ""
+        share_text = f"{share.iloc[0]:.2%} {share_words}, " if share is not None and len(share) else ""
         return f"{dataset} ({share_text}{degree})" if degree else str(dataset)
 
     datasets = ", ".join(described(d, g) for d, g in
@@ -287,7 +322,9 @@ def _meta(data: ReportRuns) -> list[str]:
     runs = f"{len(data.runs)} runs ({failed} not finished{f', {pruned} of them pruned' if pruned else ''})"
     if not data.seeds.empty:
         runs += f", {int(data.runs['is_group'].sum())} of them groups of {len(data.seeds)} seed runs in all"
-    meta = [runs, f"dataset: {datasets}", f"model: {models}",
+    classes = multiclass.classes_of(finished)
+    meta = [runs, f"dataset: {datasets}", *([f"classes: {', '.join(classes)}"] if classes else []),
+            f"model: {models}",
             f"objective: {objective}", f"experiment: {', '.join(data.experiments)}",
             f"tracking: {redact(data.tracking_uri)}"]
     if data.parent is not None:
@@ -304,6 +341,11 @@ def _factor_section(data: ReportRuns, claims_png: bytes | None) -> dict[str, Any
         return None
     words = factor_words(factor_axis(finished))
     progress(f"drawing the metrics against the {words}")
+    if multiclass.any_multiclass(finished):
+        figure = draw_against_factor(finished, multiclass.factor_panels(finished), data.facets, cols=3,
+                                     title=f"{words.capitalize()} f: multi-class metrics, calibration and cost")
+        return {"words": words, "multiclass": True, "more": None,
+                "claims": _figure("multi-class metrics against the factor", figure) if figure is not None else None}
     claims = claims_png or _png_or_none(claims_figure(finished, data.facets))
     more = draw_against_factor(finished, MORE_FACTOR_PANELS, data.facets, cols=3)
     return {"words": words, "claims": _figure("claims", claims) if claims else None,
@@ -330,22 +372,45 @@ def _pareto(data: ReportRuns, images: list[tuple[str, bytes]],
     return section
 
 
+def _best_multiclass(data: ReportRuns) -> dict[str, Any] | None:
+    """The per-class figures of the best multi-class run by the objective, from its test predictions."""
+    runs = data.finished[multiclass.is_multiclass(data.finished)]
+    if runs.empty:
+        return None
+    best = _pick_by_objective(runs, data.objective)
+    drawn = data.representative(best)  # a group of seeds: its first seed's predictions
+    frames = read_predictions(data.tracking_uri, {drawn["run_id"]: drawn["artifact_uri"]})
+    progress("drawing the confusion matrices and class-wise reliability of the best run")
+    figures = multiclass.best_run_figures(best if drawn is best else drawn.combine_first(best),
+                                          frames.get(drawn["run_id"]))
+    return {"run": _row_label(best), "run_id": best["run_id"], "figures": [_figure(*found) for found in figures]}
+
+
+def _binary_only(data: ReportRuns) -> ReportRuns:
+    """The report's binary runs: the binary figures read each run's ``y_score``."""
+    if not multiclass.any_multiclass(data.runs):
+        return data
+    return dataclasses.replace(data, runs=data.runs[~multiclass.is_multiclass(data.runs)])
+
+
 def render_html(data: ReportRuns, claims_png: bytes | None = None) -> str:
     """The whole page."""
     factor = _factor_section(data, claims_png)
     table = leaderboard(data)
     reliability, decision = [], None
-    if not data.finished.empty:
-        chosen = choose_runs(data)
-        frames = read_predictions(data.tracking_uri, chosen.artifact_uris())
+    binary = _binary_only(data)
+    if not binary.finished.empty:
+        chosen = choose_runs(binary)
+        frames = read_predictions(binary.tracking_uri, chosen.artifact_uris())
         progress("drawing the reliability curves and the decision curve")
-        reliability = [_figure(*found) for found in reliability_figures(data, chosen, frames)]
+        reliability = [_figure(*found) for found in reliability_figures(binary, chosen, frames)]
         found = decision_figure(*decision_curves(chosen.best, frames))
         decision = _figure(*found) if found is not None else None
     images, tables = parent_artifacts(data)
     return _template().render(
         title=data.title, meta=_meta(data), leaderboard=_leaderboard(data, table), objective=data.objective.keys[0],
         direction=data.objective.directions[0], factor=factor, reliability=reliability,
-        calibration=_calibration(data, table), decision=decision,
+        calibration=_calibration(data, table), decision=decision, per_class=_per_class(data, table),
+        best_multiclass=_best_multiclass(data),
         pareto=_pareto(data, images, tables), runs=_runs(data),
         sweep_plots=[_figure(path, png, path) for path, png in images if "pareto" not in path.lower()])

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from imbexp.intervals import DELTA_METHODS, INTERVAL_METRICS, Delta
+from imbexp.report import _multiclass as multiclass
 from imbexp.report._describe import number
 from imbexp.report._runs import (
     BASELINE_RUN_TAG,
@@ -58,6 +59,17 @@ RUN_TABLE_COLUMNS = (
     ("fit_seconds", "fit s"),
     ("train_rows", "train rows"),
 )
+
+
+def leaderboard_columns(runs: pd.DataFrame) -> tuple[tuple[str, str], ...]:
+    """The leaderboard's (metric, heading) columns: the binary ones, or where the runs are
+    multi-class, :data:`imbexp.report._multiclass.LEADERBOARD_COLUMNS`."""
+    return multiclass.LEADERBOARD_COLUMNS if multiclass.any_multiclass(runs) else LEADERBOARD_COLUMNS
+
+
+def run_table_columns(runs: pd.DataFrame) -> tuple[tuple[str, str], ...]:
+    """The metric columns of the table of every run, likewise."""
+    return multiclass.RUN_TABLE_COLUMNS if multiclass.any_multiclass(runs) else RUN_TABLE_COLUMNS
 
 
 def delta_of(row: pd.Series, metric: str, suffix: str = "") -> Delta | None:
@@ -120,8 +132,9 @@ def leaderboard(data: ReportRuns) -> pd.DataFrame:
     if runs.empty:
         return pd.DataFrame()
     keys = ["strategy_label", "factor", *data.facets]
-    metrics = [m for m, _ in LEADERBOARD_COLUMNS if m in runs] + [k for k in data.objective.keys if k in runs]
-    metrics += [m for m, _ in CALIBRATION_COLUMNS if m in runs]
+    is_multiclass = multiclass.any_multiclass(runs)
+    metrics = [m for m, _ in leaderboard_columns(runs) if m in runs] + [k for k in data.objective.keys if k in runs]
+    metrics += [m for m, _ in CALIBRATION_COLUMNS if m in runs] + multiclass.per_class_metrics(runs)
     extra: dict[str, pd.Series] = {}
     for suffix, tags, _ in COMPARISONS:
         if not compared(runs, suffix):
@@ -133,7 +146,8 @@ def leaderboard(data: ReportRuns) -> pd.DataFrame:
                                                              axis=1)
     metrics = [m for m in dict.fromkeys(metrics) if m in runs]
     bounds = [f"{m}_{kind}_{b}" for m in metrics for kind in ("ci", "seed_ci") for b in ("low", "high")]
-    bounds = [b for b in bounds if b in runs and _is_interval(b)]
+    # a multi-class run logs intervals for the metrics its own coverage check chose: each one is shown
+    bounds = [b for b in bounds if b in runs and (_is_interval(b) or is_multiclass)]
     logged_sd = [f"{m}_sd" for m in metrics if f"{m}_sd" in runs]
     runs = runs.assign(**extra, no_intervals=runs.get(f"tags.{NO_INTERVALS_TAG}"))
     grouped = runs.groupby(keys, dropna=False, sort=False)
@@ -148,6 +162,8 @@ def leaderboard(data: ReportRuns) -> pd.DataFrame:
     table["factor_name"] = grouped["factor_name"].first()
     table["no_intervals"] = grouped["no_intervals"].first()
     table["run_ids"] = grouped["run_id"].agg(list)
+    if "worst_class" in runs:
+        table["worst_class"] = grouped["worst_class"].agg(lambda found: ", ".join(dict.fromkeys(found.dropna())))
     for name in extra:
         table[name] = grouped[name].all() if name.startswith("reference") else grouped[name].agg(
             lambda verdicts: [v for v in verdicts if v])
