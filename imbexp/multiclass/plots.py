@@ -58,8 +58,8 @@ def confusion_figure(y, pred, classes: Sequence[str]):
     axes = fig.subplots(1, 2)
     text_kw = {"fontsize": _cell_fontsize(k)}
     codes = list(range(k))
-    for ax, normalize, fmt, title in ((axes[0], None, "d", "counts"),
-                                      (axes[1], "true", ".2f", "row-normalised (each true class sums to 1)")):
+    for ax, normalize, fmt, title in ((axes[0], None, "d", "counts\n"),
+                                      (axes[1], "true", ".2f", "row-normalised\n(each true class's row sums to 1)")):
         display = ConfusionMatrixDisplay.from_predictions(
             np.asarray(y), np.asarray(pred), labels=codes, normalize=normalize, display_labels=labels, ax=ax,
             colorbar=False, values_format=fmt, xticks_rotation=rotate, text_kw=text_kw, cmap="Blues")

@@ -381,8 +381,9 @@ def _best_multiclass(data: ReportRuns) -> dict[str, Any] | None:
     drawn = data.representative(best)  # a group of seeds: its first seed's predictions
     frames = read_predictions(data.tracking_uri, {drawn["run_id"]: drawn["artifact_uri"]})
     progress("drawing the confusion matrices and class-wise reliability of the best run")
+    seed = "" if drawn is best else ", its first seed's predictions"
     figures = multiclass.best_run_figures(best if drawn is best else drawn.combine_first(best),
-                                          frames.get(drawn["run_id"]))
+                                          frames.get(drawn["run_id"]), name=f"{_row_label(best)}{seed}")
     return {"run": _row_label(best), "run_id": best["run_id"], "figures": [_figure(*found) for found in figures]}
 
 

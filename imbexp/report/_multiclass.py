@@ -167,10 +167,11 @@ def predictions_of(frame: pd.DataFrame, classes: Sequence[str]):
     return y, pred, P, p_true
 
 
-def best_run_figures(row: pd.Series, frame: pd.DataFrame | None, n_bins: int = 15) -> list[tuple[str, Any, str]]:
+def best_run_figures(row: pd.Series, frame: pd.DataFrame | None, n_bins: int = 15,
+                     name: str | None = None) -> list[tuple[str, Any, str]]:
     """The confusion matrices, class-wise reliability and per-class precision-recall of ``row``
-    (the best run) from its test predictions: (title, figure, caption); none where the run logged
-    no usable predictions."""
+    (the best run) from its test predictions: (title, figure, caption), the captions naming it
+    ``name``; none where the run logged no usable predictions."""
     from imbexp.multiclass import plots
 
     classes = _labels(row.get(_CLASSES_COLUMN))
@@ -180,7 +181,7 @@ def best_run_figures(row: pd.Series, frame: pd.DataFrame | None, n_bins: int = 1
         y, pred, P, p_true = predictions_of(frame, classes)
     except KeyError:  # predictions of another layout (an older run): nothing to draw from
         return []
-    name = f"{row.get('strategy_label')} ({row.get('run_name') or row['run_id']})"
+    name = name or f"{row.get('strategy_label')} ({row.get('run_name') or row['run_id']})"
     truth = "the observed share of the class" + (" and the mean true probability p_true" if p_true is not None
                                                 else "")
     return [
