@@ -30,9 +30,9 @@ from test_report_deltas import Tables
 
 from imbexp.multiclass import plots
 from imbexp.report import load_runs, write_report
-from imbexp.report._multiclass import best_run_figures, factor_panels
 from imbexp.report._figures import draw_against_factor
 from imbexp.report._html import fmt
+from imbexp.report._multiclass import best_run_figures, factor_panels
 
 CLASSES = ("cat", "dog", "red fox")  # "red fox" is the key red_fox in metric and column names
 KEYS = ("cat", "dog", "red_fox")
@@ -117,6 +117,16 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> dict:
     runs["mapping"] = _log_run(client, experiment_id, parent, 5, "downsample_upweight", "downsample_upweight",
                                mapping={"cat": 5, "dog": 2}, tilt=-0.5, tmp=home)
     runs["none"] = _log_run(client, experiment_id, parent, 6, "none", "none", tilt=0.4, tmp=home)
+    # intervals and a paired comparison as imbexp.multiclass.intervals logs them, and a run that logged none
+    f3, logged = runs["f3"]
+    client.log_metric(f3, "test_f1_macro_ci_low", logged["test_f1_macro"] - 0.03)
+    client.log_metric(f3, "test_f1_macro_ci_high", logged["test_f1_macro"] + 0.02)
+    f10, logged = runs["f10"]
+    delta = logged["test_log_loss"] - runs["none"][1]["test_log_loss"]
+    for name, value in (("", delta), ("_ci_low", delta - 0.004), ("_ci_high", delta - 0.001)):
+        client.log_metric(f10, f"test_log_loss_delta{name}", value)
+    client.set_tag(f10, "imbexp.baseline_run_id", runs["none"][0])
+    client.set_tag(runs["f1"][0], "imbexp.no_intervals", "no 95 % intervals: test has 12 rows of class 'red fox'")
     client.set_terminated(parent, "FINISHED")
     return {"home": home, "uri": uri, "client": client, "parent": parent, "runs": runs}
 
@@ -196,7 +206,8 @@ def test_the_report_of_multiclass_runs_has_its_leaderboard_per_class_tables_and_
     assert mapping_label in rows  # listed by its mapping, with no factor
     _, logged = store["runs"]["f3"]
     row = rows["downsample_upweight 3"]
-    assert row["macro F1"] == f"{logged['test_f1_macro']:.4f}"
+    f1 = logged["test_f1_macro"]  # with the interval the run logged
+    assert row["macro F1"] == f"{f1:.4f} [{f1 - 0.03:.4f}, {f1 + 0.02:.4f}]"
     assert row["balanced acc."] == f"{logged['test_balanced_accuracy']:.4f}"
     worst = min(KEYS, key=lambda key: logged[f"test_recall_{key}"])
     assert row["worst class recall"] == f"{logged[f'test_recall_{worst}']:.4f} ({CLASSES[KEYS.index(worst)]})"
@@ -207,6 +218,13 @@ def test_the_report_of_multiclass_runs_has_its_leaderboard_per_class_tables_and_
     bias_rows = {r[0] + " " + r[1]: r for r in bias[1:]}
     assert bias_rows["downsample_upweight 3"][-3:] == [fmt(logged[f"test_prediction_bias_{k}"]) for k in KEYS]
     assert "Best run:" in text and "classes: cat, dog, red fox" in text
+    # the paired comparison with the baseline, on the metrics multi-class runs compare
+    assert "Δ log loss vs baseline" in head and "Δ Brier vs baseline" in head and "Δ ECE vs baseline" not in head
+    assert rows["downsample_upweight 10"]["Δ log loss vs baseline"].endswith("better")
+    assert rows["none –"]["Δ log loss vs baseline"] == "baseline"
+    # a run that logged no intervals says so where a multi-class run would have one (macro F1), not elsewhere
+    assert rows["downsample_upweight 1"]["macro F1"].endswith("no interval")
+    assert not rows["downsample_upweight 1"]["top-label ECE"].endswith("no interval")
 
 
 def test_a_report_of_per_class_mappings_alone_draws_nothing_against_a_factor(store, tmp_path) -> None:

@@ -35,6 +35,7 @@ from imbexp.report._tables import (
     COMPARISONS,
     DELTA_COLUMNS,
     SEED_METHOD,
+    delta_columns,
     delta_of,
     factor_axis,
     factor_varies,
@@ -92,7 +93,8 @@ def _factor_cell(row: pd.Series) -> dict[str, Any]:
     return {"text": fmt(row["factor"], "factor"), "title": row.get("factor_name")}
 
 
-def _metric_cell(row: pd.Series, metric: str) -> dict[str, Any]:
+def _metric_cell(row: pd.Series, metric: str,
+                 interval_metrics: Sequence[str] = intervals.INTERVAL_METRICS) -> dict[str, Any]:
     """The mean, with the logged interval for one run, the mean ± sd and t interval across the
     seeds of a group, or ± the spread over several runs; a run that logged no intervals says
     why instead (on hover; the reason is also under the table)."""
@@ -109,7 +111,8 @@ def _metric_cell(row: pd.Series, metric: str) -> dict[str, Any]:
         low, high = row.get(f"{metric}_ci_low"), row.get(f"{metric}_ci_high")
         if number(low) is not None and number(high) is not None:
             cell["extra"] = _bracket(low, high, metric)
-        elif _has_interval(metric) and isinstance(row.get("no_intervals"), str) and number(value) is not None:
+        elif (_has_interval(metric, interval_metrics) and isinstance(row.get("no_intervals"), str)
+              and number(value) is not None):
             cell.update(extra="no interval", extra_css="ci missing", title=row["no_intervals"])
     elif number(sd) is not None:
         cell["extra"] = f"± {fmt(sd, metric)}"
@@ -122,8 +125,8 @@ def _bracket(low: Any, high: Any, metric: str) -> str:
     return f"[{fmt(low, metric)}, {fmt(high, metric)}]"
 
 
-def _has_interval(metric: str) -> bool:
-    return metric.removeprefix("test_") in intervals.INTERVAL_METRICS and metric.startswith("test_")
+def _has_interval(metric: str, interval_metrics: Sequence[str] = intervals.INTERVAL_METRICS) -> bool:
+    return metric.removeprefix("test_") in interval_metrics and metric.startswith("test_")
 
 
 def signed(values: Sequence[float], width: float | None = None) -> list[str]:
@@ -185,24 +188,29 @@ def _leaderboard(data: ReportRuns, table: pd.DataFrame) -> dict[str, Any] | None
     if table.empty:
         return None
     objective = data.objective.keys[0]
-    columns = leaderboard_columns(data.finished)
+    columns, deltas = leaderboard_columns(data.finished), delta_columns(data.finished)
+    if multiclass.any_multiclass(data.finished):
+        interval_metrics, delta_methods, methods = multiclass.interval_methods()
+    else:
+        interval_metrics, delta_methods, methods = intervals.INTERVAL_METRICS, intervals.DELTA_METHODS, \
+            intervals.method_summary()
     metrics = [objective] + [metric for metric, _ in columns if metric in table]
     comparisons = [(suffix, words) for suffix, _, words in COMPARISONS if f"reference{suffix}" in table]
     head = _heads(["strategy"], "text") + _heads(["factor"]) + _heads(data.facets, "text")
     head += _heads(["runs", objective])
-    head += _heads([f"{label} {words}" for suffix, words in comparisons for _, label in DELTA_COLUMNS])
+    head += _heads([f"{label} {words}" for suffix, words in comparisons for _, label in deltas])
     head += _heads([label for metric, label in columns if metric in table])
     rows = []
     for _, row in table.iterrows():
         cells = [_text(row["strategy_label"]), _factor_cell(row), *(_text(row[f]) for f in data.facets),
-                 _runs_cell(row, data), _metric_cell(row, objective)]
-        cells += [_delta_cell(row, metric, suffix) for suffix, _ in comparisons for metric, _ in DELTA_COLUMNS]
-        cells += [_worst_cell(row) if metric == "test_recall_worst" else _metric_cell(row, metric)
+                 _runs_cell(row, data), _metric_cell(row, objective, interval_metrics)]
+        cells += [_delta_cell(row, metric, suffix) for suffix, _ in comparisons for metric, _ in deltas]
+        cells += [_worst_cell(row) if metric == "test_recall_worst" else _metric_cell(row, metric, interval_metrics)
                   for metric in metrics[1:]]
         rows.append(cells)
     missing = [(_row_label(row), row["no_intervals"]) for _, row in table.iterrows()
                if isinstance(row.get("no_intervals"), str)]
-    return {"head": head, "rows": rows, "deltas": _delta_legend(comparisons), "methods": intervals.method_summary(),
+    return {"head": head, "rows": rows, "deltas": _delta_legend(comparisons, deltas, delta_methods), "methods": methods,
             "no_intervals": missing, "groups": bool(table["is_group"].any())}
 
 
@@ -234,12 +242,13 @@ def _per_class(data: ReportRuns, table: pd.DataFrame) -> list[dict[str, Any]]:
     return tables
 
 
-def _delta_legend(comparisons: Sequence[tuple[str, str]]) -> str:
+def _delta_legend(comparisons: Sequence[tuple[str, str]], columns: Sequence[tuple[str, str]] = DELTA_COLUMNS,
+                  delta_methods: dict[str, str] = intervals.DELTA_METHODS) -> str:
     """One line on what the Δ columns are and how their intervals were made."""
     if not comparisons:
         return ""
-    methods = "; ".join(f"{label.removeprefix('Δ ')}: {intervals.METHOD_WORDS.get(intervals.DELTA_METHODS[m], '?')}"
-                        for m, label in DELTA_COLUMNS)
+    methods = "; ".join(f"{label.removeprefix('Δ ')}: {intervals.METHOD_WORDS.get(delta_methods.get(m, ''), '?')}"
+                        for m, label in columns)
     against = {"": "its baseline (strategy none, the same data, model, split and seed)",
                "_vs_factor1": "the same strategy at factor 1"}
     compared = " and ".join(f"{words}: the configuration minus {against[suffix]}" for suffix, words in comparisons)

@@ -10,12 +10,13 @@ no-op (no ``imbexp.classes`` tag, no multi-class column).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from imbexp.multiclass import class_key
 
 #: the run tag naming a multi-class run's labels, in code order
 CLASSES_TAG = "imbexp.classes"
@@ -57,14 +58,15 @@ FACTOR_PANELS = (
     ("fit_seconds", "Fit time (s)"),
     ("train_rows", "Training rows"),
 )
+#: the paired comparisons of multi-class runs (the metrics imbexp.multiclass.intervals compares)
+DELTA_COLUMNS = (
+    ("pr_auc", "Δ macro PR-AUC"),
+    ("roc_auc", "Δ macro ROC-AUC"),
+    ("log_loss", "Δ log loss"),
+    ("brier", "Δ Brier"),
+)
 #: the per-class metrics a report shows in its per-class tables: (metric prefix, heading)
 PER_CLASS = (("test_prediction_bias", "Prediction bias per class"), ("test_recall", "Recall per class"))
-
-
-def class_key(label: Any) -> str:
-    """A label as metric and column names hold it: every character outside ``[A-Za-z0-9_.-]``
-    replaced by ``_`` (the contract's rule, the same as ``imbexp.multiclass.class_key``)."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", str(label))
 
 
 def _labels(text: Any) -> list[str] | None:
@@ -145,6 +147,14 @@ def per_class_metrics(runs: pd.DataFrame) -> list[str]:
     """The per-class metric columns of the runs (bias and recall of each class)."""
     keys = [class_key(label) for label in classes_of(runs)]
     return [f"{prefix}_{key}" for prefix, _ in PER_CLASS for key in keys if f"{prefix}_{key}" in runs]
+
+
+def interval_methods() -> tuple[tuple[str, ...], dict[str, str], str]:
+    """(the metrics a multi-class run logs intervals for, each delta's method, the one-line summary
+    of the interval methods), from :mod:`imbexp.multiclass.intervals`."""
+    from imbexp.multiclass import intervals
+
+    return intervals.INTERVAL_METRICS, dict(intervals.DELTA_METHODS), intervals.method_summary()
 
 
 def factor_panels(runs: pd.DataFrame) -> list[tuple[str, str]]:

@@ -72,6 +72,11 @@ def run_table_columns(runs: pd.DataFrame) -> tuple[tuple[str, str], ...]:
     return multiclass.RUN_TABLE_COLUMNS if multiclass.any_multiclass(runs) else RUN_TABLE_COLUMNS
 
 
+def delta_columns(runs: pd.DataFrame) -> tuple[tuple[str, str], ...]:
+    """The paired comparisons shown, likewise."""
+    return multiclass.DELTA_COLUMNS if multiclass.any_multiclass(runs) else DELTA_COLUMNS
+
+
 def delta_of(row: pd.Series, metric: str, suffix: str = "") -> Delta | None:
     """The paired comparison ``row`` logged for ``metric`` (``test_<metric>_delta{suffix}``), or None."""
     key = f"test_{metric}_delta{suffix}"
@@ -87,10 +92,10 @@ def delta_of(row: pd.Series, metric: str, suffix: str = "") -> Delta | None:
     return Delta(value, bound("ci_low"), bound("ci_high"), bound("p"), method)
 
 
-def compared(runs: pd.DataFrame, suffix: str = "") -> bool:
-    """Whether any run logged the comparison ``suffix``."""
+def compared(runs: pd.DataFrame, suffix: str = "", columns: Sequence[tuple[str, str]] = DELTA_COLUMNS) -> bool:
+    """Whether any run logged the comparison ``suffix`` of one of ``columns``."""
     return any(f"test_{metric}_delta{suffix}" in runs and runs[f"test_{metric}_delta{suffix}"].notna().any()
-               for metric, _ in DELTA_COLUMNS)
+               for metric, _ in columns)
 
 
 def _references(data: ReportRuns, tags: Sequence[str]) -> set[str]:
@@ -104,11 +109,12 @@ def _references(data: ReportRuns, tags: Sequence[str]) -> set[str]:
     return found
 
 
-def _is_reference(data: ReportRuns, runs: pd.DataFrame, suffix: str, tags: Sequence[str]) -> pd.Series:
+def _is_reference(data: ReportRuns, runs: pd.DataFrame, suffix: str, tags: Sequence[str],
+                  columns: Sequence[tuple[str, str]] = DELTA_COLUMNS) -> pd.Series:
     """Which runs are the reference of a comparison: named by another run's tag or, where the
     runs predate those tags, by what a baseline is (strategy none; for ``_vs_factor1``, factor 1)."""
     logged = pd.Series(False, index=runs.index)
-    for metric, _ in DELTA_COLUMNS:
+    for metric, _ in columns:
         if f"test_{metric}_delta{suffix}" in runs:
             logged |= runs[f"test_{metric}_delta{suffix}"].notna()
     if not suffix:
@@ -136,11 +142,12 @@ def leaderboard(data: ReportRuns) -> pd.DataFrame:
     metrics = [m for m, _ in leaderboard_columns(runs) if m in runs] + [k for k in data.objective.keys if k in runs]
     metrics += [m for m, _ in CALIBRATION_COLUMNS if m in runs] + multiclass.per_class_metrics(runs)
     extra: dict[str, pd.Series] = {}
+    deltas = delta_columns(runs)
     for suffix, tags, _ in COMPARISONS:
-        if not compared(runs, suffix):
+        if not compared(runs, suffix, deltas):
             continue
-        extra[f"reference{suffix}"] = _is_reference(data, runs, suffix, tags)
-        for metric, _ in DELTA_COLUMNS:
+        extra[f"reference{suffix}"] = _is_reference(data, runs, suffix, tags, deltas)
+        for metric, _ in deltas:
             metrics.append(f"test_{metric}_delta{suffix}")
             extra[f"verdicts_{metric}{suffix}"] = runs.apply(lambda row, m=metric, s=suffix: _verdict(row, m, s),
                                                              axis=1)
