@@ -280,3 +280,14 @@ def test_the_worst_recall_is_the_least_recall_of_the_run_and_names_its_class(sto
         assert row["test_recall_worst"] == min(recalls.values())
         assert row["worst_class"] == min(recalls, key=recalls.get)
     assert re.search(r"downsample_factor=\{cat: 5, dog: 2\}", " ".join(data.finished["strategy_label"]))
+
+
+def test_the_cli_reports_multiclass_runs_and_saves_their_factor_figure(store, tmp_path, capsys) -> None:
+    from imbexp.report import main
+
+    png, page = tmp_path / "claims.png", tmp_path / "cli.html"
+    assert main(["--tracking-uri", store["uri"], "--run", store["parent"], "--claims-figure", str(png),
+                 "--output", str(page), "--no-log"]) == 0
+    assert png.read_bytes()[:8] == PNG_MAGIC
+    assert capsys.readouterr().out.strip() == str(page)
+    assert "Against the downsample factor" in Page(page.read_text(encoding="utf-8")).headings

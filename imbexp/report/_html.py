@@ -350,11 +350,10 @@ def _factor_section(data: ReportRuns, claims_png: bytes | None) -> dict[str, Any
         return None
     words = factor_words(factor_axis(finished))
     progress(f"drawing the metrics against the {words}")
-    if multiclass.any_multiclass(finished):
-        figure = draw_against_factor(finished, multiclass.factor_panels(finished), data.facets, cols=3,
-                                     title=f"{words.capitalize()} f: multi-class metrics, calibration and cost")
+    if multiclass.any_multiclass(finished):  # one figure of the multi-class panels (claims_figure's)
+        claims = claims_png or _png_or_none(claims_figure(finished, data.facets))
         return {"words": words, "multiclass": True, "more": None,
-                "claims": _figure("multi-class metrics against the factor", figure) if figure is not None else None}
+                "claims": _figure("multi-class metrics against the factor", claims) if claims else None}
     claims = claims_png or _png_or_none(claims_figure(finished, data.facets))
     more = draw_against_factor(finished, MORE_FACTOR_PANELS, data.facets, cols=3)
     return {"words": words, "claims": _figure("claims", claims) if claims else None,
