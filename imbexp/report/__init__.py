@@ -23,8 +23,9 @@ the best run, and their own panels against a one-number factor; a per-class fact
 Each run names its own strategy and factor (tags ``imbexp.label``, ``imbexp.factor_name``, metric
 ``imbexp.factor``); the report groups and draws by those. The parts: ``_runs`` reads the runs
 (``mlflow.search_runs``), ``_describe`` adds the columns it groups by, ``_tables`` the tables,
-``_figures``, ``_reliability`` and ``_decision`` the matplotlib figures, ``_multiclass`` what multi-class runs add, ``_html`` the page from
-``templates/report.html.j2``, ``_cli`` writes it and is the command.
+``_figures``, ``_reliability`` and ``_decision`` the matplotlib figures, ``_multiclass`` what
+multi-class runs add, ``_html`` the page from ``templates/report.html.j2``, ``_cli`` writes it and
+is the command.
 """
 
 from imbexp.intervals import INTERVAL_METRICS
