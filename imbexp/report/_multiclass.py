@@ -16,8 +16,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from imbexp.multiclass import class_key
-
 #: the run tag naming a multi-class run's labels, in code order
 CLASSES_TAG = "imbexp.classes"
 _CLASSES_COLUMN = f"tags.{CLASSES_TAG}"
@@ -67,6 +65,14 @@ DELTA_COLUMNS = (
 )
 #: the per-class metrics a report shows in its per-class tables: (metric prefix, heading)
 PER_CLASS = (("test_prediction_bias", "Prediction bias per class"), ("test_recall", "Recall per class"))
+
+
+def class_key(label: Any) -> str:
+    """``imbexp.multiclass.class_key``, imported when a report has multi-class runs: a report of
+    binary runs never loads the multi-class package."""
+    from imbexp.multiclass import class_key as key_of
+
+    return key_of(label)
 
 
 def _labels(text: Any) -> list[str] | None:
