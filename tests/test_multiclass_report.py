@@ -291,3 +291,31 @@ def test_the_cli_reports_multiclass_runs_and_saves_their_factor_figure(store, tm
     assert png.read_bytes()[:8] == PNG_MAGIC
     assert capsys.readouterr().out.strip() == str(page)
     assert "Against the downsample factor" in Page(page.read_text(encoding="utf-8")).headings
+
+
+def test_a_report_of_binary_and_multiclass_runs_draws_each_kind_from_its_own_predictions(store, tmp_path) -> None:
+    client = store["client"]
+    experiment_id = client.get_run(store["parent"]).info.experiment_id
+    parent = client.create_run(experiment_id, run_name="mixed").info.run_id
+    _log_run(client, experiment_id, parent, 20, "none", "none", tmp=store["home"] / "mixed")
+    rng = np.random.default_rng(21)
+    y = (rng.uniform(size=ROWS) < 0.1).astype(np.int8)
+    score = np.clip(0.1 + 0.3 * (y - 0.1) + rng.normal(0, 0.05, ROWS), 1e-4, 1 - 1e-4)
+    binary = client.create_run(experiment_id, run_name="binary", tags={
+        "mlflow.parentRunId": parent, "strategy": "none", "imbexp.label": "none"}).info.run_id
+    for key, value in (("test_pr_auc", average_precision_score(y, score)), ("valid_pr_auc", 0.5),
+                       ("test_roc_auc", roc_auc_score(y, score))):
+        client.log_metric(binary, key, float(value))
+    folder = store["home"] / "mixed" / binary
+    folder.mkdir(parents=True)
+    pd.DataFrame({"y_true": y, "y_score": score}).to_parquet(folder / "test.parquet")
+    client.log_artifact(binary, str(folder / "test.parquet"), "predictions")
+    client.set_terminated(binary, "FINISHED")
+    client.set_terminated(parent, "FINISHED")
+    text = write_report(store["uri"], parent_run_id=parent, output=tmp_path / "mixed.html",
+                        log_to_parent=False).read_text(encoding="utf-8")
+    page = Page(text)
+    assert {"Leaderboard", "Per class", "Reliability"} <= set(page.headings)
+    assert len(page.run_rows) == 2
+    # the binary reliability curve and decision curve, and the multi-class run's three figures
+    assert len(page.images) == 5
