@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-#: the run tag naming a multi-class run's labels, in code order
-CLASSES_TAG = "imbexp.classes"
+from imbexp.names import CLASSES_TAG
+
 _CLASSES_COLUMN = f"tags.{CLASSES_TAG}"
 _STRATEGY_PARAM = "params.strategy."
 
