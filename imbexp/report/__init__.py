@@ -2,7 +2,7 @@
 
     python -m imbexp.report --run PARENT_RUN_ID          # a sweep (grid or Optuna)
     python -m imbexp.report --experiment known_prob      # every run of an experiment
-    python -m imbexp.report --experiment known_prob --run latest --claims-figure docs/claims.png
+    python -m imbexp.report --experiment known_prob --run latest --claims-figure   # + runs/reports/<name>-claims.png
 
 The page holds a leaderboard of the strategies (95 % intervals where the runs logged them, or the
 reason they logged none; each run's paired deltas against its baseline with a verdict, where it
