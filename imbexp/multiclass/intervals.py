@@ -198,8 +198,9 @@ class Resampled:
         tp, fp, fn = count @ self.tp, count @ self.fp, count @ self.fn
         denominator = 2 * tp + fp + fn
         with np.errstate(invalid="ignore", divide="ignore"):
-            out["f1_macro"] = np.mean(np.where(denominator > 0, 2 * tp / np.where(denominator > 0, denominator, 1), 0.0),
-                                      axis=1)
+            # a class neither present nor predicted scores 0, as scikit-learn's zero_division=0
+            f1 = np.where(denominator > 0, 2 * tp / np.where(denominator > 0, denominator, 1), 0.0)
+            out["f1_macro"] = np.mean(f1, axis=1)
             # a resample without some class has no recall for it: scikit-learn leaves it out of the mean
             out["balanced_accuracy"] = np.nanmean(np.where(tp + fn > 0, tp / (tp + fn), np.nan), axis=1)
         out["ece"] = np.sum(np.abs(count @ self.bin_gap), axis=1) / total
