@@ -1,7 +1,7 @@
 """How often each "95 %" interval of a multi-class run covers the value it estimates.
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/coverage_multiclass.py
-        [--replicates 200] [--minority 15,30,100] [--resamples 1000] [--population 1000000] [--out FILE]
+        [--replicates 400] [--minority 8,15,30,100] [--resamples 1000] [--population 1000000] [--out FILE]
     python benchmarks/coverage_multiclass.py --table FILE    # the tables again, from a finished run
 
 One population, known: 5 standard normal features, P(y=k|x) = softmax(x W + b)_k for 3 classes,
@@ -17,7 +17,7 @@ The value an interval is about is the same fitted model's metric on ``--populati
 each row counted as class k with weight P(y=k|x) (the label noise is taken out of the reference).
 The tables give, per test size, estimate, metric and method: coverage with its Wilson 95 %
 interval, the median width, and the estimator's mean bias against the population value.
-Single-threaded by design (one core of a shared machine): about 6 minutes at the defaults.
+Single-threaded by design (one core of a shared machine): about 7 minutes at the defaults.
 """
 
 from __future__ import annotations
@@ -107,6 +107,9 @@ def replicate(state: dict, minority: int, number: int, resamples: int, n_bins: i
     n = int(round(minority / min(SHARES)))
     seed = 1_000_003 * minority + number
     x, y, _ = state["generator"].draw(n, seed=seed)
+    while np.bincount(y, minlength=len(SHARES)).min() == 0:  # a dataset has every class (Dataset's rule)
+        seed += 7_919
+        x, y, _ = state["generator"].draw(n, seed=seed)
     record: dict = {"minority_target": minority, "replicate": number, "test_rows": n,
                     "smallest_class": int(np.bincount(y, minlength=len(SHARES)).min()), "models": {}}
     runs, points = [], []
@@ -118,8 +121,7 @@ def replicate(state: dict, minority: int, number: int, resamples: int, n_bins: i
     draws = MI.bootstrap_draws([MI.Resampled(y, P, pred, n_bins) for P, pred in runs], n, resamples, seed)
     for name, (P, predicted), point, d in zip(MODELS, runs, points, draws, strict=True):
         candidates = MI.candidate_intervals(y, P, predicted, n_bins, resamples, seed, draws=d, point=point)
-        record["models"][name] = {"estimate": point, "intervals": candidates,
-                                  "used": {m: MI.chosen(m, candidates[m]) for m in MI.INTERVAL_METRICS}}
+        record["models"][name] = {"estimate": point, "intervals": candidates}
     (Pb, pb), (Pa, pa) = runs  # delta: balanced (A) - plain (B)
     deltas = MI.candidate_deltas(y, Pa, pa, Pb, pb, n_bins, resamples, seed, draws=[draws[1], draws[0]],
                                  points=(points[1], points[0]))
@@ -136,6 +138,8 @@ def _wilson(hits: list[bool]) -> tuple[float, float]:
 
 
 def _cells(records: list[dict], population: dict) -> tuple[dict, dict, dict]:
+    from imbexp.multiclass import intervals as MI
+
     hits: dict = defaultdict(list)
     widths: dict = defaultdict(list)
     bias: dict = defaultdict(list)
@@ -145,7 +149,8 @@ def _cells(records: list[dict], population: dict) -> tuple[dict, dict, dict]:
             for metric, methods in m["intervals"].items():
                 truth = population[name][metric]
                 bias[(size, name, metric)].append(m["estimate"][metric] - truth)
-                for method, (low, high) in [*methods.items(), ("used", m["used"][metric])]:
+                used = [("used", MI.chosen(metric, methods))] if metric in MI.METHODS else []
+                for method, (low, high) in [*methods.items(), *used]:
                     hits[(size, name, metric, method)].append(bool(low <= truth <= high))
                     widths[(size, name, metric, method)].append(high - low)
         for metric, methods in r["deltas"].items():
@@ -200,23 +205,64 @@ def summary(records: list[dict], population: dict) -> str:
     for metric, method in MI.METHODS.items():
         lines.append(f"| {metric} | {MI.METHOD_WORDS[method]} | "
                      + " | ".join(cell((s, m, metric, "used")) for s in sizes for m in MODELS) + " |")
+    for metric in MI.DROPPED:
+        for method in ("percentile", "basic"):
+            lines.append(f"| {metric} (no interval logged) | {MI.METHOD_WORDS[method]} | "
+                         + " | ".join(cell((s, m, metric, method)) for s in sizes for m in MODELS) + " |")
     lines += ["", "| paired Δ (balanced − plain) | method | " + " | ".join(f"@ {s} (R={counts[s]})" for s in sizes)
               + " |", "|---|---|" + "---|" * len(sizes)]
     for metric, method in MI.DELTA_METHODS.items():
         lines.append(f"| {metric} | {MI.METHOD_WORDS[method]} | "
                      + " | ".join(cell((s, "delta", metric, method)) for s in sizes) + " |")
+    for metric in MI.DELTA_DROPPED:
+        for method in ("percentile", "basic"):
+            lines.append(f"| {metric} (no delta logged) | {MI.METHOD_WORDS[method]} | "
+                         + " | ".join(cell((s, "delta", metric, method)) for s in sizes) + " |")
     lines.append("")
     for s in sizes:
         used = [ok for (size, est, metric, method), v in hits.items() if size == s for ok in v
-                if (est != "delta" and method == "used") or (est == "delta" and MI.DELTA_METHODS[metric] == method)]
+                if (est != "delta" and method == "used") or (est == "delta" and MI.DELTA_METHODS.get(metric) == method)]
         lines.append(f"pooled @ {s}: {np.mean(used):.3f} of {len(used)} intervals in use")
+    return "\n".join(lines)
+
+
+#: bins of a test set's observed smallest class count, for the choice of MIN_PER_CLASS
+COUNT_BINS = (1, 10, 20, 30, 50, 100, 10**9)
+
+
+def by_count(records: list[dict], population: dict) -> str:
+    """Coverage of the intervals in use, by the test set's observed count of its smallest class
+    (what too_few looks at), pooled over sizes: overall and the worst metric."""
+    from imbexp.multiclass import intervals as MI
+
+    hits: dict = defaultdict(list)
+    for r in records:
+        c = r["smallest_class"]
+        band = next(i for i in range(len(COUNT_BINS) - 1) if COUNT_BINS[i] <= c < COUNT_BINS[i + 1])
+        for name, m in r["models"].items():
+            for metric in MI.METHODS:
+                low, high = MI.chosen(metric, m["intervals"][metric])
+                hits[(band, name, metric)].append(bool(low <= population[name][metric] <= high))
+        for metric, method in MI.DELTA_METHODS.items():
+            _, low, high, _ = r["deltas"][metric][method]
+            truth = population["balanced"][metric] - population["plain"][metric]
+            hits[(band, "delta", metric)].append(bool(low <= truth <= high))
+    lines = ["| smallest class in test | replicates | pooled coverage (intervals and deltas in use) | worst cell "
+             "(estimate, metric: coverage) |", "|---|---|---|---|"]
+    for band in sorted({k[0] for k in hits}):
+        cells = {k: v for k, v in hits.items() if k[0] == band}
+        pooled = [ok for v in cells.values() for ok in v]
+        worst = min(cells, key=lambda k: np.mean(cells[k]))
+        upper = "+" if COUNT_BINS[band + 1] == 10**9 else f"-{COUNT_BINS[band + 1] - 1}"
+        lines.append(f"| {COUNT_BINS[band]}{upper} | {len(cells[worst])} | {np.mean(pooled):.3f} | {worst[1]}, "
+                     f"{worst[2]}: {np.mean(cells[worst]):.3f} |")
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--replicates", type=int, default=200)
-    parser.add_argument("--minority", default="15,30,100", help="expected test rows of the smallest class, per size")
+    parser.add_argument("--replicates", type=int, default=400)
+    parser.add_argument("--minority", default="8,15,30,100", help="expected test rows of the smallest class, per size")
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--population", type=int, default=1_000_000)
     parser.add_argument("--out", default="benchmarks/results/coverage_multiclass.jsonl")
@@ -229,6 +275,7 @@ def main() -> None:
         lines = [json.loads(line) for line in Path(args.table).read_text().splitlines() if line.strip()]
         population, records = lines[0]["population"], lines[1:]
         print(summary(records, population))
+        print("\n" + by_count(records, population))
         print(tables(records, population))
         return
     state = setup(args.population, n_bins)
@@ -248,6 +295,7 @@ def main() -> None:
             print(f"  smallest class ~{minority}: {args.replicates} replicates done at "
                   f"{time.monotonic() - started:.0f} s, load {os.getloadavg()[0]:.1f}", flush=True)
     print(summary(records, state["population"]))
+    print("\n" + by_count(records, state["population"]))
     print(tables(records, state["population"]))
     print(f"\nwall time {time.monotonic() - started:.0f} s")
 
