@@ -17,13 +17,13 @@ table is in benchmarks/README.md, "Multi-class interval coverage"):
 
 Below :data:`MIN_PER_CLASS` test rows of some class no interval is given. The macro metrics
 average over the classes, so the smallest class's noise weighs 1/K: the intervals in use held
-0.91-0.95 per cell down to 10 rows of the smallest class (0.89 below 10), where the binary
-intervals needed 30 positives.
+0.91-0.99 per cell (pooled 0.93-0.95) down to 10 rows of the smallest class (0.89 below 10),
+where the binary intervals needed 30 positives.
 
 The bootstrap is vectorised: one matrix of row counts (resamples x rows) and each metric
 computed on the weighted rows, all resamples at once (scikit-learn's scorers take a
-``sample_weight`` but validate and sort again on each call: about 30 ms per resample and
-metric at a few thousand rows, minutes for a run's thousand resamples of 7 metrics).
+``sample_weight`` but validate and sort again on each call: 21 ms per resample for these
+metrics at 2,000 rows, against 0.4 ms here).
 """
 
 from __future__ import annotations
