@@ -165,3 +165,14 @@ def test_importing_the_package_loads_no_scikit_learn() -> None:
     code = ("import sys, imbexp.multiclass as m; assert 'sklearn' not in sys.modules, 'eager'; "
             "assert m.metrics.evaluate and 'sklearn' in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+def test_one_class_alone_in_y_and_the_decisions_gives_values_without_warnings() -> None:
+    rng = np.random.default_rng(8)
+    P = rng.dirichlet([1, 1, 1], size=60)
+    y = np.zeros(60, dtype=np.int16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        values = MM.evaluate(y, P, np.zeros(60, dtype=np.int64), CLASSES[3])
+    assert values["accuracy"] == 1.0 and values["mcc"] == 0.0 and np.isnan(values["kappa"])
+    assert np.isnan(values["roc_auc"]) and values["recall_cat"] == 1.0

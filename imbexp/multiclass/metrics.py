@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 from imblearn.metrics import geometric_mean_score
 from sklearn import metrics as skm
+from sklearn.exceptions import UndefinedMetricWarning
 
 from imbexp.metrics import expected_calibration_error
 from imbexp.multiclass import check_class_keys, class_key
@@ -67,35 +68,41 @@ def evaluate(y: np.ndarray, P: np.ndarray, predicted: np.ndarray, classes: Seque
     every_class = bool((support > 0).all())
     nan = float("nan")
 
-    precision, recall, f1, _ = skm.precision_recall_fscore_support(
-        y, predicted, labels=labels, average=None, zero_division=0)
-    values: dict[str, float] = {
-        "accuracy": float(skm.accuracy_score(y, predicted)),
-        "mcc": float(skm.matthews_corrcoef(y, predicted)),
-        "kappa": float(skm.cohen_kappa_score(y, predicted, labels=labels)),
-        "precision_macro": float(skm.precision_score(y, predicted, labels=labels, average="macro",
-                                                     zero_division=0)),
-        "precision_weighted": float(skm.precision_score(y, predicted, labels=labels, average="weighted",
-                                                        zero_division=0)),
-        "recall_weighted": float(skm.recall_score(y, predicted, labels=labels, average="weighted",
-                                                  zero_division=0)),
-        "f1_weighted": float(skm.f1_score(y, predicted, labels=labels, average="weighted", zero_division=0)),
-    }
-    if every_class:
-        values.update({
-            "balanced_accuracy": float(skm.balanced_accuracy_score(y, predicted)),
-            "g_mean": float(geometric_mean_score(y, predicted, labels=labels, average="multiclass")),
-            "f1_macro": float(skm.f1_score(y, predicted, labels=labels, average="macro", zero_division=0)),
-            "recall_macro": float(skm.recall_score(y, predicted, labels=labels, average="macro",
-                                                   zero_division=0)),
-            # the one-hot (multilabel) form is scikit-learn's macro one-vs-rest without its check
-            # that rows sum to 1 within 1e-5 (the same per-class AUCs, averaged)
-            "roc_auc": float(skm.roc_auc_score(onehot, P, average="macro")),
-            "pr_auc": float(skm.average_precision_score(onehot, P, average="macro")),
-        })
-    else:
-        values.update(dict.fromkeys(("balanced_accuracy", "g_mean", "f1_macro", "recall_macro",
-                                     "roc_auc", "pr_auc"), nan))
+    with warnings.catch_warnings():
+        # one class alone in y and the decisions (a degenerate split): scikit-learn warns, and its
+        # values (MCC 0, kappa NaN) are the ones to log
+        warnings.filterwarnings("ignore", message="A single label was found", category=UserWarning)
+        warnings.filterwarnings("ignore", category=UndefinedMetricWarning)
+        warnings.filterwarnings("ignore", category=RuntimeWarning)
+        precision, recall, f1, _ = skm.precision_recall_fscore_support(
+            y, predicted, labels=labels, average=None, zero_division=0)
+        values: dict[str, float] = {
+            "accuracy": float(skm.accuracy_score(y, predicted)),
+            "mcc": float(skm.matthews_corrcoef(y, predicted)),
+            "kappa": float(skm.cohen_kappa_score(y, predicted, labels=labels)),
+            "precision_macro": float(skm.precision_score(y, predicted, labels=labels, average="macro",
+                                                         zero_division=0)),
+            "precision_weighted": float(skm.precision_score(y, predicted, labels=labels, average="weighted",
+                                                            zero_division=0)),
+            "recall_weighted": float(skm.recall_score(y, predicted, labels=labels, average="weighted",
+                                                      zero_division=0)),
+            "f1_weighted": float(skm.f1_score(y, predicted, labels=labels, average="weighted", zero_division=0)),
+        }
+        if every_class:
+            values.update({
+                "balanced_accuracy": float(skm.balanced_accuracy_score(y, predicted)),
+                "g_mean": float(geometric_mean_score(y, predicted, labels=labels, average="multiclass")),
+                "f1_macro": float(skm.f1_score(y, predicted, labels=labels, average="macro", zero_division=0)),
+                "recall_macro": float(skm.recall_score(y, predicted, labels=labels, average="macro",
+                                                       zero_division=0)),
+                # the one-hot (multilabel) form is scikit-learn's macro one-vs-rest without its check
+                # that rows sum to 1 within 1e-5 (the same per-class AUCs, averaged)
+                "roc_auc": float(skm.roc_auc_score(onehot, P, average="macro")),
+                "pr_auc": float(skm.average_precision_score(onehot, P, average="macro")),
+            })
+        else:
+            values.update(dict.fromkeys(("balanced_accuracy", "g_mean", "f1_macro", "recall_macro",
+                                         "roc_auc", "pr_auc"), nan))
     with warnings.catch_warnings():
         # rows within ROW_SUM_TOLERANCE of 1 (checked above) trip scikit-learn's 1.5e-8 warning
         warnings.filterwarnings("ignore", message="The y_prob values do not sum to one", category=UserWarning)
