@@ -277,6 +277,18 @@ def _lightgbm_names() -> frozenset[str]:
     return frozenset(name for aliases in _ConfigAliases._get_all_param_aliases().values() for name in aliases)
 
 
+def _for_multiclass(estimator: BaseEstimator, y: np.ndarray) -> None:
+    """A model configured with a binary-only setting, moved to its multi-class counterpart for
+    labels of more than two classes: CatBoost's ``eval_metric: Logloss`` (the YAML's, for early
+    stopping) becomes ``MultiClass``, since CatBoost refuses a binary metric on such labels."""
+    final = final_step(estimator)
+    while isinstance(final, EarlyStopping | Pipeline):
+        final = final_step(final.estimator if isinstance(final, EarlyStopping) else final)
+    if type(final).__name__ == "CatBoostClassifier" and final.get_params().get("eval_metric") == "Logloss" \
+            and len(np.unique(y)) > 2:
+        final.set_params(eval_metric="MultiClass")
+
+
 def fit(estimator: BaseEstimator, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray) -> BaseEstimator:
     """Fit with sample weights, routed to the final step of a pipeline. A model whose ``fit``
     takes no weights is fitted without them when every weight is 1 (a strategy that weights rows
@@ -285,6 +297,7 @@ def fit(estimator: BaseEstimator, X: pd.DataFrame, y: np.ndarray, sample_weight:
     A value the model only checks when it fits (LightGBM checks none before: ``n_estimators=0``,
     ``num_leaves=-5``) is one sentence naming the model, not the library's traceback.
     """
+    _for_multiclass(estimator, y)
     if not takes_sample_weight(estimator):
         if not np.all(np.asarray(sample_weight) == 1):
             raise ConfigError(f"model.estimator {_path(final_step(estimator))!r} takes no sample_weight "
@@ -308,6 +321,24 @@ def _fit_or_explain(estimator: BaseEstimator, X: pd.DataFrame, y: np.ndarray, **
         raise ConfigError(f"model.estimator {_path(final_step(estimator))!r} could not be fitted "
                           f"({type(exc).__name__}: {first_line(exc)[:300]}); check its parameters "
                           "(python -m imbexp --cfg job shows them).") from exc
+
+
+def predict_proba(estimator: BaseEstimator, X: pd.DataFrame, n_classes: int) -> np.ndarray:
+    """The (n, K) class probabilities of a multi-class model, columns in code order 0..K-1; a
+    class the model never saw in training gets 0."""
+    proba = np.asarray(estimator.predict_proba(X), dtype=np.float64)
+    out = np.zeros((proba.shape[0], n_classes), dtype=np.float64)
+    out[:, np.asarray(estimator.classes_, dtype=np.int64)] = proba
+    return out
+
+
+def check_multiclass(model_cfg: Any, estimator: BaseEstimator) -> None:
+    """An anomaly detector scores one class against the rest: it cannot tell three classes apart."""
+    if _detector(estimator) is not None:
+        name = model_cfg.get("name") or type(final_step(estimator)).__name__
+        raise ConfigError(f"model={name} is an anomaly detector, which scores rows as normal or anomalous, and "
+                          "the dataset has more than two classes; use a classifier (e.g. model=lightgbm), or "
+                          "dataset.positive_label=CLASS to detect one class against the rest.")
 
 
 def predict_positive(estimator: BaseEstimator, X: pd.DataFrame) -> np.ndarray:

@@ -156,7 +156,7 @@ def test_what_multiclass_runs_do_not_do_is_refused_in_one_sentence(run_cli, thre
         "objective.metric=f1_tuned": "objective.metric=f1_tuned",
         "deployment.prevalence=0.01": "deployment.prevalence",
         "threshold.multiclass=cost_matrix": "threshold.cost_matrix",
-        "+threshold.cost_matrix={ok:{fault A:5}}": "threshold.cost_matrix",
+        "threshold.cost_matrix={ok: {fault A: 5}}": "threshold.cost_matrix",
     }
     for override, named in cases.items():
         done = run_cli(*data, "model=logistic_regression", override, "tracking.experiment=multiclass-refusals")
@@ -173,7 +173,7 @@ def test_a_cost_matrix_that_prices_missing_a_class_raises_its_recall(compose, th
             "tracking.experiment=multiclass-costs"]
     argmax = experiment(compose(*base)).metrics
     costly = experiment(compose(*base, "threshold.multiclass=cost_matrix",
-                                "threshold.cost_matrix={'fault A': {ok: 20, fault-B: 20}}")).metrics
+                                "threshold.cost_matrix={fault A: {ok: 20, fault-B: 20}}")).metrics
     key = _key("fault A")
     assert costly[f"test_recall_{key}"] > argmax[f"test_recall_{key}"]
     assert costly[f"test_precision_{key}"] < argmax[f"test_precision_{key}"]
@@ -201,17 +201,25 @@ def test_per_class_bias_on_known_probabilities_needs_upweighting_or_the_prior_co
     assert corrected < 0.01, corrected
 
 
-def test_a_sweep_searches_two_classes_factors(run_cli, mlflow_client) -> None:
+def test_a_sweep_searches_two_classes_factors(run_cli, mlflow_client, tmp_path) -> None:
+    """A user's sweep file naming two classes' factors: each trial gets them as one mapping."""
+    (tmp_path / "sweep").mkdir()
+    (tmp_path / "sweep" / "two_classes.yaml").write_text(
+        "# @package _global_\n"
+        "defaults:\n  - override /strategy: downsample_upweight\n  - override /hydra/sweeper: imbexp_optuna\n"
+        "hydra:\n  sweeper:\n    n_trials: 3\n    params:\n"
+        "      strategy.downsample_factor.0: tag(log, interval(1, 5))\n"
+        "      strategy.downsample_factor.1: tag(log, interval(1, 2))\n")
     done = run_cli(
-        "-m", "dataset=synthetic", "dataset.classes=3", "dataset.class_fractions=[0.7,0.2,0.1]",
-        "dataset.rows=3000", "strategy=downsample_upweight", "model=logistic_regression", "metrics.bootstrap=0",
-        "hydra/sweeper=imbexp_optuna", "hydra.sweeper.n_trials=3", "hydra.sweeper.study_name=multiclass-factors",
-        "+hydra.sweeper.params.strategy.downsample_factor.0=tag(log, interval(1, 5))",
-        "+hydra.sweeper.params.strategy.downsample_factor.1=tag(log, interval(1, 2))",
+        "-m", "sweep=two_classes", f"hydra.searchpath=[file://{tmp_path.as_posix()}]",
+        "dataset=synthetic", "dataset.classes=3", "dataset.class_fractions=[0.7,0.2,0.1]",
+        "dataset.rows=3000", "model=logistic_regression", "metrics.bootstrap=0",
+        "hydra.sweeper.study_name=multiclass-factors", "hydra.sweeper.sampler.seed=1",
         "objective.metric=f1_macro", "tracking.experiment=multiclass-sweep", timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     experiment_id = mlflow_client.get_experiment_by_name("multiclass-sweep").experiment_id
-    runs = [r for r in mlflow_client.search_runs([experiment_id]) if "mlflow.parentRunId" in r.data.tags]
+    runs = [r for r in mlflow_client.search_runs([experiment_id])  # the trials, not the baseline run beside them
+            if "mlflow.parentRunId" in r.data.tags and r.data.tags.get("strategy") == "downsample_upweight"]
     assert len(runs) == 3
     factors = {(r.data.params.get("strategy.downsample_factor.0"), r.data.params.get("strategy.downsample_factor.1"))
                for r in runs}

@@ -88,6 +88,11 @@ class Strategy(ABC):
     #: odds(prior of the rows given) / odds(prior of the rows trained on), noted when the
     #: strategy last ran: what :meth:`correct_probabilities` multiplies the odds by
     _prior_odds_ratio: float = 1.0
+    #: a multi-class run's labels in code order (:meth:`bind_classes`); None for binary data
+    _classes: tuple[str, ...] | None = None
+    #: per class code, share given / share trained on (multi-class: what the probabilities of
+    #: each class are multiplied by before the rows are renormalised)
+    _prior_class_ratio: np.ndarray | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -114,12 +119,22 @@ class Strategy(ABC):
         that synthesise rows and need the features."""
         return None
 
+    def bind_classes(self, classes: tuple[str, ...] | None) -> None:
+        """The run's class labels in code order (multi-class data), so that per-class mappings in
+        the config name classes by their label text; None (binary data) changes nothing."""
+        self._classes = None if classes is None else tuple(str(c) for c in classes)
+
     def correct_probabilities(self, p: np.ndarray) -> np.ndarray:
         """Map scores of a model fitted on the rebalanced data back to the true prior: with
         ``prior_correction``, the odds are multiplied by the ratio :meth:`_note_prior` found
-        when the strategy last ran (the fit these scores come from)."""
+        when the strategy last ran (the fit these scores come from). Multi-class probabilities
+        (n, K): each class's column times its share given / share trained on, rows renormalised
+        (the same Bayes step, Saerens et al. 2002)."""
         if not self.prior_correction:
             return p
+        if np.ndim(p) == 2:
+            ratio = self._prior_class_ratio if self._prior_class_ratio is not None else np.ones(np.shape(p)[1])
+            return class_prior_corrected(p, ratio)
         return prior_corrected(p, self._prior_odds_ratio)
 
     def _note_prior(self, y_given: np.ndarray, weight_given: np.ndarray | None, y_trained: np.ndarray,
@@ -127,7 +142,12 @@ class Strategy(ABC):
         """Note how far the strategy moved the class prior: the weighted positive share of the
         training set it produced against that of the rows it was given (only when asked to
         correct: a training set left with one class is then the model's to refuse, not this)."""
-        if self.prior_correction:
+        if not self.prior_correction:
+            return
+        if self._classes is not None:
+            self._prior_class_ratio = class_prior_ratio(y_given, weight_given, y_trained, weight_trained,
+                                                        len(self._classes))
+        else:
             self._prior_odds_ratio = prior_odds_ratio(y_given, weight_given, y_trained, weight_trained)
 
     def label(self) -> str:
@@ -199,6 +219,35 @@ def prior_corrected(p: np.ndarray, odds_ratio: float) -> np.ndarray:
     return np.clip(odds_ratio * p / (odds_ratio * p - p + 1.0), 0.0, 1.0)
 
 
+def class_prior_corrected(P: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+    """Multi-class probabilities of a model fitted under shifted class shares, mapped back: each
+    column times ``ratio`` (share given / share trained on), each row renormalised to 1."""
+    P = np.asarray(P, dtype=np.float64) * np.asarray(ratio, dtype=np.float64)[None, :]
+    total = P.sum(axis=1, keepdims=True)
+    return np.divide(P, total, out=np.full_like(P, 1.0 / P.shape[1]), where=total > 0)
+
+
+def class_shares(y: np.ndarray, sample_weight: np.ndarray | None, n_classes: int) -> np.ndarray:
+    """Each class code's share of the rows' total weight (of the rows, without weights)."""
+    y = np.asarray(y, dtype=np.int64)
+    weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    totals = np.bincount(y, weights=weight, minlength=n_classes)
+    return totals / totals.sum()
+
+
+def class_prior_ratio(y_given: np.ndarray, weight_given: np.ndarray | None, y_trained: np.ndarray,
+                      weight_trained: np.ndarray | None, n_classes: int) -> np.ndarray:
+    """Per class, share given / share trained on: what the multi-class prior correction
+    multiplies each class's probability by. Every class must keep some training weight."""
+    given = class_shares(y_given, weight_given, n_classes)
+    trained = class_shares(y_trained, weight_trained, n_classes)
+    if np.any(trained <= 0) or np.any(given <= 0):
+        raise DataError("the prior correction needs every class in the training rows, with weight; the shares "
+                        f"were {np.round(given, 4).tolist()} before the strategy and "
+                        f"{np.round(trained, 4).tolist()} after.")
+    return given / trained
+
+
 def positive_share(y: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
     """The positives' share of the rows' total weight (of the rows, without weights)."""
     positive = np.asarray(y) == 1
@@ -230,12 +279,25 @@ def weights_or_ones(sample_weight: np.ndarray | None, n: int) -> np.ndarray:
     return np.asarray(sample_weight, dtype=np.float64)
 
 
-def per_class(key: str, value: Any, y: np.ndarray) -> dict[int, float]:
-    """A factor for each class: a number applies to the majority class, a mapping to the
-    classes it names (the shape that multi-class rebalancing will use). The values were
-    checked against ``parameter_constraints`` when the strategy was made; the class labels can
-    only be checked against the training labels."""
+def per_class(key: str, value: Any, y: np.ndarray, names: tuple[str, ...] | None = None) -> dict[int, float]:
+    """A factor for each class code: a number applies to the majority class (multi-class data,
+    ``names`` given: to every class but the smallest), a mapping to the classes it names (by
+    label text for multi-class data, by code 0/1 for binary). The values were checked against
+    ``parameter_constraints`` when the strategy was made; the class labels can only be checked
+    against the training labels."""
     classes, counts = np.unique(y, return_counts=True)
+    if names is not None:
+        codes = {label: code for code, label in enumerate(names)}
+        if isinstance(value, Mapping):
+            factors = {int(c): 1.0 for c in classes}
+            for label, factor in value.items():
+                if str(label) not in codes:
+                    raise ConfigError(f"strategy.{key} names class {str(label)!r}, which is not a class of the data; "
+                                      f"the classes are {', '.join(map(repr, names))}.")
+                factors[codes[str(label)]] = float(factor)
+            return factors
+        smallest = int(classes[np.argmin(counts)])
+        return {int(c): (1.0 if int(c) == smallest else float(value)) for c in classes}
     if isinstance(value, Mapping):
         factors = {int(c): 1.0 for c in classes}
         for label, factor in value.items():

@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 
 from imbexp.constraints import AnyOf, Interval, Null, PerClass, Worded
-from imbexp.errors import DataError
+from imbexp.errors import ConfigError, DataError
 from imbexp.strategies._base import (
     PRIOR_CORRECTION,
     WEIGHT_RANGE,
@@ -66,7 +66,15 @@ class _DownsampleBase(RowSelectingStrategy):
         self._keep_fraction: dict[int, float] = {}
 
     def _select(self, y: np.ndarray, random_state: int) -> np.ndarray:
-        factors = per_class("downsample_factor", self.downsample_factor, y)
+        factors = per_class("downsample_factor", self.downsample_factor, y, self._classes)
+        if self._classes is not None:  # multi-class: the smallest class is never downsampled
+            codes, counts = np.unique(y, return_counts=True)
+            smallest = int(codes[np.argmin(counts)])
+            if factors.get(smallest, 1.0) != 1.0:
+                label = self._classes[smallest]
+                raise ConfigError(f"strategy.downsample_factor.{label}={factors[smallest]:g} would downsample "
+                                  f"class {label!r}, the smallest of the training part ({int(counts.min())} rows), "
+                                  "which is never downsampled; give it 1 or leave it out of the mapping.")
         self._keep_fraction = {c: 1.0 / f for c, f in factors.items()}
         return downsample_indices(y, factors, np.random.default_rng(random_state))
 
@@ -98,7 +106,7 @@ class DownsampleUpweight(_DownsampleBase):
         kept = self._select(y, random_state)
         weight_of = per_class(
             "upweight_factor",
-            self.downsample_factor if self.upweight_factor is None else self.upweight_factor, y)
+            self.downsample_factor if self.upweight_factor is None else self.upweight_factor, y, self._classes)
         y_kept = y[kept]
         class_weight = np.ones(len(kept))
         for label, factor in weight_of.items():
@@ -142,6 +150,9 @@ class Downsample(_DownsampleBase):
         # 1/f, not the realised shares the other strategies are corrected from: the kept count is
         # round(n / f), and the realised ratio would move every corrected score by up to 1/n.
         self._prior_odds_ratio = self._keep_fraction.get(0, 1.0) / self._keep_fraction.get(1, 1.0)
+        if self._classes is not None:  # per class: share given / share kept is proportional to f
+            self._prior_class_ratio = np.array([1.0 / self._keep_fraction.get(c, 1.0)
+                                                for c in range(len(self._classes))])
         return RowSelection(kept, weights_or_ones(sample_weight, len(y))[kept])
 
     def label(self) -> str:

@@ -15,6 +15,7 @@ from imbexp.strategies._resampling import (
     depends_on_seed,
     has_missing,
     minority_count,
+    multiclass_sampling_strategy,
     neighbours_within,
     resampled,
     seeded,
@@ -128,11 +129,28 @@ class ImblearnSampler(Strategy):
     def fit_resample(self, X, y, sample_weight=None, *, random_state=0) -> TrainingSet:
         who = f"strategy {self.name}"
         sampler = seeded(self.sampler, random_state)
+        if self._classes is not None:  # class labels to codes, a ratio to row counts per class
+            self._bind_sampling_strategies(sampler, y)
         self._check_data(sampler, X, y, who)
         training = resampled(sampler, X, y, sample_weight, who, ratio_key=f"{KEY}.sampling_strategy",
                              explain=lambda exc: self._explain(exc, y))
         self._note_prior(y, sample_weight, training.y, training.sample_weight)
         return training
+
+    def _bind_sampling_strategies(self, sampler: Any, y: np.ndarray) -> None:
+        """Every ``sampling_strategy`` in the sampler (its own, and a SMOTE's inside SMOTEENN) as
+        imbalanced-learn takes it for multi-class codes (:func:`multiclass_sampling_strategy`)."""
+        params = sampler.get_params(deep=True)
+        owners = {"": sampler, **{name: value for name, value in params.items() if hasattr(value, "fit_resample")}}
+        updates = {}
+        for prefix, owner in owners.items():
+            param = f"{prefix}__sampling_strategy" if prefix else "sampling_strategy"
+            if param not in params:
+                continue
+            key = f"{KEY}.{param.replace('__', '.')}"
+            updates[param] = multiclass_sampling_strategy(params[param], y, self._classes,
+                                                          getattr(owner, "_sampling_type", None), key)
+        sampler.set_params(**updates)
 
     def _check_data(self, sampler: Any, X, y, who: str) -> None:
         """What the sampler cannot take, said before it fails on it; its ``k_neighbors`` (and

@@ -5,14 +5,31 @@ from typing import Any
 from imbexp.constraints import Interval, Options, Worded
 from imbexp.errors import DataError
 from imbexp.strategies._base import PRIOR_CORRECTION, Strategy, TrainingSet
-from imbexp.strategies._resampling import categorical_columns, has_missing, neighbours_within, resampled
+from imbexp.strategies._resampling import (
+    categorical_columns,
+    has_missing,
+    multiclass_sampling_strategy,
+    neighbours_within,
+    resampled,
+)
 
 #: minority rows / majority rows after resampling
 RATIO = Worded(Interval(float, 0, 1, closed="right"),
                "use a number > 0 and <= 1 (minority rows / majority rows after resampling)")
 
 
-class RandomOversample(Strategy):
+class _Oversampler(Strategy):
+    sampling_strategy: float
+
+    def _sampling_strategy(self, y) -> Any:
+        """The ratio as imbalanced-learn takes it: for multi-class data, a row count per class."""
+        if self._classes is None:
+            return self.sampling_strategy
+        return multiclass_sampling_strategy(self.sampling_strategy, y, self._classes, "over-sampling",
+                                            "strategy.sampling_strategy")
+
+
+class RandomOversample(_Oversampler):
     """Repeat random minority rows until minority / majority = ``sampling_strategy``; a repeated
     row carries its source row's weight. This raises the minority's prior, which
     ``prior_correction`` maps back."""
@@ -28,7 +45,7 @@ class RandomOversample(Strategy):
     def fit_resample(self, X, y, sample_weight=None, *, random_state=0) -> TrainingSet:
         from imblearn.over_sampling import RandomOverSampler
 
-        sampler = RandomOverSampler(sampling_strategy=self.sampling_strategy, random_state=random_state)
+        sampler = RandomOverSampler(sampling_strategy=self._sampling_strategy(y), random_state=random_state)
         training = resampled(sampler, X, y, sample_weight, f"strategy {self.name}",
                              ratio_key="strategy.sampling_strategy")
         self._note_prior(y, sample_weight, training.y, training.sample_weight)
@@ -47,7 +64,7 @@ class RandomOversample(Strategy):
 SMOTE_KINDS = ("auto", "smote", "adasyn", "borderline", "smotenc")
 
 
-class Smote(Strategy):
+class Smote(_Oversampler):
     """imbalanced-learn's synthetic oversamplers. ``auto`` is SMOTE, or SMOTENC when the data
     has categorical columns. The input rows keep their weights, a synthetic row takes its class's
     mean weight (:mod:`imbexp.strategies._resampling`)."""
@@ -85,7 +102,7 @@ class Smote(Strategy):
         if has_missing(X):
             raise DataError(f"strategy.kind={kind} cannot use rows with missing values; "
                             "fill them or use another strategy.")
-        common = {"sampling_strategy": self.sampling_strategy, "random_state": random_state}
+        common = {"sampling_strategy": self._sampling_strategy(y), "random_state": random_state}
         sampler = {
             "smote": lambda: SMOTE(k_neighbors=k, **common),
             "adasyn": lambda: ADASYN(n_neighbors=k, **common),

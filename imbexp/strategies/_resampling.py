@@ -20,13 +20,14 @@ and labels alone; these helpers give each row it returns a weight:
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from imbexp.errors import DataError, first_line
+from imbexp.errors import ConfigError, DataError, first_line
 from imbexp.strategies._base import TrainingSet
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,43 @@ def neighbours_within(k: int, y: np.ndarray, key: str, who: str) -> int:
         log.warning("%s=%d lowered to %d: the training part has only %d minority rows", key, k, lowered,
                     n_minority)
     return lowered
+
+
+def multiclass_sampling_strategy(value: Any, y: np.ndarray, classes: tuple[str, ...], sampling_type: str | None,
+                                 key: str) -> Any:
+    """A ``sampling_strategy`` as imbalanced-learn takes it for multi-class labels (codes).
+
+    imbalanced-learn takes a float only for two classes. Here a number r keeps its binary meaning
+    per class: an over-sampler grows every class to at least r x the largest class's rows, an
+    under-sampler shrinks every class to at most the smallest class's rows / r. A mapping names
+    classes by their label text (values as imbalanced-learn reads them: row counts), a list names
+    the classes a cleaning sampler cleans; text ("auto", "not majority", ...) is passed through.
+    """
+    codes = {label: code for code, label in enumerate(classes)}
+
+    def code_of(label: Any) -> int:
+        if str(label) not in codes:
+            raise ConfigError(f"{key} names class {str(label)!r}, which is not a class of the data; the classes "
+                              f"are {', '.join(map(repr, classes))}.")
+        return codes[str(label)]
+
+    if isinstance(value, Mapping):
+        return {code_of(label): count for label, count in value.items()}
+    if isinstance(value, list | tuple):
+        return [code_of(label) for label in value]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=len(classes))
+    present = np.flatnonzero(counts)
+    if sampling_type == "over-sampling":
+        target = {int(c): int(round(value * counts.max())) for c in present}
+        grown = {c: n for c, n in target.items() if n > counts[c]}
+        if not grown:
+            raise DataError(f"{key}={value:g} asks no class for more rows: every class already has at least "
+                            f"{value:g} x the largest class's {int(counts.max())} rows; use a larger number (<= 1).")
+        return grown
+    shrunk = {int(c): int(round(counts[present].min() / value)) for c in present}
+    return {c: n for c, n in shrunk.items() if n < counts[c]} or "auto"
 
 
 def seeded(sampler: Any, random_state: int) -> Any:
