@@ -7,6 +7,7 @@ classes' factors."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -228,3 +229,34 @@ def test_a_sweep_searches_two_classes_factors(run_cli, mlflow_client, tmp_path) 
         f0 = float(run.data.params["strategy.downsample_factor.0"])
         assert run.data.metrics["train_class_fraction_0"] == pytest.approx(
             0.7 / f0 / (0.7 / f0 + 0.2 / float(run.data.params["strategy.downsample_factor.1"]) + 0.1), abs=0.03)
+
+
+def test_compare_to_pairs_two_multiclass_runs_row_by_row(compose, three_classes, mlflow_client) -> None:
+    from imbexp import compare
+
+    base = [*_dataset(three_classes), "model=logistic_regression", "metrics.bootstrap=200",
+            "tracking.experiment=multiclass-compare"]
+    plain = experiment(compose(*base))
+    cfg = compose(*base, "strategy=class_weight", f"compare_to={plain.run_id}")
+    compare.compare_to(cfg, experiment(cfg).run_id)
+    runs = mlflow_client.search_runs([mlflow_client.get_experiment_by_name("multiclass-compare").experiment_id],
+                                     filter_string="tags.strategy = 'class_weight'")
+    (weighted,) = runs
+    m = weighted.data.metrics
+    assert weighted.data.tags["imbexp.compared_to"] == plain.run_id
+    for metric in ("pr_auc", "roc_auc", "log_loss", "brier"):
+        delta = m[f"test_{metric}_delta"]
+        assert delta == pytest.approx(m[f"test_{metric}"] - plain.metrics[f"test_{metric}"], abs=1e-9), metric
+        assert m[f"test_{metric}_delta_ci_low"] <= delta <= m[f"test_{metric}_delta_ci_high"], metric
+
+
+@pytest.mark.slow
+def test_a_grid_of_multiclass_runs_and_repeated_seeds_write_their_report(run_cli, three_classes, imbexp_home) -> None:
+    done = run_cli("-m", *_dataset(three_classes), "strategy=downsample_upweight", "strategy.downsample_factor=1,3",
+                   "model=logistic_regression", "metrics.bootstrap=0", "repeats=2",
+                   "tracking.experiment=multiclass-grid", timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    found = [line for line in (done.stdout + done.stderr).splitlines() if "report written to" in line]
+    assert found, done.stdout[-3000:]
+    page = Path(found[-1].split("report written to ", 1)[1].strip()).read_text()
+    assert "Per class" in page and "macro F1" in page and "data:image/png;base64," in page
