@@ -242,6 +242,8 @@ class Comparer:
         n_resamples = int(settings.get("bootstrap", 0)) or DEFAULT_RESAMPLES
         seed = int(_as_number(run.data.params.get("seed")) or 0)
         classes = classes_of(run)
+        if (classes is None) != (classes_of(other) is None):
+            return "one run is binary and the other multi-class: there is nothing to pair"
         if classes is not None:  # the class probabilities and decisions of each run, paired by row
             from imbexp.multiclass import class_key
             from imbexp.multiclass import intervals as multiclass

@@ -279,14 +279,19 @@ def _lightgbm_names() -> frozenset[str]:
 
 def _for_multiclass(estimator: BaseEstimator, y: np.ndarray) -> None:
     """A model configured with a binary-only setting, moved to its multi-class counterpart for
-    labels of more than two classes: CatBoost's ``eval_metric: Logloss`` (the YAML's, for early
-    stopping) becomes ``MultiClass``, since CatBoost refuses a binary metric on such labels."""
+    labels of more than two classes: the boosters' binary ``eval_metric`` (the YAMLs', for early
+    stopping: CatBoost's ``Logloss``, XGBoost's ``logloss``) becomes its multi-class counterpart,
+    since both refuse a binary metric on such labels."""
     final = final_step(estimator)
     while isinstance(final, EarlyStopping | Pipeline):
         final = final_step(final.estimator if isinstance(final, EarlyStopping) else final)
-    if type(final).__name__ == "CatBoostClassifier" and final.get_params().get("eval_metric") == "Logloss" \
-            and len(np.unique(y)) > 2:
-        final.set_params(eval_metric="MultiClass")
+    if len(np.unique(y)) <= 2:
+        return
+    metric = final.get_params().get("eval_metric")
+    multiclass = {"CatBoostClassifier": {"Logloss": "MultiClass"},
+                  "XGBClassifier": {"logloss": "mlogloss", "error": "merror"}}.get(type(final).__name__, {})
+    if metric in multiclass:
+        final.set_params(eval_metric=multiclass[metric])
 
 
 def fit(estimator: BaseEstimator, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray) -> BaseEstimator:

@@ -88,8 +88,11 @@ def experiment(cfg: DictConfig) -> Result:
             multiclass.check(cfg, dataset, objective, strategy, unfitted)
             strategy.bind_classes(dataset.classes)
         else:
+            from imbexp.multiclass import decisions
+
             multiclass = None
             _check_multiclass_objective(objective, dataset)
+            decisions.check_threshold_config(cfg.get("threshold") or {}, None)  # multi-class keys on binary data
         _check_cost_columns(cfg, objective, dataset)
         split = make_split(dataset.y, cfg.split, seed, group=dataset.group, time=dataset.time)
         if in_batches:

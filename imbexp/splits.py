@@ -139,7 +139,7 @@ def _make_split(y: np.ndarray, cfg: Any, seed: int) -> Split:
         _require_minority(y, train, "train", cfg)
         return Split("holdout", [Fold(np.sort(train), np.sort(valid))], np.sort(train), np.sort(test))
     k = cfg["n_splits"]
-    counts = np.bincount(y[train_all], minlength=2)
+    counts = np.bincount(y[train_all], minlength=_n_classes(y))
     if counts.min() < k:
         raise DataError(f"split.n_splits={k} needs at least {k} rows of each class in the "
                         f"training part; it has {int(counts.min())} minority rows. Lower "
@@ -147,6 +147,19 @@ def _make_split(y: np.ndarray, cfg: Any, seed: int) -> Split:
     splitter = RepeatedStratifiedKFold(n_splits=k, n_repeats=cfg["n_repeats"], random_state=seed)
     folds = [Fold(train_all[tr], train_all[va]) for tr, va in splitter.split(train_all, y[train_all])]
     return Split("cv", folds, np.sort(train_all), np.sort(test))
+
+
+def _n_classes(y: np.ndarray) -> int:
+    """The classes of the labels (codes 0..K-1): a part must hold every one, the highest too."""
+    return max(2, int(y.max()) + 1) if len(y) else 2
+
+
+def _share_words(y: np.ndarray, part: np.ndarray) -> str:
+    """``1.20% positive``; for multi-class labels the smallest class's share of the part."""
+    if _n_classes(y) == 2:
+        return f"{100 * y[part].mean():.2f}% positive"
+    counts = np.bincount(y[part], minlength=_n_classes(y))
+    return f"smallest class {100 * counts.min() / max(len(part), 1):.2f}%"
 
 
 def _split_off(positions, y, share, seed, name, train_test_split):
@@ -157,7 +170,7 @@ def _split_off(positions, y, share, seed, name, train_test_split):
 
 
 def _require_minority(y: np.ndarray, part: np.ndarray, name: str, cfg: Any) -> None:
-    counts = np.bincount(y[part], minlength=2)
+    counts = np.bincount(y[part], minlength=_n_classes(y))
     if counts.min() == 0:
         key = {"test": "split.test_size", "valid": "split.valid_size"}.get(name, "split sizes")
         raise DataError(f"the {name} part has {len(part)} rows and none of class "
@@ -208,7 +221,7 @@ def _group_split(y: np.ndarray, group: np.ndarray, cfg: Any, seed: int) -> Split
     train = np.flatnonzero(fold >= n_test + n_valid)
     holding = np.unique(codes[y == 1]).size
     for name, part in (("test", test), ("valid", valid), ("train", train)):
-        counts = np.bincount(y[part], minlength=2)
+        counts = np.bincount(y[part], minlength=_n_classes(y))
         if counts.min() == 0:
             raise DataError(f"the {name} part of split=group ({np.unique(codes[part]).size} groups, {len(part)} "
                             f"rows) has no rows of class {int(np.argmin(counts))}: the positives are in "
@@ -221,7 +234,7 @@ def _group_split(y: np.ndarray, group: np.ndarray, cfg: Any, seed: int) -> Split
                         "largest group alone has %.1f%%", name, 100 * len(part) / len(y), name, asked,
                         100 * largest / len(y))
     parts = ", ".join(f"{name} {np.unique(codes[part]).size} groups ({len(part)} rows, "
-                      f"{100 * y[part].mean():.2f}% positive)"
+                      f"{_share_words(y, part)})"
                       for name, part in (("train", train), ("valid", valid), ("test", test)))
     return Split("group", [Fold(train, valid)], train, test,
                  description=f"{parts}; {k} stratified group folds")
@@ -247,7 +260,7 @@ def _time_split(y: np.ndarray, time: np.ndarray, cfg: Any) -> Split:
     spans = {name: (ordered[start], ordered[end - 1]) for name, (start, end) in
              (("train", (0, cut_valid)), ("valid", (cut_valid, cut_test)), ("test", (cut_test, n)))}
     for name, part in parts.items():
-        counts = np.bincount(y[part], minlength=2)
+        counts = np.bincount(y[part], minlength=_n_classes(y))
         if counts.min() == 0:
             first, last = (_time_text(t) for t in spans[name])
             change = {"train": "lower split.valid_size + split.test_size",
@@ -256,7 +269,7 @@ def _time_split(y: np.ndarray, time: np.ndarray, cfg: Any) -> Split:
                             f"of class {int(np.argmin(counts))}; {change}, or use data over a longer period.")
     train, valid, test = (np.sort(parts[name]) for name in ("train", "valid", "test"))
     description = ", ".join(f"{name} {_time_text(spans[name][0])} to {_time_text(spans[name][1])} "
-                            f"({len(parts[name])} rows, {100 * y[parts[name]].mean():.2f}% positive)"
+                            f"({len(parts[name])} rows, {_share_words(y, parts[name])})"
                             for name in ("train", "valid", "test"))
     return Split("time", [Fold(train, valid)], train, test, description=description)
 

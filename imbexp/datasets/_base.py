@@ -201,7 +201,8 @@ def _binary_labels(name: str, y: Any) -> np.ndarray:
     if not binary:
         found = y[~((y == 0) | (y == 1))] if y.dtype.kind in "iuf" else y
         raise DataError(f"dataset {name!r}: labels must be 0 or 1 (1 = the positive class), but y holds "
-                        f"{_shown(found)}; map the classes to 0 and 1 in the loader.")
+                        f"{_shown(found)}; map the classes to 0 and 1 in the loader (or give Dataset.classes "
+                        "for a multi-class set).")
     return y.astype(np.int8, copy=False)
 
 
@@ -262,12 +263,12 @@ def _probabilities(name: str, p_true: Any, n_labels: int, n_classes: int | None 
         each = "one probability" if n_classes is None else f"a row of {n_classes} class probabilities"
         raise DataError(f"dataset {name!r}: p_true has shape {p_true.shape} for {n_labels} labels; "
                         f"give {each} per label.")
-    if n_classes is not None and not np.allclose(p_true.sum(axis=1), 1.0, atol=1e-6):
-        raise DataError(f"dataset {name!r}: each row of p_true must sum to 1 (the class probabilities of a row).")
     outside = p_true[~((p_true >= 0) & (p_true <= 1))]  # NaN is outside too
     if outside.size:
         raise DataError(f"dataset {name!r}: p_true must hold probabilities from 0 to 1, but holds "
                         f"{_shown(outside)}.")
+    if n_classes is not None and not np.allclose(p_true.sum(axis=1), 1.0, atol=1e-6):
+        raise DataError(f"dataset {name!r}: each row of p_true must sum to 1 (the class probabilities of a row).")
     return p_true
 
 

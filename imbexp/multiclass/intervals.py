@@ -80,7 +80,7 @@ BOUNDS = {"pr_auc": (0.0, 1.0), "roc_auc": (0.0, 1.0), "f1_macro": (0.0, 1.0), "
           "ece": (0.0, 1.0), "brier": (0.0, 2.0), "log_loss": (0.0, float("inf"))}
 #: the most count-matrix cells (resamples x rows) held at once: the bootstrap works in blocks
 _CELLS = 4_000_000
-_EPS = 1e-15  # log loss clips probabilities as scikit-learn's log_loss did
+_EPS = float(np.finfo(np.float64).eps)  # log loss clips probabilities as scikit-learn 1.9 does (its float eps)
 
 
 def too_few(y: np.ndarray, classes: tuple[str, ...] | list[str]) -> str | None:

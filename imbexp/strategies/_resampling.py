@@ -93,8 +93,16 @@ def multiclass_sampling_strategy(value: Any, y: np.ndarray, classes: tuple[str, 
             raise DataError(f"{key}={value:g} asks no class for more rows: every class already has at least "
                             f"{value:g} x the largest class's {int(counts.max())} rows; use a larger number (<= 1).")
         return grown
-    shrunk = {int(c): int(round(counts[present].min() / value)) for c in present}
-    return {c: n for c, n in shrunk.items() if n < counts[c]} or "auto"
+    if sampling_type != "under-sampling":
+        raise ConfigError(f"{key}={value:g} is a ratio, and this sampler removes the rows it judges noisy rather "
+                          "than aiming at one; use text such as 'auto', or a list of the classes to clean.")
+    smallest = int(counts[present].min())
+    shrunk = {int(c): int(round(smallest / value)) for c in present}
+    kept = {c: n for c, n in shrunk.items() if n < counts[c]}
+    if not kept:
+        raise DataError(f"{key}={value:g} asks no class for fewer rows: every class has at most the smallest "
+                        f"class's {smallest} rows / {value:g}; use a larger number (<= 1).")
+    return kept
 
 
 def seeded(sampler: Any, random_state: int) -> Any:

@@ -80,6 +80,17 @@ def _file_stamp(dataset: Any) -> dict[str, str]:
     return dict(zip(FILE_STAMP_KEYS, (json.dumps(stat.st_size), json.dumps(modified)), strict=True))
 
 
+#: config keys added after studies were recorded, with the value that does what a config
+#: without them did: a study recorded before them resumes when they are at that value
+ADDED_KEYS: dict[str, object] = {
+    "dataset.classes": 2,
+    "dataset.class_fractions": None,
+    "threshold.multiclass": "argmax",
+    "threshold.cost_matrix": None,
+}
+_NO_DEFAULT = object()
+
+
 def digest(print_: dict[str, str]) -> str:
     """Eight hex digits that name a fingerprint (for a suggested study name)."""
     return hashlib.sha256(json.dumps(print_, sort_keys=True).encode()).hexdigest()[:8]
@@ -97,6 +108,9 @@ def check(storage: optuna.storages.RDBStorage, study: optuna.Study, wanted: dict
     # a study recorded before keys were left out, or before file stamps, is compared on the rest
     before = {key: value for key, value in json.loads(recorded).items() if not _ignored(key)}
     wanted = {key: value for key, value in wanted.items() if key in before or key not in FILE_STAMP_KEYS}
+    # keys added to the config since the study was recorded, at the value that keeps the old behaviour
+    wanted = {key: value for key, value in wanted.items()
+              if key in before or json.loads(value) != ADDED_KEYS.get(key, _NO_DEFAULT)}
     if before == wanted:
         return
     changed = [key for key in sorted({*before, *wanted}) if before.get(key) != wanted.get(key)]
