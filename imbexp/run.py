@@ -260,13 +260,18 @@ def _fit_and_score(cfg: DictConfig, dataset: Dataset, split, strategy: Strategy,
     with clock.stage("predict"):
         test_scores = strategy.correct_probabilities(models.predict_positive(model, dataset.features(split.test)))
     with clock.stage("metrics"):
+        uncalibrated: dict[str, float] = {}
         if method != "none":  # fitted on valid only (under cv: every fold's held-out scores)
             calibrator = calibration.ScoreCalibrator(method).fit(np.concatenate(pooled_raw), valid_y)
+            # what the calibration changed, for the console and the run: ECE and bias before it
+            uncalibrated = {"test_uncalibrated_ece": M.expected_calibration_error(y_test, test_scores, n_bins),
+                            "test_uncalibrated_prediction_bias": float(np.mean(test_scores) - np.mean(y_test))}
             test_scores = calibrator.transform(test_scores)
         test_values = {**M.evaluate(y_test, test_scores, threshold, n_bins),
                        **intervals.calibration_metrics(y_test, test_scores, threshold),
                        **_money(dataset, split.test, test_scores, threshold, rule)}
         values.update({f"test_{name}": value for name, value in test_values.items()})
+        values.update(uncalibrated)
         values.update({
             "threshold_tuned": threshold,
             "train_rows": training.n_rows,
@@ -388,6 +393,15 @@ def _print_summary(cfg: DictConfig, dataset: Dataset, strategy: Strategy, model_
     lines.append(f"  threshold tuned on valid: {m['threshold_tuned']:.4f}; trained on "
                  f"{int(m['train_rows']):,} rows ({100 * m['train_positive_fraction']:.2f}% positive, "
                  f"{100 * m['train_weighted_positive_fraction']:.2f}% of the weight) in {m['fit_seconds']:.2f} s")
+    if "test_uncalibrated_ece" in m:
+        lines.append(f"  calibration={cfg.calibration} (fitted on valid): test ECE {m['test_ece']:.4f} "
+                     f"({m['test_uncalibrated_ece']:.4f} before), prediction bias {m['test_prediction_bias']:+.4f} "
+                     f"({m['test_uncalibrated_prediction_bias']:+.4f} before)")
+    if "deploy_prevalence" in m:
+        lines.append(f"  deployed at prevalence {100 * m['deploy_prevalence']:.3g}% (scores moved to it, threshold "
+                     f"{m['threshold_deploy']:.4f} re-chosen on valid): test pr_auc {m['test_deploy_pr_auc']:.4f}, "
+                     f"precision {m['test_deploy_precision_tuned']:.4f}, recall {m['test_deploy_recall_tuned']:.4f}, "
+                     f"ece {m['test_deploy_ece']:.4f}, bias {m['test_deploy_prediction_bias']:+.4f}")
     if "test_cost" in m:
         lines.append(_money_line(cfg, dataset, m))
     lines.append(f"  objective: {_objective_words(result)}")

@@ -187,3 +187,16 @@ def test_a_sweep_preset_chosen_in_a_config_file_needs_dash_m(run_cli, tmp_path) 
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "imbexp: error: the config selects the Optuna sweeper (a sweep preset), but this is a single run; " \
            "add -m" in done.stderr
+
+
+def test_the_console_shows_what_calibration_and_deployment_did(run_cli, mlflow_client) -> None:
+    done = run_cli("strategy=downsample", "strategy.downsample_factor=10", "calibration=sigmoid",
+                   "deployment.prevalence=0.005", "dataset.rows=20000", "metrics.bootstrap=0",
+                   "tracking.log_model=false", "tracking.plots=false", "tracking.experiment=console-lines")
+    assert done.returncode == 0, done.stderr[-2000:]
+    run_id = done.stdout.split("MLflow run ")[1].split()[0]
+    m = mlflow_client.get_run(run_id).data.metrics
+    calibrated = next(line for line in done.stdout.splitlines() if line.strip().startswith("calibration=sigmoid"))
+    assert f"test ECE {m['test_ece']:.4f} ({m['test_uncalibrated_ece']:.4f} before)" in calibrated
+    deployed = next(line for line in done.stdout.splitlines() if line.strip().startswith("deployed at prevalence"))
+    assert f"threshold {m['threshold_deploy']:.4f}" in deployed and f"pr_auc {m['test_deploy_pr_auc']:.4f}" in deployed

@@ -260,3 +260,31 @@ def test_a_grid_of_multiclass_runs_and_repeated_seeds_write_their_report(run_cli
     assert found, done.stdout[-3000:]
     page = Path(found[-1].split("report written to ", 1)[1].strip()).read_text()
     assert "Per class" in page and "macro F1" in page and "data:image/png;base64," in page
+
+
+def test_review_cases_are_one_sentence_or_work(compose, three_classes) -> None:
+    """Cases a reader of the code found: each is one sentence, or runs as the docs say."""
+    import numpy as np_
+
+    from imbexp.errors import DataError
+    from imbexp.splits import make_split
+
+    # multi-class threshold keys on binary data are refused, not ignored
+    with pytest.raises(ConfigError, match="threshold.multiclass"):
+        experiment(compose("dataset.rows=2000", "threshold.multiclass=cost_matrix",
+                           "threshold.cost_matrix={0: {1: 5}}", "tracking.experiment=multiclass-review"))
+    # an under-sampler's ratio that asks no class for fewer rows says so (it is not 'auto')
+    with pytest.raises(DataError, match="asks no class for fewer rows"):
+        experiment(compose(*_dataset(three_classes), "strategy=imblearn",
+                           "strategy.sampler._target_=imblearn.under_sampling.RandomUnderSampler",
+                           "+strategy.sampler.sampling_strategy=0.01", "model=logistic_regression",
+                           "metrics.bootstrap=0", "tracking.experiment=multiclass-review"))
+    # a time split whose test part lacks the highest class code is refused
+    y = np_.array([0] * 50 + [2] * 10 + [1] * 40 + [0] * 100, dtype=np_.int16)
+    with pytest.raises(DataError, match="has no rows of class 2"):
+        make_split(y, compose("split=time").split, 0, time=np_.arange(len(y), dtype=np_.float64))
+    # XGBoost's binary early-stopping metric is moved to its multi-class one
+    m = experiment(compose(*_dataset(three_classes), "model=xgboost", "model.early_stopping_rounds=5",
+                           "model.estimator.n_estimators=30", "metrics.bootstrap=0",
+                           "tracking.experiment=multiclass-review")).metrics
+    assert m["test_roc_auc"] > 0.7

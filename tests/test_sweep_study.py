@@ -257,6 +257,30 @@ def test_a_replaced_data_file_is_another_experiment(compose, tmp_path) -> None:
     assert "is another experiment: it was run with dataset.path.bytes=" in str(refused.value)
 
 
+def test_a_study_recorded_before_the_multiclass_keys_resumes_at_their_defaults(compose, tmp_path) -> None:
+    """The config grew keys that change nothing at their defaults (dataset.classes=2,
+    threshold.multiclass=argmax...): a study recorded without them resumes; set otherwise, it is
+    another experiment."""
+    import json
+
+    from imbexp import names
+    from imbexp.sweeping._fingerprint import ADDED_KEYS, check, fingerprint
+    from imbexp.sweeping._space import parse_search_space
+    from imbexp.sweeping._study import open_storage
+
+    space = parse_search_space({"strategy.downsample_factor": "choice(1.0, 4.0)"})
+    storage = open_storage(f"sqlite:///{tmp_path.as_posix()}/optuna.db")
+    study = optuna.create_study(study_name="old", storage=storage)
+    now = fingerprint(compose(), space)
+    assert set(ADDED_KEYS) <= set(now)
+    older = {key: value for key, value in now.items() if key not in ADDED_KEYS}
+    study.set_user_attr(names.STUDY_FINGERPRINT_ATTR, json.dumps(older, sort_keys=True))
+    check(storage, optuna.load_study(study_name="old", storage=storage), now)  # resumes
+    with pytest.raises(ConfigError, match=r"it was run with threshold.multiclass=unset \(now ovr_f1\)"):
+        check(storage, optuna.load_study(study_name="old", storage=storage),
+              fingerprint(compose("threshold.multiclass=ovr_f1"), space))
+
+
 def test_target_and_timeout_end_the_sweep_cleanly_with_the_reason(run_cli, imbexp_home, mlflow_client) -> None:
     args = ["sweep=downsample_upweight", "hydra.sweeper.n_trials=20", "tracking.experiment=budget", *TINY]
     reached = run_cli(*args, "hydra.sweeper.study_name=target", "hydra.sweeper.target=0.0")
