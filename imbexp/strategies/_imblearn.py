@@ -13,6 +13,7 @@ from imbexp.strategies._base import PRIOR_CORRECTION, Strategy, TrainingSet
 from imbexp.strategies._resampling import (
     categorical_columns,
     depends_on_seed,
+    for_imblearn,
     has_missing,
     minority_count,
     neighbours_within,
@@ -105,6 +106,11 @@ class ImblearnSampler(Strategy):
     wherever it has a ``random_state``. Kept rows keep their weights, synthetic rows take their
     class's mean weight (:mod:`imbexp.strategies._resampling`), so with unweighted data it gives
     no weights of its own. It moves the class prior; ``prior_correction`` maps the scores back.
+
+    Multi-class data: ``sampling_strategy`` as a map names classes by their label text
+    (``{cat: 300}``, rows of the class after resampling; a cleaning sampler's list of classes
+    too), translated to the codes imbalanced-learn is given; a text (``auto``, ``not majority``...)
+    means what imbalanced-learn says; a number (a ratio only binary data has) is refused.
     """
 
     name = "imblearn"
@@ -125,12 +131,27 @@ class ImblearnSampler(Strategy):
     def uses_seed(self) -> bool:  # type: ignore[override]
         return depends_on_seed(self.sampler)
 
+    def _check_classes(self, classes: tuple[str, ...]) -> None:
+        from sklearn.base import clone
+
+        self._for_classes(clone(self.sampler), classes)  # the sampler as configured stays keyed by text
+
+    def _for_classes(self, sampler: Any, classes: tuple[str, ...]) -> None:
+        """The sampler's ``sampling_strategy`` (its own and that of the samplers inside it, such as
+        SMOTEENN's ``smote``) keyed by codes rather than label text; a ratio refused."""
+        for param, value in sampler.get_params(deep=True).items():
+            if param == "sampling_strategy" or param.endswith("__sampling_strategy"):
+                key = f"{KEY}.{param.replace('__', '.')}"
+                sampler.set_params(**{param: for_imblearn(value, key, classes)})
+
     def fit_resample(self, X, y, sample_weight=None, *, random_state=0) -> TrainingSet:
         who = f"strategy {self.name}"
         sampler = seeded(self.sampler, random_state)
+        if self.classes is not None:
+            self._for_classes(sampler, self.classes)
         self._check_data(sampler, X, y, who)
         training = resampled(sampler, X, y, sample_weight, who, ratio_key=f"{KEY}.sampling_strategy",
-                             explain=lambda exc: self._explain(exc, y))
+                             explain=lambda exc: self._explain(exc, y), classes=self.classes)
         self._note_prior(y, sample_weight, training.y, training.sample_weight)
         return training
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -9,8 +10,10 @@ from imbexp.strategies._base import (
     PRIOR_CORRECTION,
     WEIGHT_RANGE,
     WEIGHT_WORDS,
+    ClassMap,
     RowSelectingStrategy,
     RowSelection,
+    class_codes,
     weights_or_ones,
 )
 
@@ -34,23 +37,54 @@ class ClassWeight(RowSelectingStrategy):
     the same total weight (a weight below 1 where the minority's total is the larger); the
     majority keeps its weights. Weighting the minority moves the
     prior the model learns as much as repeating its rows would; ``prior_correction`` maps it back.
+
+    Multi-class data: ``balanced`` weights every class k by W_majority / W_k (the majority, the
+    class with the most rows, keeps its weights), so every class carries the majority's total, as
+    the binary rule does; a map ``{label: weight}`` weights the classes it names (the others keep
+    their weights); a number weights the class with the fewest rows.
     """
 
     name = "class_weight"
     weights_rows = True
     parameter_constraints = {
-        "minority_weight": Worded(AnyOf(Options("balanced"), Interval(float, *WEIGHT_RANGE)),
-                                  f"use 'balanced' or {WEIGHT_WORDS}"),
+        "minority_weight": AnyOf(
+            Worded(AnyOf(Options("balanced"), Interval(float, *WEIGHT_RANGE)), f"use 'balanced' or {WEIGHT_WORDS}"),
+            ClassMap(Worded(Interval(float, *WEIGHT_RANGE), f"use {WEIGHT_WORDS}"))),
         "prior_correction": PRIOR_CORRECTION,
     }
     factor_name = "minority_weight"
 
     def __init__(self, minority_weight: Any = "balanced", prior_correction: bool = False) -> None:
-        self.minority_weight = minority_weight
+        self.minority_weight = dict(minority_weight) if isinstance(minority_weight, Mapping) else minority_weight
         self.prior_correction = prior_correction
+
+    def _check_classes(self, classes: tuple[str, ...]) -> None:
+        if isinstance(self.minority_weight, Mapping):
+            class_codes("strategy.minority_weight", self.minority_weight, classes)
+
+    def _class_weights(self, y: np.ndarray, given: np.ndarray) -> np.ndarray:
+        """Multi-class data: the weight each class's rows are multiplied by, in code order."""
+        n_classes = len(self.classes)
+        counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=n_classes)[:n_classes]
+        factor = np.ones(n_classes)
+        if self.minority_weight == "balanced":
+            totals = np.bincount(np.asarray(y, dtype=np.int64), weights=given, minlength=n_classes)[:n_classes]
+            present = counts > 0
+            factor[present] = totals[int(np.argmax(counts))] / totals[present]
+        elif isinstance(self.minority_weight, Mapping):
+            for k, weight in class_codes("strategy.minority_weight", self.minority_weight, self.classes).items():
+                factor[k] = float(weight)
+        else:  # the class with the fewest rows (the first when tied), as the binary rule
+            fewest = np.where(counts > 0, counts, np.iinfo(np.int64).max)
+            factor[int(np.argmin(fewest))] = float(self.minority_weight)
+        return factor
 
     def select_rows(self, y, sample_weight=None, *, random_state=0) -> RowSelection:
         given = weights_or_ones(sample_weight, len(y))
+        if self.classes is not None:
+            weights = given * self._class_weights(y, given)[np.asarray(y, dtype=np.int64)]
+            self._note_prior(y, given, y, weights)
+            return RowSelection(np.arange(len(y)), weights)
         classes, counts = np.unique(y, return_counts=True)
         minority = classes[np.argmin(counts)]
         if self.minority_weight == "balanced":
@@ -62,12 +96,19 @@ class ClassWeight(RowSelectingStrategy):
         self._note_prior(y, given, y, weights)
         return RowSelection(np.arange(len(y)), weights)
 
-    def label(self) -> str:
+    def _weight_text(self) -> str:
         w = self.minority_weight
-        return f"{self.name} w={w if isinstance(w, str) else format(w, 'g')}" + self.prior_suffix()
+        if isinstance(w, Mapping):
+            return ",".join(f"{label}:{value:g}" for label, value in w.items())
+        return w if isinstance(w, str) else format(w, "g")
+
+    def label(self) -> str:
+        return f"{self.name} w={self._weight_text()}" + self.prior_suffix()
 
     def report_label(self) -> str:
-        return self.name + self.prior_suffix()
+        # a per-class map is no point on a report's axis, so the label keeps it
+        mapped = f" w={self._weight_text()}" if isinstance(self.minority_weight, Mapping) else ""
+        return self.name + mapped + self.prior_suffix()
 
     def params(self) -> dict[str, Any]:
         return {"minority_weight": self.minority_weight, "prior_correction": self.prior_correction}
