@@ -137,7 +137,7 @@ class Strategy(ABC):
             self._check_classes(self.classes)
         return self
 
-    def _check_classes(self, classes: tuple[str, ...]) -> None:
+    def _check_classes(self, classes: tuple[str, ...]) -> None:  # noqa: B027 (a hook, not abstract)
         """What a strategy refuses of multi-class data before it sees any row (a hook)."""
 
     def correct_probabilities(self, p: np.ndarray) -> np.ndarray:
@@ -164,10 +164,6 @@ class Strategy(ABC):
             self._prior_ratio = class_prior_ratio(y_given, weight_given, y_trained, weight_trained, self.classes)
         else:
             self._prior_odds_ratio = prior_odds_ratio(y_given, weight_given, y_trained, weight_trained)
-
-    def _class_text(self, code: int) -> str:
-        """A class as the user names it: its label for multi-class data, its code for binary."""
-        return self.classes[code] if self.classes is not None else str(code)
 
     def label(self) -> str:
         """Short text for run names, e.g. ``downsample_upweight f=20``."""

@@ -38,9 +38,10 @@ def downsample_indices(y: np.ndarray, factors: dict[int, float], rng: np.random.
         if n_keep == 0:
             # round(n / f) >= 1 exactly when n / f > 0.5 (round(0.5) is 0), i.e. f < 2 n: the
             # bound in the sentence is the one the rounding applies
+            named = label if classes is None else repr(classes[label])
             raise DataError(
                 f"strategy.{key}={factor:g} would keep 0 of the {len(rows)} training rows of "
-                f"class {label if classes is None else repr(classes[label])} (a factor f keeps round({len(rows)} / f) rows); use a factor < "
+                f"class {named} (a factor f keeps round({len(rows)} / f) rows); use a factor < "
                 f"{2 * len(rows)}."
             )
         kept.append(rng.choice(rows, size=n_keep, replace=False))
