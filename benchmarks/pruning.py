@@ -55,7 +55,7 @@ def run(pruner: str, args: argparse.Namespace) -> dict[str, float | str]:
     best = study.best_trial
     client = mlflow.MlflowClient(f"sqlite:///{home}/runs/mlflow.db")
     metrics = client.get_run(best.user_attrs["mlflow_run_id"]).data.metrics
-    # every trial's model fits: a complete run logs seconds_fit at its end, a pruned one when cut
+    # every trial's model fits: a complete run logs fit_seconds at its end, a pruned one when cut
     runs = [client.get_run(t.user_attrs["mlflow_run_id"]) for t in trials]
     return {
         "pruner": pruner,
@@ -65,7 +65,7 @@ def run(pruner: str, args: argparse.Namespace) -> dict[str, float | str]:
         "pruned": sum(t.state == TrialState.PRUNED for t in trials),
         # folds fitted, plus the test model of each complete trial
         "fits": sum(args.folds + 1 if t.state == TrialState.COMPLETE else len(t.intermediate_values) for t in trials),
-        "fit_seconds": sum(run.data.metrics.get("seconds_fit", 0.0) for run in runs),
+        "fit_seconds": sum(run.data.metrics.get("fit_seconds", 0.0) for run in runs),
         "trial_seconds": sum(t.duration.total_seconds() for t in trials if t.duration),
         "cpu_seconds": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
         "wall_seconds": wall,

@@ -62,6 +62,14 @@ def is_baseline(run: Any) -> bool:
     return run.data.params.get("strategy._target_") == BASELINE_TARGET
 
 
+def classes_of(run: Any) -> list[str] | None:
+    """A multi-class run's labels in code order (its ``imbexp.classes`` tag); None for a binary run."""
+    import json
+
+    text = run.data.tags.get(names.CLASSES_TAG)
+    return None if text is None else list(json.loads(text))
+
+
 def is_group(run: Any) -> bool:
     return names.REPEATS_TAG in run.data.tags
 
@@ -205,22 +213,44 @@ class Comparer:
             return f"{len(a):,} test rows against {len(b):,}"
         if not np.array_equal(a["y_true"].to_numpy(), b["y_true"].to_numpy()):
             return "the same number of test rows but other labels"
-        if "p_true" in a and "p_true" in b and not np.allclose(a["p_true"].to_numpy(), b["p_true"].to_numpy()):
-            return "the same labels but other rows (their known P(y=1|x) differ)"
+        known = [c for c in a.columns if c.startswith("p_true") and c in b.columns]  # p_true_<class>: multi-class
+        if known and not np.allclose(a[known].to_numpy(), b[known].to_numpy()):
+            return "the same labels but other rows (their known class probabilities differ)"
         return None
+
+    def too_few(self, run: Any) -> str | None:
+        """Why ``run``'s test rows are too few for paired deltas (positives; for a multi-class run
+        the rows of its smallest class), or None."""
+        y = self.predictions(run.info.run_id)["y_true"].to_numpy()
+        classes = classes_of(run)
+        if classes is None:
+            return intervals.too_few(y)
+        from imbexp.multiclass import intervals as multiclass
+
+        return multiclass.too_few(y, classes)
 
     def paired(self, run: Any, other: Any) -> dict[str, intervals.Delta] | str:
         """The deltas of ``run`` minus ``other`` on their shared test rows, or the reason there
         are none (too few test positives). The test rows must be the same (see :meth:`rows_differ`)."""
         a, b = self.predictions(run.info.run_id), self.predictions(other.info.run_id)
         y = a["y_true"].to_numpy()
-        reason = intervals.too_few(y)
+        reason = self.too_few(run)
         if reason is not None:
             return reason
         settings = self._metrics_settings(run.info.run_id) or {}
         n_bins = int(settings.get("ece_bins", 15))
         n_resamples = int(settings.get("bootstrap", 0)) or DEFAULT_RESAMPLES
         seed = int(_as_number(run.data.params.get("seed")) or 0)
+        classes = classes_of(run)
+        if classes is not None:  # the class probabilities and decisions of each run, paired by row
+            from imbexp.multiclass import class_key
+            from imbexp.multiclass import intervals as multiclass
+
+            if classes_of(other) != classes:
+                return f"the other run has other classes ({classes_of(other)} against {classes})"
+            columns = [f"p_{class_key(c)}" for c in classes]
+            return multiclass.paired_deltas(y, a[columns].to_numpy(), a["y_pred"].to_numpy(), b[columns].to_numpy(),
+                                            b["y_pred"].to_numpy(), n_bins=n_bins, n_resamples=n_resamples, seed=seed)
         return intervals.paired(y, a["y_score"].to_numpy(), b["y_score"].to_numpy(),
                                 float(run.data.metrics.get("threshold_tuned", 0.5)),
                                 float(other.data.metrics.get("threshold_tuned", 0.5)),
@@ -289,13 +319,19 @@ def delta_lines(deltas: dict[str, intervals.Delta], shown: Iterable[str] = SHOWN
     return lines
 
 
-def methods_line(shown: Iterable[str] = SHOWN, indent: str = "  ", note: str = "") -> str:
+def methods_line(shown: Iterable[str] = SHOWN, indent: str = "  ", note: str = "", multiclass: bool = False) -> str:
     """Which method each shown delta's interval comes from, wrapped below 120 characters."""
     import textwrap
 
+    methods = intervals.DELTA_METHODS
+    if multiclass:
+        from imbexp.multiclass import intervals as multiclass_intervals
+
+        methods = multiclass_intervals.DELTA_METHODS
+        shown = [m for m in shown if m in methods] or list(methods)
     grouped: dict[str, list[str]] = {}
     for metric in shown:
-        method = intervals.DELTA_METHODS[metric]
+        method = methods[metric]
         grouped.setdefault(intervals.METHOD_WORDS.get(method, method), []).append(metric)
     text = "intervals: " + "; ".join(f"{', '.join(metrics)}: {words}" for words, metrics in grouped.items()) + note
     return textwrap.fill(text, width=118, initial_indent=indent, subsequent_indent=indent + "  ")
@@ -359,7 +395,8 @@ def compare_to(cfg: DictConfig, run_id: str, client: Any | None = None, print_ta
     comparison = comparer.compare(run, other, "", names.COMPARED_TO_TAG)
     if print_table:
         _say(f"vs {target} ({label(other)}), paired on the same {len(comparer.predictions(run_id)):,} test rows:")
-        _say("\n".join([*delta_lines(comparison.deltas), methods_line()]) if comparison.deltas
+        _say("\n".join([*delta_lines(comparison.deltas), methods_line(multiclass=classes_of(run) is not None)])
+             if comparison.deltas
              else f"  {comparison.reason}")
     return comparison
 
@@ -420,7 +457,7 @@ def compare_children(uri: str, parent_id: str, run_one: Callable[[DictConfig], A
             if names.COMPARED_TO_TAG in run.data.tags or comparer.baseline_of(run) is not None:
                 continue
             try:
-                few = intervals.too_few(comparer.predictions(run.info.run_id)["y_true"].to_numpy())
+                few = comparer.too_few(run)
             except ImbexpError as exc:
                 log.warning("[compare] %s", exc)
                 continue
@@ -501,7 +538,8 @@ def summary_table(client: Any, experiment_id: str, parent_id: str) -> str:
                 f"positives (the tag {names.NO_DELTA_TAG} says which)")
     if shown > MAX_TABLE_ROWS:
         lines.append(f"  ... and {shown - MAX_TABLE_ROWS} more configurations (their deltas are in MLflow)")
-    lines.append(methods_line(note=" (a group's: the t interval of its seeds' deltas)"))
+    lines.append(methods_line(note=" (a group's: the t interval of its seeds' deltas)",
+                              multiclass=any(classes_of(run) is not None for run in rows)))
     return "\n".join(lines)
 
 
@@ -590,7 +628,8 @@ def _mean_value(values: list[float | list[float]]) -> float | list[float]:
 
 
 #: the tags a group takes from its first seed run: what reports and the MLflow UI group runs by
-_COPIED_TAGS = ("strategy", "model", "dataset", "degree", "split", names.LABEL_TAG, names.FACTOR_NAME_TAG)
+_COPIED_TAGS = ("strategy", "model", "dataset", "degree", "split", names.LABEL_TAG, names.FACTOR_NAME_TAG,
+                names.CLASSES_TAG)
 
 
 def run_repeats(cfg: DictConfig, run_one: Callable[[DictConfig], Any], baselines_now: bool) -> GroupResult:

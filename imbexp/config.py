@@ -20,6 +20,9 @@ from imbexp.constraints import AnyOf, Constraint, Interval, Null, Options, Text,
 from imbexp.errors import ConfigError
 from imbexp.metrics import LOWER_IS_BETTER, OBJECTIVE_METRICS, THRESHOLD_RULES
 
+#: ``threshold.multiclass``: how a multi-class run decides (imbexp.multiclass.decisions)
+MULTICLASS_RULES = ("argmax", "cost_matrix", "ovr_f1")
+
 DIRECTIONS = ("maximize", "minimize")
 
 
@@ -114,6 +117,7 @@ RULES: dict[str, Constraint] = {
     "metrics.bootstrap": Worded(AnyOf(Options(0), Interval(int, 20, MAX_BOOTSTRAP)),
                                 f"use 0 (off) or an integer from 20 to {MAX_BOOTSTRAP}"),
     "threshold.rule": Worded(Options(*THRESHOLD_RULES), f"use one of {', '.join(THRESHOLD_RULES)}"),
+    "threshold.multiclass": Worded(Options(*MULTICLASS_RULES), f"use one of {', '.join(MULTICLASS_RULES)}"),
     "threshold.beta": Interval(float, 0, None, closed="neither"),
     "threshold.min_recall": Worded(Interval(float, 0, 1), "use a number in [0, 1]"),
     "threshold.cost_fp": Worded(Interval(float, 0, None), "costs are numbers >= 0"),

@@ -12,13 +12,20 @@ from sklearn import metrics as skm
 PROBABILITY_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "prediction_bias")
 THRESHOLD_METRICS = ("precision", "recall", "f1", "kappa", "mcc", "balanced_accuracy", "g_mean")
 METRIC_NAMES = THRESHOLD_METRICS[:4] + PROBABILITY_METRICS + THRESHOLD_METRICS[4:]
+#: what a multi-class run logs on valid and test besides the per-class ``<m>_<class>`` values
+#: (:mod:`imbexp.multiclass.metrics`): the names binary runs share mean their multi-class
+#: generalisation (``pr_auc`` and ``roc_auc`` macro one-vs-rest, ``ece`` top-label)
+MULTICLASS_METRICS = ("accuracy", "balanced_accuracy", "mcc", "kappa", "g_mean", "f1_macro", "f1_weighted",
+                      "precision_macro", "precision_weighted", "recall_macro", "recall_weighted", "roc_auc",
+                      "pr_auc", "log_loss", "brier", "ece", "ece_classwise")
 #: metrics where lower is better; the others are maximised
-LOWER_IS_BETTER = frozenset({"log_loss", "brier", "ece", "abs_prediction_bias", "cost"})
+LOWER_IS_BETTER = frozenset({"log_loss", "brier", "ece", "ece_classwise", "abs_prediction_bias", "cost"})
 #: money at the tuned threshold, where the dataset has a cost column (:func:`cost_metrics`)
 COST_METRICS = ("cost", "cost_missed", "cost_false_alarms", "cost_flag_none", "cost_saved", "cost_saved_share")
 #: every name a sweep may optimise (``objective.metric``); the cost ones need ``dataset.cost``
 OBJECTIVE_METRICS = (tuple(METRIC_NAMES) + tuple(f"{m}_tuned" for m in THRESHOLD_METRICS) + ("abs_prediction_bias",)
-                     + ("cost", "cost_saved", "cost_saved_share"))
+                     + ("cost", "cost_saved", "cost_saved_share")
+                     + tuple(m for m in MULTICLASS_METRICS if m not in METRIC_NAMES))
 THRESHOLD_RULES = ("f1", "fbeta", "precision_at_recall", "min_cost")
 
 

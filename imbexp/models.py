@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import re
 import sys
 from typing import Any, ClassVar
@@ -32,14 +31,11 @@ THREAD_PARAMS = {"n_jobs": (-1,), "thread_count": (-1, None)}
 
 
 def threads() -> int:
-    """Threads one model may use: ``IMBEXP_THREADS`` (set by parallel sweeps) or every core."""
-    value = os.environ.get(names.THREADS_ENV)
-    if not value:
-        return os.cpu_count() or 1
-    if not value.strip().isdigit() or int(value) < 1:
-        raise ConfigError(f"the environment variable IMBEXP_THREADS={value!r} is not allowed; use a whole "
-                          "number >= 1 (model threads), or unset it to use every core.")
-    return int(value)
+    """Threads one model may use: ``IMBEXP_THREADS`` (set by parallel sweeps), else the cores idle
+    when the process first asks (:mod:`imbexp.threads`)."""
+    from imbexp import threads as policy
+
+    return policy.threads()
 
 
 def with_preprocessing(estimator: BaseEstimator, scale: bool = True) -> Pipeline:

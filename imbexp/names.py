@@ -97,6 +97,10 @@ STOP_REASON_TAG = "imbexp.stop_reason"
 #: or, when none could be given, why (too few test positives or negatives)
 INTERVAL_METHODS_TAG = "imbexp.interval_methods"
 NO_INTERVALS_TAG = "imbexp.no_intervals"
+#: a multi-class run's class labels in code order (a JSON list); binary runs have none
+CLASSES_TAG = "imbexp.classes"
+#: how a multi-class run decided (threshold.multiclass), in one line
+MULTICLASS_DECISION_TAG = "imbexp.decision"
 #: on a run whose intervals rest on few test positives (intervals.rough): what their coverage was
 INTERVALS_NOTE_TAG = "imbexp.intervals_note"
 #: a run on a dataset's own columns (docs/data.md): what each part of a split by groups or time

@@ -3,8 +3,8 @@
 config -> dataset -> stratified split -> strategy on the training part -> model.fit
 -> scores on valid and test -> metrics (+ threshold tuned on valid) -> MLflow -> objective.
 
-Each stage's wall time is logged as ``seconds_<stage>`` (config, data, resample, fit, predict,
-metrics, plots, model, tracking), so a sweep shows where its time goes.
+Each stage's wall time is logged as ``seconds_<stage>`` (config, data, resample, predict, metrics,
+plots, model, tracking), and the fits' as ``fit_seconds``, so a sweep shows where its time goes.
 """
 
 from __future__ import annotations
@@ -82,18 +82,28 @@ def experiment(cfg: DictConfig) -> Result:
         # Read in batches, the labels come first: the split and the strategy's kept training
         # rows are chosen from them, then only those rows, valid and test are read.
         dataset = load_dataset(cfg.dataset, labels_only=in_batches)
+        if dataset.is_multiclass:
+            from imbexp.multiclass import _run as multiclass
+
+            multiclass.check(cfg, dataset, objective, strategy, unfitted)
+            strategy.bind_classes(dataset.classes)
+        else:
+            multiclass = None
+            _check_multiclass_objective(objective, dataset)
         _check_cost_columns(cfg, objective, dataset)
         split = make_split(dataset.y, cfg.split, seed, group=dataset.group, time=dataset.time)
         if in_batches:
             dataset = read_rows(source, dataset, _rows_used(split, strategy, dataset, seed))
 
-    run_name = f"{strategy.label()} · {model_name}"
+    run_name = run_name_of(strategy, model_name)
     tags = {"strategy": strategy.name, "model": model_name, "dataset": dataset.name,
             "degree": dataset.degree, "split": split.kind, tracking.LABEL_TAG: strategy.report_label()}
     factor = strategy.factor()
     if factor is not None:
         tags[tracking.FACTOR_NAME_TAG] = str(strategy.factor_name)
     tags.update(_column_tags(cfg, dataset, split))
+    if multiclass is not None:
+        tags.update(multiclass.tags(dataset))
     with tracking.start_run(cfg, run_name, tags) as run:
         tracking.log_params(tracking.run_params(cfg))
         import mlflow
@@ -103,7 +113,12 @@ def experiment(cfg: DictConfig) -> Result:
             mlflow.log_dict(dataset.column_renames, "dataset_column_renames.json")
 
         values = {k: float(v) for k, v in dataset.summary().items() if k != "dataset_degree"}
-        scored, test_scores, model, run_tags = _fit_and_score(cfg, dataset, split, strategy, seed, n_bins, clock)
+        predicted = None  # a multi-class run's test decisions
+        if multiclass is not None:
+            scored, test_scores, predicted, model, run_tags = multiclass.fit_and_score(
+                cfg, dataset, split, strategy, seed, n_bins, clock, _fit_one)
+        else:
+            scored, test_scores, model, run_tags = _fit_and_score(cfg, dataset, split, strategy, seed, n_bins, clock)
         values.update(scored)
         if factor is not None:
             values[tracking.FACTOR_METRIC] = factor
@@ -111,23 +126,21 @@ def experiment(cfg: DictConfig) -> Result:
         if run_tags:
             mlflow.set_tags(run_tags)
 
-        y_test = dataset.y[split.test]
         with tracking.artifact_dir() as out:
             (out / "predictions").mkdir()
-            frame = pd.DataFrame({"y_true": y_test.astype(np.int8), "y_score": test_scores})
-            p_true = dataset.p_true[split.test] if dataset.p_true is not None else None
-            if p_true is not None:
-                frame["p_true"] = p_true
-            frame.to_parquet(out / "predictions" / "test.parquet", index=False)
+            if multiclass is not None:
+                multiclass.predictions_frame(dataset, split.test, test_scores, predicted).to_parquet(
+                    out / "predictions" / "test.parquet", index=False)
+            else:
+                _predictions_frame(dataset, split.test, test_scores).to_parquet(
+                    out / "predictions" / "test.parquet", index=False)
             if tracking.draws_plots(cfg):  # sweeps leave them to the report, from the predictions
                 with clock.stage("plots"):
                     (out / "plots").mkdir()
-                    plots.reliability(y_test, test_scores, out / "plots" / "reliability.png", n_bins,
-                                      values["test_ece"], p_true)
-                    plots.pr_curve(y_test, test_scores, out / "plots" / "pr_curve.png")
-                    plots.roc_curve(y_test, test_scores, out / "plots" / "roc_curve.png")
-                    plots.confusion_matrix(y_test, test_scores, values["threshold_tuned"],
-                                           out / "plots" / "confusion_matrix.png")
+                    if multiclass is not None:
+                        multiclass.draw_plots(dataset, split.test, test_scores, predicted, out / "plots", n_bins)
+                    else:
+                        _draw_plots(dataset, split.test, test_scores, values, out / "plots", n_bins)
         if tracking.logs_model(cfg):
             with clock.stage("model"):
                 try:
@@ -141,14 +154,45 @@ def experiment(cfg: DictConfig) -> Result:
                     log.warning("the model was not logged (%s); the metrics and predictions were. "
                                 "Set tracking.log_model=false to skip it.", reason)
         clock.remainder("tracking")
-        mlflow.log_metrics(clock.metrics())
+        mlflow.log_metrics({k: v for k, v in clock.metrics().items() if k not in values})  # fit_seconds is logged
         result = Result(run.info.run_id, objective, values, test_scores, run_tags)
         for key in objective.keys:
             if not np.isfinite(values[key]):
                 raise ImbexpError(f"objective {key} is {values[key]} for this run; it cannot be optimised.")
     if os.environ.get(names.QUIET_TRIALS_ENV) != "1":  # a quiet sweep prints one line per trial itself
-        _print_summary(cfg, dataset, strategy, model_name, result)
+        if multiclass is not None:
+            lines = multiclass.summary_lines(dataset, strategy, model_name, result)
+            lines += [f"  objective: {_objective_words(result)}",
+                      f"  MLflow run {result.run_id} · {tracking.ui_hint(str(cfg.tracking.uri))}"]
+            print("\n".join(lines), flush=True)
+        else:
+            _print_summary(cfg, dataset, strategy, model_name, result)
     return result
+
+
+def run_name_of(strategy: Strategy, model_name: str) -> str:
+    """What tells a run apart first, where the MLflow UI cuts names short: ``f=20 w=10 ·
+    downsample_upweight · lightgbm`` (the strategy's factors, then its name and the model)."""
+    label = strategy.label()
+    detail = label[len(strategy.name):].strip() if label.startswith(strategy.name) else ""
+    return f"{detail} · {strategy.name} · {model_name}" if detail else f"{label} · {model_name}"
+
+
+def _predictions_frame(dataset: Dataset, rows: np.ndarray, test_scores: np.ndarray) -> pd.DataFrame:
+    frame = pd.DataFrame({"y_true": dataset.y[rows].astype(np.int8), "y_score": test_scores})
+    if dataset.p_true is not None:
+        frame["p_true"] = dataset.p_true[rows]
+    return frame
+
+
+def _draw_plots(dataset: Dataset, rows: np.ndarray, test_scores: np.ndarray, values: dict[str, float], out,
+                n_bins: int) -> None:
+    y_test = dataset.y[rows]
+    p_true = dataset.p_true[rows] if dataset.p_true is not None else None
+    plots.reliability(y_test, test_scores, out / "reliability.png", n_bins, values["test_ece"], p_true)
+    plots.pr_curve(y_test, test_scores, out / "pr_curve.png")
+    plots.roc_curve(y_test, test_scores, out / "roc_curve.png")
+    plots.confusion_matrix(y_test, test_scores, values["threshold_tuned"], out / "confusion_matrix.png")
 
 
 def _rows_used(split: Split, strategy: Strategy, dataset: Dataset, seed: int) -> np.ndarray:
@@ -225,7 +269,7 @@ def _fit_and_score(cfg: DictConfig, dataset: Dataset, split, strategy: Strategy,
             "train_rows": training.n_rows,
             **_training_shares(training),
             "train_weight_total": float(np.sum(training.sample_weight)),
-            "fit_seconds": fit_seconds,
+            "fit_seconds": clock.seconds["fit"],  # every fit of the run (the stopwatch's fit stage)
         })
         if dataset.p_true is not None:
             values["test_mean_abs_error_vs_p_true"] = float(np.mean(np.abs(test_scores - dataset.p_true[split.test])))
@@ -343,10 +387,21 @@ def _print_summary(cfg: DictConfig, dataset: Dataset, strategy: Strategy, model_
                  f"{100 * m['train_weighted_positive_fraction']:.2f}% of the weight) in {m['fit_seconds']:.2f} s")
     if "test_cost" in m:
         lines.append(_money_line(cfg, dataset, m))
-    objective = ", ".join(f"{key} = {m[key]:.4f}" for key in result.objective.keys)
-    lines.append(f"  objective: {objective}")
+    lines.append(f"  objective: {_objective_words(result)}")
     lines.append(f"  MLflow run {result.run_id} · {tracking.ui_hint(str(cfg.tracking.uri))}")
     print("\n".join(lines), flush=True)
+
+
+def _objective_words(result: Result) -> str:
+    return ", ".join(f"{key} = {result.metrics[key]:.4f}" for key in result.objective.keys)
+
+
+def _check_multiclass_objective(objective: Objective, dataset: Dataset) -> None:
+    """A metric only multi-class runs log, asked of a binary dataset: said before any fit."""
+    only = [m for m in objective.metrics if m in M.MULTICLASS_METRICS and m not in M.METRIC_NAMES]
+    if only:
+        raise ConfigError(f"objective.metric={only[0]} is a multi-class metric and dataset {dataset.name!r} is "
+                          f"binary; use a binary one, e.g. pr_auc, f1_tuned or log_loss.")
 
 
 # ----------------------------------------------------------------- the dataset's own columns

@@ -1,4 +1,6 @@
-"""Where the seconds of a run go: each stage's wall time, logged as ``seconds_<stage>``."""
+"""Where the seconds of a run go: each stage's wall time, logged as ``seconds_<stage>``, except the
+fits' time, which is the run's one fit-time metric ``fit_seconds`` (every fit of the run: under cv
+each fold's and the final one's)."""
 
 from __future__ import annotations
 
@@ -28,4 +30,4 @@ class Stopwatch:
         self.seconds[name] = time.perf_counter() - self._started - claimed
 
     def metrics(self) -> dict[str, float]:
-        return {f"seconds_{name}": value for name, value in self.seconds.items()}
+        return {("fit_seconds" if name == "fit" else f"seconds_{name}"): value for name, value in self.seconds.items()}

@@ -82,7 +82,7 @@ def test_grid_over_every_strategy_groups_runs_under_one_parent(run_cli, mlflow_c
 def bad_files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("bad")
     pd.DataFrame({"x": range(10), "y": [1] * 10}).to_csv(folder / "one_class.csv", index=False)
-    pd.DataFrame({"x": range(9), "y": list("abcabcabc")}).to_csv(folder / "three.csv", index=False)
+    pd.DataFrame({"x": range(6), "y": list("abcabc")}).to_csv(folder / "three.csv", index=False)
     pd.DataFrame({"x": range(6), "y": [0, 1, None, 0, 0, 1]}).to_csv(folder / "nan.csv", index=False)
     pd.DataFrame({"x": range(200), "y": [1, 1] + [0] * 198}).to_csv(folder / "two_pos.csv", index=False)
     return folder
@@ -102,8 +102,8 @@ BAD_INPUTS = {
     "target not a column": (["dataset=file", "dataset.path={bad}/three.csv", "dataset.target=label"],
                             "dataset.target='label' is not a column of {bad}/three.csv; columns: x, y"),
     "one class": (["dataset=file", "dataset.path={bad}/one_class.csv", "dataset.target=y"], "single class"),
-    "three classes": (["dataset=file", "dataset.path={bad}/three.csv", "dataset.target=y"],
-                      "has 3 classes ('a', 'b', 'c'); set dataset.positive_label"),
+    "three tiny classes": (["dataset=file", "dataset.path={bad}/three.csv", "dataset.target=y"],
+                           "has 3 classes ('a', 'b', 'c'), and some have fewer than 3 rows"),
     "nan labels": (["dataset=file", "dataset.path={bad}/nan.csv", "dataset.target=y"], "1 missing labels"),
     "unknown keel": (["dataset=keel", "dataset.name=yeast55"], "did you mean yeast5"),
     "unknown dataset key": (["+dataset.rowz=100"], "dataset.rowz is not a parameter of "

@@ -93,7 +93,7 @@ def test_file_errors_are_one_sentence(tmp_path, churn) -> None:
         datasets.file(path=str(csv), target="label", positive_label="gone")
     three = tmp_path / "three.csv"
     pd.DataFrame({"x": range(6), "y": ["a", "b", "c", "a", "b", "c"]}).to_csv(three, index=False)
-    with pytest.raises(ConfigError, match=r"has 3 classes.*set dataset.positive_label"):
+    with pytest.raises(DataError, match=r"has 3 classes.*fewer than 3 rows.*set dataset.positive_label"):
         datasets.file(path=str(three), target="y")
     one = tmp_path / "one.csv"
     pd.DataFrame({"x": range(4), "y": [1, 1, 1, 1]}).to_csv(one, index=False)
@@ -120,8 +120,13 @@ def test_drop_takes_one_column_or_a_list_and_must_leave_features(tmp_path) -> No
 # --------------------------------------------------------------------------- every dataset YAML
 
 def check_labels_are_binary(dataset: datasets.Dataset) -> None:
+    """0/1 labels with both classes; a multi-class set's codes 0..K-1, every class present."""
     assert isinstance(dataset.y, np.ndarray) and dataset.y.ndim == 1
     assert np.issubdtype(dataset.y.dtype, np.integer)
+    if dataset.is_multiclass:
+        assert dataset.n_classes >= 3 and len(dataset.classes) == dataset.n_classes
+        assert set(np.unique(dataset.y).tolist()) == set(range(dataset.n_classes)), "codes 0..K-1, all present"
+        return
     assert set(np.unique(dataset.y).tolist()) == {0, 1}, "labels are 0/1 and both classes occur"
 
 
@@ -133,16 +138,23 @@ def check_features_are_a_frame_of_the_rows(dataset: datasets.Dataset) -> None:
     rows = np.arange(0, len(dataset.y), 7)
     pd.testing.assert_frame_equal(dataset.features(rows), X.iloc[rows])
     if dataset.p_true is not None:
-        assert dataset.p_true.shape == dataset.y.shape
+        shape = (len(dataset.y), dataset.n_classes) if dataset.is_multiclass else dataset.y.shape
+        assert dataset.p_true.shape == shape
         assert np.all((dataset.p_true >= 0) & (dataset.p_true <= 1))
+        if dataset.is_multiclass:
+            np.testing.assert_allclose(dataset.p_true.sum(axis=1), 1.0)
 
 
 def check_summary_reports_size_and_imbalance(dataset: datasets.Dataset) -> None:
     summary = dataset.summary()
-    assert {"dataset_rows", "dataset_features", "dataset_positives", "dataset_minority_fraction",
-            "dataset_degree"} <= set(summary)
+    counted = "dataset_classes" if dataset.is_multiclass else "dataset_positives"
+    assert {"dataset_rows", "dataset_features", counted, "dataset_minority_fraction", "dataset_degree"} <= set(summary)
     assert summary["dataset_rows"] == len(dataset.y) and summary["dataset_features"] == dataset.X.shape[1]
-    assert summary["dataset_positives"] == int(dataset.y.sum())
+    if dataset.is_multiclass:  # the smallest class's share
+        assert summary["dataset_classes"] == dataset.n_classes and "dataset_positives" not in summary
+        assert summary["dataset_minority_fraction"] == pytest.approx(np.bincount(dataset.y).min() / len(dataset.y))
+    else:
+        assert summary["dataset_positives"] == int(dataset.y.sum())
     assert 0 < summary["dataset_minority_fraction"] <= 0.5
     assert summary["dataset_degree"] == datasets.degree_of_imbalance(summary["dataset_minority_fraction"])
     assert isinstance(dataset.name, str) and dataset.name

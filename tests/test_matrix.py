@@ -91,6 +91,9 @@ def test_strategy_model_dataset(compose, imbexp_home, row: dict[str, Component])
     dataset = load(cfg, row["dataset"].name)  # a dataset the tests cannot load fails here with what to add
     result = experiment(cfg)
     m = result.metrics
+    if dataset.is_multiclass:
+        _check_multiclass_run(cfg, dataset, strategy, result)
+        return
     assert 0 <= m["test_roc_auc"] <= 1 and np.isfinite(m["test_log_loss"])
     assert np.all((result.test_scores >= 0) & (result.test_scores <= 1))
     assert m["test_roc_auc"] > 0.6, "every combination should learn something"
@@ -113,6 +116,23 @@ def test_strategy_model_dataset(compose, imbexp_home, row: dict[str, Component])
     ratio = cfg.strategy.get("sampling_strategy")
     if isinstance(ratio, int | float) and not isinstance(ratio, bool):  # minority / majority = sampling_strategy
         assert m["train_positive_fraction"] == pytest.approx(ratio / (1 + ratio), abs=0.01)
+
+
+def _check_multiclass_run(cfg, dataset, strategy, result) -> None:
+    """A multi-class dataset's run: class probabilities on the untouched test part, macro
+    one-vs-rest ROC-AUC as scikit-learn computes it, and the rows the strategy made."""
+    m, P = result.metrics, result.test_scores
+    seed = int(cfg.seed)
+    split = make_split(dataset.y, cfg.split, seed)
+    y_test = dataset.y[split.test]
+    assert P.shape == (len(y_test), dataset.n_classes)
+    np.testing.assert_allclose(P.sum(axis=1), 1.0, atol=1e-9)
+    assert m["test_roc_auc"] == pytest.approx(roc_auc_score(y_test, P, multi_class="ovr", average="macro"))
+    assert m["test_roc_auc"] > 0.6, "every combination should learn something"
+    strategy.bind_classes(dataset.classes)
+    train = split.folds[0].train
+    training = strategy.fit_resample(dataset.features(train), dataset.y[train], random_state=seed)
+    assert m["train_rows"] == training.n_rows
 
 
 def _pairs_met(rows: list[dict[str, Component]], first: str, second: str) -> set[tuple[str, str]]:

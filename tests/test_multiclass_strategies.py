@@ -156,8 +156,10 @@ def test_class_weight_per_class_map_and_number(data) -> None:
     X, y = data
     out = bound(ClassWeight(minority_weight={"dog": 3, "bird": 7})).fit_resample(X, y)
     np.testing.assert_array_equal(out.sample_weight, np.array([1.0, 3.0, 7.0])[y])
-    out = bound(ClassWeight(minority_weight=5)).fit_resample(X, y)  # the class with the fewest rows
-    np.testing.assert_array_equal(out.sample_weight, np.array([1.0, 1.0, 5.0])[y])
+    out = bound(ClassWeight(minority_weight=5)).fit_resample(X, y)  # every class but the largest
+    np.testing.assert_array_equal(out.sample_weight, np.array([1.0, 5.0, 5.0])[y])
+    with pytest.raises(ConfigError, match=r"^strategy.minority_weight is a map of classes, which is for multi-class"):
+        ClassWeight(minority_weight={"1": 3}).select_rows(np.array([0, 0, 1], dtype=np.int8))
     assert bound(ClassWeight(minority_weight={"dog": 3})).label() == "class_weight w=dog:3"
     with pytest.raises(ConfigError, match=r"^strategy.minority_weight.dog=0 is not allowed; use a number > 0"):
         ClassWeight(minority_weight={"dog": 0})
@@ -191,12 +193,13 @@ def test_smote_family_grows_the_classes_a_map_names(kind, data) -> None:
     np.testing.assert_array_equal(out.sample_weight, 1.0)  # synthetic rows take the class's mean weight
 
 
-def test_a_ratio_is_refused_for_multiclass_data() -> None:
-    for strategy, key in ((RandomOversample(sampling_strategy=0.5), "strategy.sampling_strategy"),
-                          (Smote(), "strategy.sampling_strategy")):
-        with pytest.raises(ConfigError, match=rf"^{key}=[\d.]+ is not allowed for these 3 classes: a number is a "
-                                              r"minority / majority ratio, which only binary data has"):
-            bound(strategy)
+@pytest.mark.parametrize("make", [lambda r: RandomOversample(sampling_strategy=r),
+                                  lambda r: Smote(sampling_strategy=r)])
+def test_a_ratio_grows_every_class_to_r_times_the_largest(make, data) -> None:
+    X, y = data
+    assert kept_per_class(bound(make(0.75)).fit_resample(X, y).y) == [600, 450, 450]
+    with pytest.raises(DataError, match=r"^strategy.sampling_strategy=0.4 asks no class for more rows"):
+        bound(make(0.4)).fit_resample(*three_classes((600, 300, 300)))
 
 
 def test_a_count_the_sampler_cannot_reach_names_the_class(data) -> None:
@@ -224,11 +227,11 @@ def test_imblearn_sampler_map_and_list_by_label(compose, data) -> None:
     assert kept_per_class(out.y)[1:] == [300, 60]  # only cat rows may go
 
 
-def test_an_imblearn_ratio_is_refused_for_multiclass_data(compose) -> None:
-    strategy = build("strategy", compose("strategy=near_miss", "strategy.sampler.sampling_strategy=0.5"))
-    with pytest.raises(ConfigError, match=r"^strategy.sampler.sampling_strategy=0.5 is not allowed for these 3 "
-                                          r"classes"):
-        strategy.bind_classes(CLASSES)
+def test_an_under_samplers_ratio_shrinks_every_class_to_the_smallest_over_r(compose, data) -> None:
+    X, y = data
+    strategy = build("strategy", compose("strategy=imblearn", "+strategy.sampler.sampling_strategy=0.5"))
+    out = strategy.bind_classes(CLASSES).fit_resample(X, y, random_state=0)
+    assert kept_per_class(out.y) == [120, 120, 60]
 
 
 def _preset_data() -> tuple[pd.DataFrame, np.ndarray]:
@@ -240,10 +243,7 @@ def test_every_strategy_runs_on_three_classes(compose, component: Component) -> 
     """Every conf/strategy option (and its variants) resamples a 3-class training part, keeps
     every class, and its multi-class corrected scores are probabilities."""
     X, y = _preset_data()
-    overrides = list(component.choice)
-    if component.name in ("oversample", "smote"):  # their default, a ratio, is binary only
-        overrides.append("strategy.sampling_strategy=not majority")
-    strategy = build("strategy", compose(*overrides)).bind_classes(CLASSES)
+    strategy = build("strategy", compose(*component.choice)).bind_classes(CLASSES)
     out = strategy.fit_resample(X, y, random_state=3)
     assert set(np.unique(out.y)) == {0, 1, 2}
     assert len(out.X) == len(out.y) == len(out.sample_weight) > 0

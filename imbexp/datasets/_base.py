@@ -210,6 +210,9 @@ def _class_names(name: str, classes: Any) -> tuple[str, ...]:
     if len(names) < 3 or len(set(names)) != len(names):
         raise DataError(f"dataset {name!r}: Dataset.classes must name 3 or more distinct classes (a binary "
                         f"dataset gives none and 0/1 labels), not {list(names)}.")
+    from imbexp.multiclass import check_class_keys  # two labels logged under one metric name are refused
+
+    check_class_keys(names)
     return names
 
 

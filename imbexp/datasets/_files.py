@@ -327,13 +327,18 @@ class File:
     def _dataset(self, labels: pd.Series, X: pd.DataFrame, categorical: list[str],
                  row_positions: np.ndarray | None = None, renames: dict[str, str] | None = None,
                  roles: dict[str, pd.Series] | None = None) -> Dataset:
+        values = {role: _role_values(series) for role, series in (roles or {}).items()}
+        shared = dict(name=self.name or self.file_path.name.split(".")[0], X=X, source=str(self.file_path.resolve()),
+                      categorical_columns=categorical, row_positions=row_positions,
+                      column_renames=renames or {}, role_columns=self._roles(), **values)
+        if self.positive_label is None:
+            encoded = _multiclass(labels, self.target, self.path)
+            if encoded is not None:
+                y, classes = encoded
+                return Dataset(y=y, classes=classes, **shared)
         y = _binarise(labels, self.positive_label, self.target, self.path)
         positive = self.positive_label if self.positive_label is not None else _minority_label(labels)
-        values = {role: _role_values(series) for role, series in (roles or {}).items()}
-        return Dataset(name=self.name or self.file_path.name.split(".")[0], X=X, y=y,
-                       positive_label=str(positive), source=str(self.file_path.resolve()),
-                       categorical_columns=categorical, row_positions=row_positions,
-                       column_renames=renames or {}, role_columns=self._roles(), **values)
+        return Dataset(y=y, positive_label=str(positive), **shared)
 
 
 file = loader_function(File, "file")
@@ -637,3 +642,50 @@ def _binarise(labels: pd.Series, positive_label: Any, target: str, path: Any = N
         raise ConfigError(f"dataset.positive_label={positive_label!r} does not occur in column "
                           f"{target!r}; labels there: {shown}.")
     return labels.isin(positive_values).to_numpy().astype(np.int8)
+
+
+#: rows a class needs so a stratified split can put one in each of train, valid and test
+MIN_CLASS_ROWS = 3
+
+
+def natural_order(labels: Sequence[str]) -> list[str]:
+    """Class labels in a stable natural order: numbers numerically (``2`` before ``10``), then
+    text alphabetically; the code of a class is its position in this order."""
+
+    def key(label: str) -> tuple[int, float, str]:
+        try:
+            number = float(label)
+        except ValueError:
+            return (1, 0.0, label)
+        return (0, number, label) if np.isfinite(number) else (1, 0.0, label)
+
+    return sorted(labels, key=key)
+
+
+def check_class_rows(classes: Sequence[str], counts: np.ndarray, where: str, remedy: str) -> None:
+    """Refuse classes with fewer than :data:`MIN_CLASS_ROWS` rows in one sentence naming them."""
+    few = [(c, int(n)) for c, n in zip(classes, counts, strict=True) if n < MIN_CLASS_ROWS]
+    if few:
+        listed = ", ".join(map(repr, classes[:10])) + (", ..." if len(classes) > 10 else "")
+        shown = ", ".join(f"{c!r} ({n} {'row' if n == 1 else 'rows'})" for c, n in few[:10])
+        raise DataError(f"{where} has {len(classes)} classes ({listed}), and some have fewer than "
+                        f"{MIN_CLASS_ROWS} rows: {shown}; a stratified split into train, valid and test needs "
+                        f"{MIN_CLASS_ROWS} rows of each class, so {remedy}.")
+
+
+def _multiclass(labels: pd.Series, target: str, path: Any) -> tuple[np.ndarray, tuple[str, ...]] | None:
+    """The class codes and labels (:func:`natural_order`) of a target with more than two
+    classes, or ``None`` for two (or one): those stay binary, the minority being positive."""
+    if labels.isna().any():
+        return None  # _binarise names the missing labels
+    codes, uniques = pd.factorize(labels)  # once per distinct value, not per row
+    keys = [_label_key(value) for value in uniques]
+    classes = natural_order(list(dict.fromkeys(keys)))
+    if len(classes) <= 2:
+        return None
+    position = {label: code for code, label in enumerate(classes)}
+    y = np.array([position[key] for key in keys], dtype=np.int16)[codes]
+    check_class_rows(classes, np.bincount(y, minlength=len(classes)), f"dataset.target={target!r} in {path}",
+                     "drop those rows or merge them into another class, or set dataset.positive_label to "
+                     "detect one class against the rest")
+    return y, tuple(classes)

@@ -2,7 +2,7 @@
 
     python -m imbexp.report --run PARENT_RUN_ID          # a sweep (grid or Optuna)
     python -m imbexp.report --experiment known_prob      # every run of an experiment
-    python -m imbexp.report --experiment known_prob --run latest --claims-figure docs/claims.png
+    python -m imbexp.report --experiment known_prob --run latest --claims-figure   # + runs/reports/<name>-claims.png
 
 The page holds a leaderboard of the strategies (95 % intervals where the runs logged them, or the
 reason they logged none; each run's paired deltas against its baseline with a verdict, where it
@@ -13,11 +13,19 @@ of a two-objective sweep and a table of every run. Plots are embedded as base64 
 opens anywhere on its own. It is written to ``runs/reports/`` and, for a sweep, logged to the parent
 run as ``report/<name>.html``.
 
+Multi-class runs (tag ``imbexp.classes``) get their own leaderboard (macro F1, balanced accuracy,
+macro PR-AUC, the worst class's recall, log loss, top-label ECE), tables of each class's prediction
+bias and recall, the confusion matrices, class-wise reliability and per-class precision-recall of
+the best run, and their own panels against a one-number factor; a per-class factor mapping
+(``downsample_factor={a: 5, b: 2}``) has no axis and is named in the strategy's label
+(``_multiclass``).
+
 Each run names its own strategy and factor (tags ``imbexp.label``, ``imbexp.factor_name``, metric
 ``imbexp.factor``); the report groups and draws by those. The parts: ``_runs`` reads the runs
 (``mlflow.search_runs``), ``_describe`` adds the columns it groups by, ``_tables`` the tables,
-``_figures``, ``_reliability`` and ``_decision`` the matplotlib figures, ``_html`` the page from
-``templates/report.html.j2``, ``_cli`` writes it and is the command.
+``_figures``, ``_reliability`` and ``_decision`` the matplotlib figures, ``_multiclass`` what
+multi-class runs add, ``_html`` the page from ``templates/report.html.j2``, ``_cli`` writes it and
+is the command.
 """
 
 from imbexp.intervals import INTERVAL_METRICS

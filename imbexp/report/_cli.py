@@ -14,6 +14,9 @@ from imbexp.report._html import render_html
 from imbexp.report._runs import ReportError, default_tracking_uri, load_runs, progress
 from imbexp.tracking import quiet_downloads
 
+#: ``--claims-figure`` without a path: the figure is written beside the report, under runs/
+_BESIDE_THE_REPORT = Path("<beside the report>")
+
 
 def reports_dir(tracking_uri: str) -> Path:
     """``reports/`` next to a SQLite store (``runs/reports``), else under the project's ``runs/``."""
@@ -32,9 +35,11 @@ def write_report(tracking_uri: str | None = None, parent_run_id: str | None = No
     tracking_uri = tracking_uri or default_tracking_uri()
     with quiet_downloads():
         data = load_runs(tracking_uri, parent_run_id, experiment)
+        path = Path(output) if output is not None else reports_dir(tracking_uri) / f"{data.name}.html"
+        if claims_png is not None and Path(claims_png) == _BESIDE_THE_REPORT:
+            claims_png = path.with_name(f"{path.stem}-claims.png")
         figure_bytes = None if claims_png is None else _save_claims_figure(data, Path(claims_png))
         page = render_html(data, figure_bytes)
-        path = Path(output) if output is not None else reports_dir(tracking_uri) / f"{data.name}.html"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(page, encoding="utf-8")
         if data.parent is not None and log_to_parent:
@@ -66,8 +71,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="MLflow tracking URI (default: sqlite:///<project root>/runs/mlflow.db)")
     parser.add_argument("--output", type=Path, default=None,
                         help="HTML file to write (default: runs/reports/<name>.html)")
-    parser.add_argument("--claims-figure", type=Path, default=None, metavar="PNG",
-                        help="also save the six-panel claims figure to this PNG (e.g. docs/claims.png)")
+    parser.add_argument("--claims-figure", type=Path, nargs="?", const=_BESIDE_THE_REPORT, default=None,
+                        metavar="PNG", help="also save the six-panel claims figure: to this PNG, or without a "
+                                            "path beside the report (runs/reports/<name>-claims.png)")
     parser.add_argument("--no-log", action="store_true", help="do not log the report to the parent run")
     return parser
 

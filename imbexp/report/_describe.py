@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from imbexp import names
+from imbexp.report import _multiclass as multiclass
 from imbexp.tracking import FACTOR_METRIC, FACTOR_NAME_TAG, LABEL_TAG
 
 _STRATEGY_PARAM = "params.strategy."
@@ -42,7 +43,8 @@ def _last_word(target: pd.Series) -> pd.Series:
 
 def describe_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """Add what a report groups by: ``strategy_name``, ``strategy_label``, ``factor`` (with
-    ``factor_name``), ``model``, ``dataset``, ``degree`` and ``trial``."""
+    ``factor_name``), ``model``, ``dataset``, ``degree`` and ``trial``; for multi-class runs also
+    their worst class's recall and a per-class factor mapping in the label (``_multiclass.describe``)."""
     runs = runs.copy()
     name = column(runs, "tags.strategy").fillna(_last_word(column(runs, "params.strategy._target_")))
     runs["strategy_name"] = name.replace("", "unknown")
@@ -56,7 +58,7 @@ def describe_runs(runs: pd.DataFrame) -> pd.DataFrame:
     runs["dataset"] = column(runs, "tags.dataset").fillna(column(runs, "params.dataset.name")).fillna("unknown")
     runs["degree"] = column(runs, "tags.degree").fillna("")
     runs["trial"] = column(runs, f"tags.{names.TRIAL_NUMBER_TAG}").map(number).astype(float)
-    return runs
+    return multiclass.describe(runs)
 
 
 def _rebuilt_descriptions(runs: pd.DataFrame) -> pd.DataFrame:

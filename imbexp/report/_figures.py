@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from imbexp.plots import LABELLED_LEFT, fixed_margins
+from imbexp.report import _multiclass as multiclass
 from imbexp.report._runs import ReportRuns
 from imbexp.report._tables import factor_axis, factor_table, on_axis, pareto_front, series_key
 
@@ -138,7 +139,7 @@ def _draw_panel(ax, table: pd.DataFrame, series: list[str], metric: str) -> None
 def _scale_panel(ax, table: pd.DataFrame, metric: str) -> None:
     from matplotlib.ticker import NullLocator
 
-    if metric.endswith("prediction_bias"):
+    if metric.endswith("prediction_bias") or metric.startswith("test_prediction_bias_"):  # per class too
         ax.axhline(0.0, color="black", linewidth=0.8)
         _symlog_if_wide(ax, table[metric])
     wide = _spread(table[metric]) > 20
@@ -175,8 +176,15 @@ def claims_figure(runs: pd.DataFrame, facets: Sequence[str] = ()):
 
     Where the runs are groups of repeated seeds (``repeats=k``), each point is the mean over the
     seeds and its band the 95 % t interval across them: a claim about the technique, not about one
-    split, resample and model draw. Single runs keep the interval they logged on their test rows."""
+    split, resample and model draw. Single runs keep the interval they logged on their test rows.
+
+    Multi-class runs get their own panels (``_multiclass.factor_panels``: macro F1, balanced
+    accuracy, macro PR-AUC, the worst class's recall, log loss, ECE, cost, each class's bias)."""
     words = factor_words(factor_axis(runs))
+    if multiclass.any_multiclass(runs):
+        return draw_against_factor(runs, multiclass.factor_panels(runs), facets, cols=3,
+                                   title=f"{words.capitalize()} f: multi-class metrics, calibration and "
+                                         f"cost{_context(runs)}")
     return draw_against_factor(runs, CLAIMS_PANELS, facets, cols=2,
                                title=f"{words.capitalize()} f: calibration, cost and ranking{_context(runs)}")
 
@@ -186,7 +194,8 @@ def _context(runs: pd.DataFrame) -> str:
     parts = []
     if runs["dataset"].nunique() == 1:
         text = str(runs["dataset"].iloc[0])
-        for column, fmt in (("dataset_rows", "{:,.0f} rows"), ("dataset_minority_fraction", "{:.2%} positives")):
+        share = "{:.2%} of the smallest class" if multiclass.any_multiclass(runs) else "{:.2%} positives"
+        for column, fmt in (("dataset_rows", "{:,.0f} rows"), ("dataset_minority_fraction", share)):
             if column in runs and runs[column].nunique() == 1:
                 text += ", " + fmt.format(runs[column].iloc[0])
         parts.append(text)

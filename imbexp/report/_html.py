@@ -7,6 +7,7 @@ cannot break the page; the numbers are formatted here, one rule per kind of colu
 from __future__ import annotations
 
 import base64
+import dataclasses
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from imbexp import intervals, names
+from imbexp.report import _multiclass as multiclass
 from imbexp.report._decision import decision_curves, decision_figure
 from imbexp.report._describe import number
 from imbexp.report._figures import (
@@ -26,20 +28,21 @@ from imbexp.report._figures import (
     figure_png,
     pareto_section,
 )
-from imbexp.report._reliability import choose_runs, reliability_figures
+from imbexp.report._reliability import _pick_by_objective, choose_runs, reliability_figures
 from imbexp.report._runs import ReportRuns, parent_artifacts, progress, read_predictions
 from imbexp.report._tables import (
     CALIBRATION_COLUMNS,
     COMPARISONS,
     DELTA_COLUMNS,
-    LEADERBOARD_COLUMNS,
-    RUN_TABLE_COLUMNS,
     SEED_METHOD,
+    delta_columns,
     delta_of,
     factor_axis,
     factor_varies,
     leaderboard,
+    leaderboard_columns,
     run_table,
+    run_table_columns,
     verdict_words,
 )
 from imbexp.tracking import redact
@@ -90,7 +93,8 @@ def _factor_cell(row: pd.Series) -> dict[str, Any]:
     return {"text": fmt(row["factor"], "factor"), "title": row.get("factor_name")}
 
 
-def _metric_cell(row: pd.Series, metric: str) -> dict[str, Any]:
+def _metric_cell(row: pd.Series, metric: str,
+                 interval_metrics: Sequence[str] = intervals.INTERVAL_METRICS) -> dict[str, Any]:
     """The mean, with the logged interval for one run, the mean ± sd and t interval across the
     seeds of a group, or ± the spread over several runs; a run that logged no intervals says
     why instead (on hover; the reason is also under the table)."""
@@ -107,7 +111,8 @@ def _metric_cell(row: pd.Series, metric: str) -> dict[str, Any]:
         low, high = row.get(f"{metric}_ci_low"), row.get(f"{metric}_ci_high")
         if number(low) is not None and number(high) is not None:
             cell["extra"] = _bracket(low, high, metric)
-        elif _has_interval(metric) and isinstance(row.get("no_intervals"), str) and number(value) is not None:
+        elif (_has_interval(metric, interval_metrics) and isinstance(row.get("no_intervals"), str)
+              and number(value) is not None):
             cell.update(extra="no interval", extra_css="ci missing", title=row["no_intervals"])
     elif number(sd) is not None:
         cell["extra"] = f"± {fmt(sd, metric)}"
@@ -120,8 +125,8 @@ def _bracket(low: Any, high: Any, metric: str) -> str:
     return f"[{fmt(low, metric)}, {fmt(high, metric)}]"
 
 
-def _has_interval(metric: str) -> bool:
-    return metric.removeprefix("test_") in intervals.INTERVAL_METRICS and metric.startswith("test_")
+def _has_interval(metric: str, interval_metrics: Sequence[str] = intervals.INTERVAL_METRICS) -> bool:
+    return metric.removeprefix("test_") in interval_metrics and metric.startswith("test_")
 
 
 def signed(values: Sequence[float], width: float | None = None) -> list[str]:
@@ -183,31 +188,67 @@ def _leaderboard(data: ReportRuns, table: pd.DataFrame) -> dict[str, Any] | None
     if table.empty:
         return None
     objective = data.objective.keys[0]
-    metrics = [objective] + [metric for metric, _ in LEADERBOARD_COLUMNS if metric in table]
+    columns, deltas = leaderboard_columns(data.finished), delta_columns(data.finished)
+    if multiclass.any_multiclass(data.finished):
+        interval_metrics, delta_methods, methods = multiclass.interval_methods()
+    else:
+        interval_metrics, delta_methods, methods = intervals.INTERVAL_METRICS, intervals.DELTA_METHODS, \
+            intervals.method_summary()
+    metrics = [objective] + [metric for metric, _ in columns if metric in table]
     comparisons = [(suffix, words) for suffix, _, words in COMPARISONS if f"reference{suffix}" in table]
     head = _heads(["strategy"], "text") + _heads(["factor"]) + _heads(data.facets, "text")
     head += _heads(["runs", objective])
-    head += _heads([f"{label} {words}" for suffix, words in comparisons for _, label in DELTA_COLUMNS])
-    head += _heads([label for metric, label in LEADERBOARD_COLUMNS if metric in table])
+    head += _heads([f"{label} {words}" for suffix, words in comparisons for _, label in deltas])
+    head += _heads([label for metric, label in columns if metric in table])
     rows = []
     for _, row in table.iterrows():
         cells = [_text(row["strategy_label"]), _factor_cell(row), *(_text(row[f]) for f in data.facets),
-                 _runs_cell(row, data), _metric_cell(row, objective)]
-        cells += [_delta_cell(row, metric, suffix) for suffix, _ in comparisons for metric, _ in DELTA_COLUMNS]
-        cells += [_metric_cell(row, metric) for metric in metrics[1:]]
+                 _runs_cell(row, data), _metric_cell(row, objective, interval_metrics)]
+        cells += [_delta_cell(row, metric, suffix) for suffix, _ in comparisons for metric, _ in deltas]
+        cells += [_worst_cell(row) if metric == "test_recall_worst" else _metric_cell(row, metric, interval_metrics)
+                  for metric in metrics[1:]]
         rows.append(cells)
     missing = [(_row_label(row), row["no_intervals"]) for _, row in table.iterrows()
                if isinstance(row.get("no_intervals"), str)]
-    return {"head": head, "rows": rows, "deltas": _delta_legend(comparisons), "methods": intervals.method_summary(),
+    return {"head": head, "rows": rows, "deltas": _delta_legend(comparisons, deltas, delta_methods), "methods": methods,
             "no_intervals": missing, "groups": bool(table["is_group"].any())}
 
 
-def _delta_legend(comparisons: Sequence[tuple[str, str]]) -> str:
+def _worst_cell(row: pd.Series) -> dict[str, Any]:
+    """The worst class's recall and, beside it, which class that is."""
+    cell = _metric_cell(row, "test_recall_worst")
+    if row.get("worst_class") and number(row.get("test_recall_worst")) is not None:
+        cell["extra"] = " ".join(part for part in (cell.get("extra"), f"({row['worst_class']})") if part)
+        cell.setdefault("extra_css", "class")
+    return cell
+
+
+def _per_class(data: ReportRuns, table: pd.DataFrame) -> list[dict[str, Any]]:
+    """A table per per-class metric (prediction bias, recall): a row per leaderboard row, a
+    column per class."""
+    classes = multiclass.classes_of(data.finished)
+    tables = []
+    for prefix, title in multiclass.PER_CLASS:
+        columns = [(f"{prefix}_{multiclass.class_key(label)}", label) for label in classes
+                   if f"{prefix}_{multiclass.class_key(label)}" in table]
+        if table.empty or not columns:
+            continue
+        head = _heads(["strategy"], "text") + _heads(["factor"]) + _heads(data.facets, "text")
+        head += _heads(["runs", *(label for _, label in columns)])
+        rows = [[_text(row["strategy_label"]), _factor_cell(row), *(_text(row[f]) for f in data.facets),
+                 _runs_cell(row, data), *(_metric_cell(row, metric) for metric, _ in columns)]
+                for _, row in table.iterrows()]
+        tables.append({"title": title, "head": head, "rows": rows})
+    return tables
+
+
+def _delta_legend(comparisons: Sequence[tuple[str, str]], columns: Sequence[tuple[str, str]] = DELTA_COLUMNS,
+                  delta_methods: dict[str, str] = intervals.DELTA_METHODS) -> str:
     """One line on what the Δ columns are and how their intervals were made."""
     if not comparisons:
         return ""
-    methods = "; ".join(f"{label.removeprefix('Δ ')}: {intervals.METHOD_WORDS.get(intervals.DELTA_METHODS[m], '?')}"
-                        for m, label in DELTA_COLUMNS)
+    methods = "; ".join(f"{label.removeprefix('Δ ')}: {intervals.METHOD_WORDS.get(delta_methods.get(m, ''), '?')}"
+                        for m, label in columns)
     against = {"": "its baseline (strategy none, the same data, model, split and seed)",
                "_vs_factor1": "the same strategy at factor 1"}
     compared = " and ".join(f"{words}: the configuration minus {against[suffix]}" for suffix, words in comparisons)
@@ -234,10 +275,11 @@ def _runs(data: ReportRuns) -> dict[str, Any]:
     runs = run_table(data)
     has_trials = runs["trial"].notna().any()
     objective_keys = [k for k in data.objective.keys if k in runs]
-    columns = [metric for metric, _ in RUN_TABLE_COLUMNS if metric in runs]
+    table_columns = run_table_columns(runs)
+    columns = [metric for metric, _ in table_columns if metric in runs]
     head = _heads(["#"] + (["trial"] if has_trials else [])) + _heads(["run", "run id", "status", "strategy"], "text")
     head += _heads(["factor"]) + _heads(data.facets, "text")
-    head += _heads(objective_keys + [label for metric, label in RUN_TABLE_COLUMNS if metric in runs])
+    head += _heads(objective_keys + [label for metric, label in table_columns if metric in runs])
 
     def cells_of(row: pd.Series, position: str, name: str) -> list[dict[str, Any]]:
         cells = [{"text": position}] + ([{"text": fmt(row.get("trial"), "runs")}] if has_trials else [])
@@ -272,9 +314,11 @@ def _meta(data: ReportRuns) -> list[str]:
     finished = data.finished
     shares = finished.get("dataset_minority_fraction")
 
+    share_words = "of the smallest class" if multiclass.any_multiclass(finished) else "positives"
+
     def described(dataset: str, degree: str) -> str:  # the label beside the share it came from
         share = None if shares is None else shares[finished["dataset"] == dataset].dropna()
-        share_text = f"{share.iloc[0]:.2%} positives, " if share is not None and len(share) else ""
+        share_text = f"{share.iloc[0]:.2%} {share_words}, " if share is not None and len(share) else ""
         return f"{dataset} ({share_text}{degree})" if degree else str(dataset)
 
     datasets = ", ".join(described(d, g) for d, g in
@@ -287,7 +331,9 @@ def _meta(data: ReportRuns) -> list[str]:
     runs = f"{len(data.runs)} runs ({failed} not finished{f', {pruned} of them pruned' if pruned else ''})"
     if not data.seeds.empty:
         runs += f", {int(data.runs['is_group'].sum())} of them groups of {len(data.seeds)} seed runs in all"
-    meta = [runs, f"dataset: {datasets}", f"model: {models}",
+    classes = multiclass.classes_of(finished)
+    meta = [runs, f"dataset: {datasets}", *([f"classes: {', '.join(classes)}"] if classes else []),
+            f"model: {models}",
             f"objective: {objective}", f"experiment: {', '.join(data.experiments)}",
             f"tracking: {redact(data.tracking_uri)}"]
     if data.parent is not None:
@@ -304,6 +350,10 @@ def _factor_section(data: ReportRuns, claims_png: bytes | None) -> dict[str, Any
         return None
     words = factor_words(factor_axis(finished))
     progress(f"drawing the metrics against the {words}")
+    if multiclass.any_multiclass(finished):  # one figure of the multi-class panels (claims_figure's)
+        claims = claims_png or _png_or_none(claims_figure(finished, data.facets))
+        return {"words": words, "multiclass": True, "more": None,
+                "claims": _figure("multi-class metrics against the factor", claims) if claims else None}
     claims = claims_png or _png_or_none(claims_figure(finished, data.facets))
     more = draw_against_factor(finished, MORE_FACTOR_PANELS, data.facets, cols=3)
     return {"words": words, "claims": _figure("claims", claims) if claims else None,
@@ -330,22 +380,46 @@ def _pareto(data: ReportRuns, images: list[tuple[str, bytes]],
     return section
 
 
+def _best_multiclass(data: ReportRuns) -> dict[str, Any] | None:
+    """The per-class figures of the best multi-class run by the objective, from its test predictions."""
+    runs = data.finished[multiclass.is_multiclass(data.finished)]
+    if runs.empty:
+        return None
+    best = _pick_by_objective(runs, data.objective)
+    drawn = data.representative(best)  # a group of seeds: its first seed's predictions
+    frames = read_predictions(data.tracking_uri, {drawn["run_id"]: drawn["artifact_uri"]})
+    progress("drawing the confusion matrices and class-wise reliability of the best run")
+    seed = "" if drawn is best else ", its first seed's predictions"
+    figures = multiclass.best_run_figures(best if drawn is best else drawn.combine_first(best),
+                                          frames.get(drawn["run_id"]), name=f"{_row_label(best)}{seed}")
+    return {"run": _row_label(best), "run_id": best["run_id"], "figures": [_figure(*found) for found in figures]}
+
+
+def _binary_only(data: ReportRuns) -> ReportRuns:
+    """The report's binary runs: the binary figures read each run's ``y_score``."""
+    if not multiclass.any_multiclass(data.runs):
+        return data
+    return dataclasses.replace(data, runs=data.runs[~multiclass.is_multiclass(data.runs)])
+
+
 def render_html(data: ReportRuns, claims_png: bytes | None = None) -> str:
     """The whole page."""
     factor = _factor_section(data, claims_png)
     table = leaderboard(data)
     reliability, decision = [], None
-    if not data.finished.empty:
-        chosen = choose_runs(data)
-        frames = read_predictions(data.tracking_uri, chosen.artifact_uris())
+    binary = _binary_only(data)
+    if not binary.finished.empty:
+        chosen = choose_runs(binary)
+        frames = read_predictions(binary.tracking_uri, chosen.artifact_uris())
         progress("drawing the reliability curves and the decision curve")
-        reliability = [_figure(*found) for found in reliability_figures(data, chosen, frames)]
+        reliability = [_figure(*found) for found in reliability_figures(binary, chosen, frames)]
         found = decision_figure(*decision_curves(chosen.best, frames))
         decision = _figure(*found) if found is not None else None
     images, tables = parent_artifacts(data)
     return _template().render(
         title=data.title, meta=_meta(data), leaderboard=_leaderboard(data, table), objective=data.objective.keys[0],
         direction=data.objective.directions[0], factor=factor, reliability=reliability,
-        calibration=_calibration(data, table), decision=decision,
+        calibration=_calibration(data, table), decision=decision, per_class=_per_class(data, table),
+        best_multiclass=_best_multiclass(data),
         pareto=_pareto(data, images, tables), runs=_runs(data),
         sweep_plots=[_figure(path, png, path) for path, png in images if "pareto" not in path.lower()])

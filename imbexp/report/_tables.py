@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from imbexp.intervals import DELTA_METHODS, INTERVAL_METRICS, Delta
+from imbexp.report import _multiclass as multiclass
 from imbexp.report._describe import number
 from imbexp.report._runs import (
     BASELINE_RUN_TAG,
@@ -60,6 +61,22 @@ RUN_TABLE_COLUMNS = (
 )
 
 
+def leaderboard_columns(runs: pd.DataFrame) -> tuple[tuple[str, str], ...]:
+    """The leaderboard's (metric, heading) columns: the binary ones, or where the runs are
+    multi-class, :data:`imbexp.report._multiclass.LEADERBOARD_COLUMNS`."""
+    return multiclass.LEADERBOARD_COLUMNS if multiclass.any_multiclass(runs) else LEADERBOARD_COLUMNS
+
+
+def run_table_columns(runs: pd.DataFrame) -> tuple[tuple[str, str], ...]:
+    """The metric columns of the table of every run, likewise."""
+    return multiclass.RUN_TABLE_COLUMNS if multiclass.any_multiclass(runs) else RUN_TABLE_COLUMNS
+
+
+def delta_columns(runs: pd.DataFrame) -> tuple[tuple[str, str], ...]:
+    """The paired comparisons shown, likewise."""
+    return multiclass.DELTA_COLUMNS if multiclass.any_multiclass(runs) else DELTA_COLUMNS
+
+
 def delta_of(row: pd.Series, metric: str, suffix: str = "") -> Delta | None:
     """The paired comparison ``row`` logged for ``metric`` (``test_<metric>_delta{suffix}``), or None."""
     key = f"test_{metric}_delta{suffix}"
@@ -75,10 +92,10 @@ def delta_of(row: pd.Series, metric: str, suffix: str = "") -> Delta | None:
     return Delta(value, bound("ci_low"), bound("ci_high"), bound("p"), method)
 
 
-def compared(runs: pd.DataFrame, suffix: str = "") -> bool:
-    """Whether any run logged the comparison ``suffix``."""
+def compared(runs: pd.DataFrame, suffix: str = "", columns: Sequence[tuple[str, str]] = DELTA_COLUMNS) -> bool:
+    """Whether any run logged the comparison ``suffix`` of one of ``columns``."""
     return any(f"test_{metric}_delta{suffix}" in runs and runs[f"test_{metric}_delta{suffix}"].notna().any()
-               for metric, _ in DELTA_COLUMNS)
+               for metric, _ in columns)
 
 
 def _references(data: ReportRuns, tags: Sequence[str]) -> set[str]:
@@ -92,11 +109,12 @@ def _references(data: ReportRuns, tags: Sequence[str]) -> set[str]:
     return found
 
 
-def _is_reference(data: ReportRuns, runs: pd.DataFrame, suffix: str, tags: Sequence[str]) -> pd.Series:
+def _is_reference(data: ReportRuns, runs: pd.DataFrame, suffix: str, tags: Sequence[str],
+                  columns: Sequence[tuple[str, str]] = DELTA_COLUMNS) -> pd.Series:
     """Which runs are the reference of a comparison: named by another run's tag or, where the
     runs predate those tags, by what a baseline is (strategy none; for ``_vs_factor1``, factor 1)."""
     logged = pd.Series(False, index=runs.index)
-    for metric, _ in DELTA_COLUMNS:
+    for metric, _ in columns:
         if f"test_{metric}_delta{suffix}" in runs:
             logged |= runs[f"test_{metric}_delta{suffix}"].notna()
     if not suffix:
@@ -120,20 +138,23 @@ def leaderboard(data: ReportRuns) -> pd.DataFrame:
     if runs.empty:
         return pd.DataFrame()
     keys = ["strategy_label", "factor", *data.facets]
-    metrics = [m for m, _ in LEADERBOARD_COLUMNS if m in runs] + [k for k in data.objective.keys if k in runs]
-    metrics += [m for m, _ in CALIBRATION_COLUMNS if m in runs]
+    is_multiclass = multiclass.any_multiclass(runs)
+    metrics = [m for m, _ in leaderboard_columns(runs) if m in runs] + [k for k in data.objective.keys if k in runs]
+    metrics += [m for m, _ in CALIBRATION_COLUMNS if m in runs] + multiclass.per_class_metrics(runs)
     extra: dict[str, pd.Series] = {}
+    deltas = delta_columns(runs)
     for suffix, tags, _ in COMPARISONS:
-        if not compared(runs, suffix):
+        if not compared(runs, suffix, deltas):
             continue
-        extra[f"reference{suffix}"] = _is_reference(data, runs, suffix, tags)
-        for metric, _ in DELTA_COLUMNS:
+        extra[f"reference{suffix}"] = _is_reference(data, runs, suffix, tags, deltas)
+        for metric, _ in deltas:
             metrics.append(f"test_{metric}_delta{suffix}")
             extra[f"verdicts_{metric}{suffix}"] = runs.apply(lambda row, m=metric, s=suffix: _verdict(row, m, s),
                                                              axis=1)
     metrics = [m for m in dict.fromkeys(metrics) if m in runs]
     bounds = [f"{m}_{kind}_{b}" for m in metrics for kind in ("ci", "seed_ci") for b in ("low", "high")]
-    bounds = [b for b in bounds if b in runs and _is_interval(b)]
+    # a multi-class run logs intervals for the metrics its own coverage check chose: each one is shown
+    bounds = [b for b in bounds if b in runs and (_is_interval(b) or is_multiclass)]
     logged_sd = [f"{m}_sd" for m in metrics if f"{m}_sd" in runs]
     runs = runs.assign(**extra, no_intervals=runs.get(f"tags.{NO_INTERVALS_TAG}"))
     grouped = runs.groupby(keys, dropna=False, sort=False)
@@ -148,6 +169,8 @@ def leaderboard(data: ReportRuns) -> pd.DataFrame:
     table["factor_name"] = grouped["factor_name"].first()
     table["no_intervals"] = grouped["no_intervals"].first()
     table["run_ids"] = grouped["run_id"].agg(list)
+    if "worst_class" in runs:
+        table["worst_class"] = grouped["worst_class"].agg(lambda found: ", ".join(dict.fromkeys(found.dropna())))
     for name in extra:
         table[name] = grouped[name].all() if name.startswith("reference") else grouped[name].agg(
             lambda verdicts: [v for v in verdicts if v])

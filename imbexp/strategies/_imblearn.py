@@ -110,7 +110,9 @@ class ImblearnSampler(Strategy):
     Multi-class data: ``sampling_strategy`` as a map names classes by their label text
     (``{cat: 300}``, rows of the class after resampling; a cleaning sampler's list of classes
     too), translated to the codes imbalanced-learn is given; a text (``auto``, ``not majority``...)
-    means what imbalanced-learn says; a number (a ratio only binary data has) is refused.
+    means what imbalanced-learn says; a number r keeps its binary meaning per class (an
+    over-sampler grows every class to r x the largest's rows, an under-sampler shrinks every class
+    to the smallest's rows / r).
     """
 
     name = "imblearn"
@@ -136,19 +138,27 @@ class ImblearnSampler(Strategy):
 
         self._for_classes(clone(self.sampler), classes)  # the sampler as configured stays keyed by text
 
-    def _for_classes(self, sampler: Any, classes: tuple[str, ...]) -> None:
+    def _for_classes(self, sampler: Any, classes: tuple[str, ...], y: np.ndarray | None = None) -> None:
         """The sampler's ``sampling_strategy`` (its own and that of the samplers inside it, such as
-        SMOTEENN's ``smote``) keyed by codes rather than label text; a ratio refused."""
-        for param, value in sampler.get_params(deep=True).items():
-            if param == "sampling_strategy" or param.endswith("__sampling_strategy"):
+        SMOTEENN's ``smote``) as imbalanced-learn takes it for multi-class codes
+        (:func:`imbexp.strategies._resampling.for_imblearn`: maps keyed by codes rather than label
+        text, a ratio turned into rows per class for the training labels ``y``)."""
+        params = sampler.get_params(deep=True)
+        owners = {"": sampler, **{name: value for name, value in params.items() if hasattr(value, "fit_resample")}}
+        updates = {}
+        for prefix, owner in owners.items():
+            param = f"{prefix}__sampling_strategy" if prefix else "sampling_strategy"
+            if param in params:
                 key = f"{KEY}.{param.replace('__', '.')}"
-                sampler.set_params(**{param: for_imblearn(value, key, classes)})
+                updates[param] = for_imblearn(params[param], key, classes, y, getattr(owner, "_sampling_type", None))
+        if updates:
+            sampler.set_params(**updates)
 
     def fit_resample(self, X, y, sample_weight=None, *, random_state=0) -> TrainingSet:
         who = f"strategy {self.name}"
         sampler = seeded(self.sampler, random_state)
         if self.classes is not None:
-            self._for_classes(sampler, self.classes)
+            self._for_classes(sampler, self.classes, y)
         self._check_data(sampler, X, y, who)
         training = resampled(sampler, X, y, sample_weight, who, ratio_key=f"{KEY}.sampling_strategy",
                              explain=lambda exc: self._explain(exc, y), classes=self.classes)

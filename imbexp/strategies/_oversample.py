@@ -54,7 +54,8 @@ class RandomOversample(Strategy):
 
     ``sampling_strategy`` may also be a text imbalanced-learn takes (``not majority``: grow every
     class but the majority to the majority's rows) or a map ``{label: rows after resampling}``,
-    the forms multi-class data needs (a number is a ratio only binary data has)."""
+    the forms multi-class data understands as imbalanced-learn does; a number r then grows every
+    class to at least r x the largest class's rows."""
 
     name = "oversample"
     parameter_constraints = {"sampling_strategy": SAMPLING_STRATEGY, "prior_correction": PRIOR_CORRECTION}
@@ -70,7 +71,7 @@ class RandomOversample(Strategy):
     def fit_resample(self, X, y, sample_weight=None, *, random_state=0) -> TrainingSet:
         from imblearn.over_sampling import RandomOverSampler
 
-        ratio = for_imblearn(self.sampling_strategy, "strategy.sampling_strategy", self.classes)
+        ratio = for_imblearn(self.sampling_strategy, "strategy.sampling_strategy", self.classes, y, "over-sampling")
         sampler = RandomOverSampler(sampling_strategy=ratio, random_state=random_state)
         training = resampled(sampler, X, y, sample_weight, f"strategy {self.name}",
                              ratio_key="strategy.sampling_strategy", classes=self.classes)
@@ -134,7 +135,7 @@ class Smote(Strategy):
         if has_missing(X):
             raise DataError(f"strategy.kind={kind} cannot use rows with missing values; "
                             "fill them or use another strategy.")
-        ratio = for_imblearn(self.sampling_strategy, "strategy.sampling_strategy", self.classes)
+        ratio = for_imblearn(self.sampling_strategy, "strategy.sampling_strategy", self.classes, y, "over-sampling")
         common = {"sampling_strategy": ratio, "random_state": random_state}
         sampler = {
             "smote": lambda: SMOTE(k_neighbors=k, **common),

@@ -28,7 +28,7 @@ import pandas as pd
 from sklearn.base import clone
 
 from imbexp.constraints import is_number
-from imbexp.errors import ConfigError, DataError, first_line
+from imbexp.errors import DataError, first_line
 from imbexp.strategies._base import TrainingSet, class_code
 
 log = logging.getLogger(__name__)
@@ -51,15 +51,20 @@ def minority_count(y: np.ndarray) -> int:
     return int(min(counts))
 
 
-def for_imblearn(value: Any, key: str, classes: tuple[str, ...] | None) -> Any:
+def for_imblearn(value: Any, key: str, classes: tuple[str, ...] | None, y: np.ndarray | None = None,
+                 sampling_type: str | None = None) -> Any:
     """``sampling_strategy`` as imbalanced-learn takes it for these labels.
 
     A map names classes by their label text (``{cat: 500}``: rows of the class after
     resampling), a list (a cleaning sampler's classes to clean) too; imbalanced-learn keys them by
     the codes the model is fitted on, so they are translated (binary data: the codes 0 and 1).
     A text (``auto``, ``not majority``...) means for multi-class data what imbalanced-learn says.
-    A number is a minority / majority ratio, which imbalanced-learn takes for binary data only:
-    refused for multi-class data with one sentence, before any data is resampled.
+
+    A number r is a minority / majority ratio, which imbalanced-learn takes for two classes only;
+    for multi-class data (the training labels ``y`` given) it keeps that meaning per class: an
+    over-sampler grows every class to at least r x the largest class's rows, an under-sampler
+    shrinks every class to at most the smallest class's rows / r. Without ``y`` (the check when the
+    classes are bound) only the class names are checked.
     """
     names = classes if classes is not None else ("0", "1")
     if isinstance(value, Mapping):
@@ -67,12 +72,19 @@ def for_imblearn(value: Any, key: str, classes: tuple[str, ...] | None) -> Any:
                 for label, n in value.items()}
     if isinstance(value, list | tuple):
         return [class_code(key, label, names) for label in value]
-    if classes is not None and is_number(value):
-        raise ConfigError(f"{key}={value!r} is not allowed for these {len(classes)} classes: a number is a "
-                          "minority / majority ratio, which only binary data has; use auto (or another text "
-                          f"imbalanced-learn takes) or a map {{class: rows after resampling}} naming classes of "
-                          f"{', '.join(repr(c) for c in classes)}.")
-    return value
+    if classes is None or not is_number(value) or y is None:
+        return value
+    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=len(classes))
+    present = np.flatnonzero(counts)
+    if sampling_type == "over-sampling":
+        target = {int(c): int(round(value * counts.max())) for c in present}
+        grown = {c: n for c, n in target.items() if n > counts[c]}
+        if not grown:
+            raise DataError(f"{key}={value:g} asks no class for more rows: every class already has at least "
+                            f"{value:g} x the largest class's {int(counts.max())} rows; use a larger number (<= 1).")
+        return grown
+    shrunk = {int(c): int(round(counts[present].min() / value)) for c in present}
+    return {c: n for c, n in shrunk.items() if n < counts[c]} or "auto"
 
 
 def neighbours_within(k: int, y: np.ndarray, key: str, who: str) -> int:

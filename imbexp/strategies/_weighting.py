@@ -6,6 +6,7 @@ from typing import Any
 import numpy as np
 
 from imbexp.constraints import AnyOf, Interval, Options, Worded
+from imbexp.errors import ConfigError
 from imbexp.strategies._base import (
     PRIOR_CORRECTION,
     WEIGHT_RANGE,
@@ -41,7 +42,8 @@ class ClassWeight(RowSelectingStrategy):
     Multi-class data: ``balanced`` weights every class k by W_majority / W_k (the majority, the
     class with the most rows, keeps its weights), so every class carries the majority's total, as
     the binary rule does; a map ``{label: weight}`` weights the classes it names (the others keep
-    their weights); a number weights the class with the fewest rows.
+    their weights); a number weights every class but the largest (by rows), as the binary rule
+    weights every class but the majority. A map is for multi-class data only.
     """
 
     name = "class_weight"
@@ -74,9 +76,9 @@ class ClassWeight(RowSelectingStrategy):
         elif isinstance(self.minority_weight, Mapping):
             for k, weight in class_codes("strategy.minority_weight", self.minority_weight, self.classes).items():
                 factor[k] = float(weight)
-        else:  # the class with the fewest rows (the first when tied), as the binary rule
-            fewest = np.where(counts > 0, counts, np.iinfo(np.int64).max)
-            factor[int(np.argmin(fewest))] = float(self.minority_weight)
+        else:  # every class but the one with the most rows, as the binary rule
+            factor[counts > 0] = float(self.minority_weight)
+            factor[int(np.argmax(counts))] = 1.0
         return factor
 
     def select_rows(self, y, sample_weight=None, *, random_state=0) -> RowSelection:
@@ -85,6 +87,9 @@ class ClassWeight(RowSelectingStrategy):
             weights = given * self._class_weights(y, given)[np.asarray(y, dtype=np.int64)]
             self._note_prior(y, given, y, weights)
             return RowSelection(np.arange(len(y)), weights)
+        if isinstance(self.minority_weight, Mapping):
+            raise ConfigError("strategy.minority_weight is a map of classes, which is for multi-class data; "
+                              "this dataset is binary: use 'balanced' or one number for the minority class.")
         classes, counts = np.unique(y, return_counts=True)
         minority = classes[np.argmin(counts)]
         if self.minority_weight == "balanced":

@@ -46,6 +46,7 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from imbexp import models, names, tracking
+from imbexp import threads as threads_policy
 from imbexp.errors import ImbexpError
 from imbexp.sweeping import _budget, _mlflow, _pruning, _study, _summary
 from imbexp.sweeping._experiment import ExperimentSteps, quiet_progress, quiet_trials
@@ -70,9 +71,9 @@ def worker_index() -> int:
     return int(os.environ.get(names.SWEEP_WORKER_ENV, "0") or 0)
 
 
-def _cores_each(processes: int) -> int:
-    """Model threads for each of ``processes`` processes sharing this host's cores."""
-    return max(1, (os.cpu_count() or 1) // processes)
+def _cores_each(processes: int, cores: int | None = None) -> int:
+    """Model threads for each of ``processes`` processes sharing ``cores`` (default: every core)."""
+    return max(1, (cores or os.cpu_count() or 1) // processes)
 
 
 class Stopped(KeyboardInterrupt):
@@ -227,7 +228,9 @@ class OptunaSweep(ExperimentSteps):
         self.splits_threads = (names.THREADS_ENV not in os.environ
                                or os.environ.get(names.THREADS_BY_SWEEP_ENV) == "1")
         if names.THREADS_ENV not in os.environ:
-            os.environ[names.THREADS_ENV] = str(_cores_each(processes))
+            # the cores idle now, split between the trials: cores other processes keep busy
+            # would make every fit wait for them (imbexp.threads)
+            os.environ[names.THREADS_ENV] = str(_cores_each(processes, threads_policy.idle()))
             os.environ[names.THREADS_BY_SWEEP_ENV] = "1"
         self.started = time.monotonic()
         progress = None if self.is_worker else threading.Thread(target=self._report_progress, daemon=True)

@@ -21,7 +21,7 @@ from imbexp.sweeping import _budget, _fingerprint, _mlflow, _pruning, _study, _w
 from imbexp.sweeping._constraints import Constraint, check_logged, parse_constraints
 from imbexp.sweeping._samplers import make_sampler, sampler_name
 from imbexp.sweeping._settings import SweepSettings
-from imbexp.sweeping._space import SearchSpace, check_keys, parse_search_space
+from imbexp.sweeping._space import SearchSpace, check_keys, parse_search_space, resolve_class_maps
 
 log = logging.getLogger("imbexp")
 
@@ -71,8 +71,9 @@ def make_plan(settings: SweepSettings, config: DictConfig, arguments: list[str],
     settings.validate()
     models.threads()  # a bad IMBEXP_THREADS is one sentence before anything is created
     space = parse_search_space(settings.params, arguments, settings.conditional_params)
+    resolve_class_maps(space, compose)  # strategy.<factor>.<class> keys become one mapping override
     # the objective every trial will get, fixed params (e.g. objective.metric) applied
-    job_config = compose([f"{k}={v}" for k, v in space.fixed.items()]) if space.fixed else config
+    job_config = compose(space.fixed_overrides()) if space.fixed else config
     # what every trial shares is checked once, before the study and the parent run exist: a typo
     # (+objective.metrik, +model.estimator.n_estimatorz) is one sentence and exit 2, not n failed trials
     objective = validate(job_config)

@@ -179,7 +179,7 @@ def report_fold(fold_metrics: Mapping[str, float], run_folds: Sequence[Mapping[s
     """Report a finished fold to the current trial; raise :class:`optuna.TrialPruned` when the
     pruner stops it. ``fold_metrics`` is the fold's valid metrics by name, ``run_folds`` every
     fold of this run so far (this one last) and ``seconds`` the run's stage times so far
-    (``seconds_fit``, ...): both are kept in the run's MLflow record when it is pruned.
+    (``fit_seconds``, ``seconds_predict``, ...): both are kept in the run's MLflow record when it is pruned.
     Outside a sweep with a pruner this does nothing."""
     reports = _current
     if reports is None or reports.metric not in fold_metrics:

@@ -8,6 +8,12 @@ value is fixed and passed to every trial as it is.
 
 ``conditional_params`` add parameters that exist only when another parameter has a given value,
 e.g. ``{"strategy=downsample": {"strategy.downsample_factor": "tag(log, interval(1, 300))"}}``.
+
+A per-class key ``strategy.<parameter>.<class>`` (``strategy.downsample_factor.cat``), where the
+config's ``strategy.<parameter>`` is a number or a mapping of classes, searches one class's value:
+the trial gets the classes searched or fixed together as one mapping,
+``strategy.downsample_factor={cat:3.2,dog:7}`` (Hydra merges it into a mapping; it replaces a
+number, so a class not named keeps the strategy's default for unnamed classes, factor 1).
 """
 
 from __future__ import annotations
@@ -48,6 +54,9 @@ class SearchSpace:
 
     params: list[Param] = field(default_factory=list)
     fixed: dict[str, str] = field(default_factory=dict)
+    #: ``strategy.<parameter>`` keys whose per-class keys reach a trial as one mapping
+    #: (:func:`resolve_class_maps` finds them from the config)
+    class_maps: set[str] = field(default_factory=set)
 
     @property
     def names(self) -> list[str]:
@@ -69,9 +78,27 @@ class SearchSpace:
         return values
 
     def overrides(self, values: Mapping[str, Any]) -> list[str]:
-        """Hydra overrides for one trial: the fixed values, then the sampled ones."""
+        """Hydra overrides for one trial: the fixed values, then the sampled ones (the per-class
+        keys of a :attr:`class_maps` parameter as one mapping, where its first key was)."""
         merged = {**self.fixed, **{name: format_value(value) for name, value in values.items()}}
-        return [f"{name}={value}" for name, value in merged.items()]
+        return self._grouped(merged)
+
+    def fixed_overrides(self) -> list[str]:
+        """The fixed values as Hydra overrides (per-class keys grouped as in :meth:`overrides`)."""
+        return self._grouped(self.fixed)
+
+    def _grouped(self, merged: Mapping[str, str]) -> list[str]:
+        if not self.class_maps:
+            return [f"{name}={value}" for name, value in merged.items()]
+        out: dict[str, str | dict[str, str]] = {}
+        for name, value in merged.items():
+            parent = class_parent(name)
+            if parent in self.class_maps:
+                classes = out.setdefault(parent, {})
+                classes[name[len(parent) + 1:]] = value  # type: ignore[index]
+            else:
+                out[name] = value
+        return [f"{name}={_mapping_text(value) if isinstance(value, dict) else value}" for name, value in out.items()]
 
     def grid(self) -> dict[str, list[Any]]:
         """Every value of every parameter, for Optuna's GridSampler."""
@@ -85,6 +112,20 @@ class SearchSpace:
         for values in self.grid().values():
             size *= len(values)
         return size
+
+
+def class_parent(key: str) -> str | None:
+    """``strategy.<parameter>`` of a key shaped like a per-class key, ``strategy.<parameter>.<class>``;
+    ``None`` for any other key (``+``/``~`` keys included)."""
+    parts = key.split(".", 2)
+    if len(parts) == 3 and parts[0] == "strategy" and all(parts):
+        return f"{parts[0]}.{parts[1]}"
+    return None
+
+
+def _mapping_text(classes: Mapping[str, str]) -> str:
+    """Hydra's dict override syntax, ``{a:3.2,b:7}``."""
+    return "{" + ",".join(f"{label}:{value}" for label, value in classes.items()) + "}"
 
 
 def suggest(trial: Any, name: str, distribution: BaseDistribution) -> Any:
@@ -248,11 +289,58 @@ def parse_search_space(params: Mapping[str, Any] | None, arguments: list[str] | 
     return space
 
 
+def resolve_class_maps(space: SearchSpace, compose: Callable[[list[str]], DictConfig]) -> None:
+    """Set ``space.class_maps``: the ``strategy.<parameter>`` whose keys ``strategy.<parameter>.<class>``
+    are per-class values, because the config the trial gets (its condition applied) has a number
+    or a mapping of classes there. A mapping with ``_target_`` is an object's parameters
+    (``strategy.sampler.k_neighbors``): those keys stay plain overrides, as Hydra reads them."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    keys: dict[str, list[tuple[str, tuple[str, str] | None]]] = {}
+    for key in space.fixed:
+        if (parent := class_parent(key)) is not None:
+            keys.setdefault(parent, []).append((key, None))
+    for param in space.params:
+        if (parent := class_parent(param.name)) is not None:
+            keys.setdefault(parent, []).append((param.name, param.condition))
+    space.class_maps = set()
+    if not keys:
+        return
+    children = {key for found in keys.values() for key, _ in found}
+    base = [f"{k}={v}" for k, v in space.fixed.items() if k not in children]
+    configs: dict[tuple[str, str] | None, DictConfig] = {}
+    for parent, found in keys.items():
+        for key, condition in found:
+            if condition not in configs:
+                configs[condition] = compose(base + ([] if condition is None else [f"{condition[0]}={condition[1]}"]))
+            value = OmegaConf.select(configs[condition], parent, default=_MISSING, throw_on_missing=False)
+            if value is _MISSING or (isinstance(value, DictConfig) and "_target_" in value):
+                continue  # a missing key is check_keys' sentence; an object's parameters stay plain keys
+            if not (isinstance(value, DictConfig) or (isinstance(value, int | float) and not isinstance(value, bool))):
+                raise ConfigError(f"hydra.sweeper.params key {key!r} sets one class's value of {parent}, which is "
+                                  f"{format_value(value)!r} in the config; a per-class key needs {parent} to be a "
+                                  "number or a mapping of classes.")
+            if parent in space.fixed or parent in space.names:
+                raise ConfigError(f"hydra.sweeper.params has both {parent} and the per-class key {key!r}; search "
+                                  f"{parent} as one value or per class, not both.")
+            label = key[len(parent) + 1:]
+            try:
+                OverridesParser.create().parse_overrides([f"{parent}={{{label}:1}}"])
+            except HydraException:
+                raise ConfigError(f"hydra.sweeper.params key {key!r} names the class {label!r}, which Hydra's "
+                                  "mapping syntax cannot write; per-class keys take classes of letters, digits, "
+                                  "'_' and '-'.") from None
+            space.class_maps.add(parent)
+
+
 def check_keys(space: SearchSpace, compose: Callable[[list[str]], DictConfig],
                is_group: Callable[[str], bool]) -> None:
     """Fail on a searched or fixed key that is neither a config group nor a key of the config
-    the trial would get (a conditional key is looked up with its condition applied)."""
-    fixed = [f"{k}={v}" for k, v in space.fixed.items()]
+    the trial would get (a conditional key is looked up with its condition applied). Per-class
+    keys are resolved first (:func:`resolve_class_maps`): their parameter is checked there."""
+    resolve_class_maps(space, compose)
+    fixed = space.fixed_overrides()
     branches: dict[tuple[str, str] | None, list[str]] = {}
     for param in space.params:
         branches.setdefault(param.condition, []).append(param.name)
@@ -263,7 +351,7 @@ def check_keys(space: SearchSpace, compose: Callable[[list[str]], DictConfig],
         if condition is None:
             keys = keys + list(space.fixed)
         for key in keys:
-            if key.startswith(("+", "~")) or is_group(key):
+            if key.startswith(("+", "~")) or is_group(key) or class_parent(key) in space.class_maps:
                 continue
             if OmegaConf.select(cfg, key, default=_MISSING, throw_on_missing=False) is _MISSING:
                 when = "" if condition is None else f" when {condition[0]}={condition[1]}"
