@@ -338,7 +338,8 @@ def check_multiclass(model_cfg: Any, estimator: BaseEstimator) -> None:
     name = model_cfg.get("name") if hasattr(model_cfg, "get") else None
     raise ConfigError(f"model={name or _path(detector)} is an anomaly detector ({_path(detector.detector)} "
                       "scoring one rare class against the rest), which multi-class data cannot use; pick a "
-                      "classifier, e.g. model=lightgbm.")
+                      "classifier (e.g. model=lightgbm), or set dataset.positive_label=CLASS to detect one class "
+                      "against the rest.")
 
 
 def predict_proba(model: BaseEstimator, X: pd.DataFrame, n_classes: int) -> np.ndarray:

@@ -389,7 +389,8 @@ def test_an_anomaly_detector_refuses_multiclass_data(compose) -> None:
     cfg = compose("model=isolation_forest")
     model = build("model", cfg)
     with pytest.raises(ConfigError, match=r"^model=isolation_forest is an anomaly detector .*which multi-class "
-                                          r"data cannot use; pick a classifier, e\.g\. model=lightgbm\.$"):
+                                          r"data cannot use; pick a classifier \(e\.g\. model=lightgbm\), or set "
+                                          r"dataset\.positive_label=CLASS to detect one class against the rest\.$"):
         models.check_multiclass(cfg.model, model)
     X, y = three_classes((100, 50, 20))
     with pytest.raises(ConfigError, match="anomaly detector"):
