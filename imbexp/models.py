@@ -277,23 +277,6 @@ def _lightgbm_names() -> frozenset[str]:
     return frozenset(name for aliases in _ConfigAliases._get_all_param_aliases().values() for name in aliases)
 
 
-def _for_multiclass(estimator: BaseEstimator, y: np.ndarray) -> None:
-    """A model configured with a binary-only setting, moved to its multi-class counterpart for
-    labels of more than two classes: the boosters' binary ``eval_metric`` (the YAMLs', for early
-    stopping: CatBoost's ``Logloss``, XGBoost's ``logloss``) becomes its multi-class counterpart,
-    since both refuse a binary metric on such labels."""
-    final = final_step(estimator)
-    while isinstance(final, EarlyStopping | Pipeline):
-        final = final_step(final.estimator if isinstance(final, EarlyStopping) else final)
-    if len(np.unique(y)) <= 2:
-        return
-    metric = final.get_params().get("eval_metric")
-    multiclass = {"CatBoostClassifier": {"Logloss": "MultiClass"},
-                  "XGBClassifier": {"logloss": "mlogloss", "error": "merror"}}.get(type(final).__name__, {})
-    if metric in multiclass:
-        final.set_params(eval_metric=multiclass[metric])
-
-
 def fit(estimator: BaseEstimator, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray) -> BaseEstimator:
     """Fit with sample weights, routed to the final step of a pipeline. A model whose ``fit``
     takes no weights is fitted without them when every weight is 1 (a strategy that weights rows
@@ -302,7 +285,8 @@ def fit(estimator: BaseEstimator, X: pd.DataFrame, y: np.ndarray, sample_weight:
     A value the model only checks when it fits (LightGBM checks none before: ``n_estimators=0``,
     ``num_leaves=-5``) is one sentence naming the model, not the library's traceback.
     """
-    _for_multiclass(estimator, y)
+    if np.size(y) and int(np.max(y)) > 1:  # multi-class codes
+        _multiclass_metrics(estimator)
     if not takes_sample_weight(estimator):
         if not np.all(np.asarray(sample_weight) == 1):
             raise ConfigError(f"model.estimator {_path(final_step(estimator))!r} takes no sample_weight "
@@ -311,6 +295,65 @@ def fit(estimator: BaseEstimator, X: pd.DataFrame, y: np.ndarray, sample_weight:
     if isinstance(estimator, Pipeline):
         return _fit_or_explain(estimator, X, y, **{f"{estimator.steps[-1][0]}__sample_weight": sample_weight})
     return _fit_or_explain(estimator, X, y, sample_weight=sample_weight)
+
+
+#: binary metric names of the boosters and their multi-class counterparts: XGBoost's
+#: ``logloss`` needs one score per row and fails on multi-class scores ("use merror or mlogloss
+#: for multi-class"), and CatBoost refuses ``Logloss`` beside the multi-class loss it picks
+#: ("Both binary classification-only and multiclassification-only loss function or metrics
+#: specified"). The model YAMLs name the binary ones for early stopping; on multi-class data the
+#: same metric generalised is what stopping should watch.
+MULTICLASS_METRICS = {
+    "xgboost": {"eval_metric": {"logloss": "mlogloss", "error": "merror"}},
+    "catboost": {"eval_metric": {"Logloss": "MultiClass", "CrossEntropy": "MultiClass"},
+                 "loss_function": {"Logloss": "MultiClass", "CrossEntropy": "MultiClass"}},
+}
+
+
+def _multiclass_metrics(estimator: BaseEstimator) -> None:
+    """Swap a booster's binary metric names for their multi-class counterparts
+    (:data:`MULTICLASS_METRICS`), also inside :class:`EarlyStopping`; other models are left alone."""
+    final = final_step(estimator)
+    if isinstance(final, EarlyStopping):
+        final = final_step(final.estimator)
+    swaps = MULTICLASS_METRICS.get(_booster_library(final) or "", {})
+    params = final.get_params(deep=False)
+    updates = {}
+    for name, names_ in swaps.items():
+        value = params.get(name)
+        if isinstance(value, str) and value in names_:
+            updates[name] = names_[value]
+        elif isinstance(value, list | tuple) and any(v in names_ for v in value):
+            updates[name] = [names_.get(v, v) for v in value]
+    if updates:
+        final.set_params(**updates)
+
+
+def check_multiclass(model_cfg: Any, estimator: BaseEstimator) -> None:
+    """Refuse, before any fit, a model that cannot learn multi-class data: an anomaly detector
+    (``model=isolation_forest``) scores one rare class against the rest and has no third class."""
+    detector = _detector(estimator)
+    if detector is None:
+        return
+    name = model_cfg.get("name") if hasattr(model_cfg, "get") else None
+    raise ConfigError(f"model={name or _path(detector)} is an anomaly detector ({_path(detector.detector)} "
+                      "scoring one rare class against the rest), which multi-class data cannot use; pick a "
+                      "classifier (e.g. model=lightgbm), or set dataset.positive_label=CLASS to detect one class "
+                      "against the rest.")
+
+
+def predict_proba(model: BaseEstimator, X: pd.DataFrame, n_classes: int) -> np.ndarray:
+    """P(class k | x) for every class, as float64 of shape (n, ``n_classes``) with the columns in
+    code order 0..K-1 whatever order the model keeps its ``classes_`` in; a class the model never
+    saw in its training rows gets 0."""
+    proba = np.asarray(model.predict_proba(X), dtype=np.float64)
+    seen = np.asarray(model.classes_)
+    codes = seen.astype(np.int64)
+    if not np.array_equal(codes, seen) or codes.min() < 0 or codes.max() >= n_classes:
+        raise ValueError(f"the model's classes {seen.tolist()} are not codes 0..{n_classes - 1}")
+    out = np.zeros((proba.shape[0], n_classes), dtype=np.float64)
+    out[:, codes] = proba
+    return out
 
 
 #: what the boosting libraries raise for a parameter value they check only when fitting
@@ -326,24 +369,6 @@ def _fit_or_explain(estimator: BaseEstimator, X: pd.DataFrame, y: np.ndarray, **
         raise ConfigError(f"model.estimator {_path(final_step(estimator))!r} could not be fitted "
                           f"({type(exc).__name__}: {first_line(exc)[:300]}); check its parameters "
                           "(python -m imbexp --cfg job shows them).") from exc
-
-
-def predict_proba(estimator: BaseEstimator, X: pd.DataFrame, n_classes: int) -> np.ndarray:
-    """The (n, K) class probabilities of a multi-class model, columns in code order 0..K-1; a
-    class the model never saw in training gets 0."""
-    proba = np.asarray(estimator.predict_proba(X), dtype=np.float64)
-    out = np.zeros((proba.shape[0], n_classes), dtype=np.float64)
-    out[:, np.asarray(estimator.classes_, dtype=np.int64)] = proba
-    return out
-
-
-def check_multiclass(model_cfg: Any, estimator: BaseEstimator) -> None:
-    """An anomaly detector scores one class against the rest: it cannot tell three classes apart."""
-    if _detector(estimator) is not None:
-        name = model_cfg.get("name") or type(final_step(estimator)).__name__
-        raise ConfigError(f"model={name} is an anomaly detector, which scores rows as normal or anomalous, and "
-                          "the dataset has more than two classes; use a classifier (e.g. model=lightgbm), or "
-                          "dataset.positive_label=CLASS to detect one class against the rest.")
 
 
 def predict_positive(estimator: BaseEstimator, X: pd.DataFrame) -> np.ndarray:
@@ -410,12 +435,18 @@ class EarlyStopping(ClassifierMixin, BaseEstimator):
             self.fit_rows_, self.stopping_rows_ = train_test_split(
                 np.arange(len(y)), test_size=self.share, stratify=y, random_state=self.random_state)
         except ValueError as exc:  # a class too small to put a row on each side
-            fewest = int(min(np.sum(y == 1), np.sum(y == 0)))
+            counts = np.bincount(y.astype(np.int64), minlength=2)
+            multiclass = len(counts) > 2
+            if multiclass:
+                counts = counts[counts > 0]
+            fewest = int(counts.min())
             change = ("model.early_stopping_rounds=null (a stratified split needs at least 2 rows of each class)"
                       if fewest < 2 else "a larger share, up to 0.5, or model.early_stopping_rounds=null")
+            held = (f"the smallest class has {fewest} of {len(y)}" if multiclass
+                    else f"{int(np.sum(y == 1))} positive of {len(y)}")
             raise ConfigError(
                 f"model.early_stopping_share={self.share!r} cannot hold out a stratified part of these training "
-                f"rows ({int(np.sum(y == 1))} positive of {len(y)}: {first_line(exc)}); use {change}.") from exc
+                f"rows ({held}: {first_line(exc)}); use {change}.") from exc
         model = clone(self.estimator)
         booster = final_step(model)
         booster.set_params(early_stopping_rounds=self.rounds)
@@ -474,6 +505,10 @@ class AnomalyDetector(ClassifierMixin, BaseEstimator):
         from sklearn.utils.validation import has_fit_parameter
 
         y = np.asarray(y)
+        if y.size and int(y.max()) > 1:
+            raise ConfigError("model.estimator is an anomaly detector (imbexp.models.AnomalyDetector), which "
+                              "scores one rare class against the rest; multi-class data needs a classifier, "
+                              "e.g. model=lightgbm.")
         rows = y == 0 if self.fit_on == "negatives" else np.ones(len(y), dtype=bool)
         detector = clone(self.detector)
         if self.random_state is not None and "random_state" in detector.get_params(deep=False):

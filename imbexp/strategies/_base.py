@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from imbexp.constraints import Constraint, Options, check
+from imbexp.constraints import Constraint, Options, PerClass, check
 from imbexp.errors import ConfigError, DataError
 
 
@@ -34,7 +34,12 @@ class TrainingSet:
 
     @property
     def minority_fraction(self) -> float:
-        share = float(np.mean(self.y))
+        """The smallest class's share of the rows (binary: the minority's)."""
+        y = np.asarray(self.y)
+        if y.size and int(y.max()) > 1:  # multi-class codes: the smallest class present
+            counts = np.bincount(y.astype(np.int64))
+            return float(counts[counts > 0].min() / y.size)
+        share = float(np.mean(y))
         return min(share, 1.0 - share)
 
 
@@ -88,11 +93,13 @@ class Strategy(ABC):
     #: odds(prior of the rows given) / odds(prior of the rows trained on), noted when the
     #: strategy last ran: what :meth:`correct_probabilities` multiplies the odds by
     _prior_odds_ratio: float = 1.0
-    #: a multi-class run's labels in code order (:meth:`bind_classes`); None for binary data
-    _classes: tuple[str, ...] | None = None
-    #: per class code, share given / share trained on (multi-class: what the probabilities of
-    #: each class are multiplied by before the rows are renormalised)
-    _prior_class_ratio: np.ndarray | None = None
+    #: multi-class: the class labels (text, in code order) that :meth:`bind_classes` set;
+    #: ``None`` for binary data
+    classes: tuple[str, ...] | None = None
+    #: multi-class: share of class k in the rows given / its share in the rows trained on
+    #: (weighted), in code order, noted when the strategy last ran: what
+    #: :meth:`correct_probabilities` multiplies column k by before renormalising each row
+    _prior_ratio: np.ndarray | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -119,34 +126,42 @@ class Strategy(ABC):
         that synthesise rows and need the features."""
         return None
 
-    def bind_classes(self, classes: tuple[str, ...] | None) -> None:
-        """The run's class labels in code order (multi-class data), so that per-class mappings in
-        the config name classes by their label text; None (binary data) changes nothing."""
-        self._classes = None if classes is None else tuple(str(c) for c in classes)
+    def bind_classes(self, classes: tuple[str, ...] | None) -> Strategy:
+        """Learn the run's class labels (text, in code order; ``None`` for binary data, where
+        this changes nothing). A per-class mapping in the config then names classes by their
+        label text, and what the config asks that these classes cannot give (a class that does
+        not exist, a ratio only binary data has) is refused now, before any model is fitted."""
+        self.classes = None if classes is None else tuple(str(label) for label in classes)
+        self._prior_ratio = None
+        if self.classes is not None:
+            self._check_classes(self.classes)
+        return self
+
+    def _check_classes(self, classes: tuple[str, ...]) -> None:  # noqa: B027 (a hook, not abstract)
+        """What a strategy refuses of multi-class data before it sees any row (a hook)."""
 
     def correct_probabilities(self, p: np.ndarray) -> np.ndarray:
         """Map scores of a model fitted on the rebalanced data back to the true prior: with
         ``prior_correction``, the odds are multiplied by the ratio :meth:`_note_prior` found
-        when the strategy last ran (the fit these scores come from). Multi-class probabilities
-        (n, K): each class's column times its share given / share trained on, rows renormalised
-        (the same Bayes step, Saerens et al. 2002)."""
+        when the strategy last ran (the fit these scores come from). Multi-class scores, one
+        column per class in code order, have each column multiplied by the class's prior ratio
+        and each row renormalised (:func:`prior_corrected_classes`)."""
         if not self.prior_correction:
             return p
         if np.ndim(p) == 2:
-            ratio = self._prior_class_ratio if self._prior_class_ratio is not None else np.ones(np.shape(p)[1])
-            return class_prior_corrected(p, ratio)
+            return prior_corrected_classes(p, self._prior_ratio)
         return prior_corrected(p, self._prior_odds_ratio)
 
     def _note_prior(self, y_given: np.ndarray, weight_given: np.ndarray | None, y_trained: np.ndarray,
                     weight_trained: np.ndarray) -> None:
         """Note how far the strategy moved the class prior: the weighted positive share of the
         training set it produced against that of the rows it was given (only when asked to
-        correct: a training set left with one class is then the model's to refuse, not this)."""
+        correct: a training set left with one class is then the model's to refuse, not this);
+        for multi-class data, the vector of the classes' weighted shares before and after."""
         if not self.prior_correction:
             return
-        if self._classes is not None:
-            self._prior_class_ratio = class_prior_ratio(y_given, weight_given, y_trained, weight_trained,
-                                                        len(self._classes))
+        if self.classes is not None:
+            self._prior_ratio = class_prior_ratio(y_given, weight_given, y_trained, weight_trained, self.classes)
         else:
             self._prior_odds_ratio = prior_odds_ratio(y_given, weight_given, y_trained, weight_trained)
 
@@ -206,6 +221,18 @@ WEIGHT_RANGE = (1e-3, 1e12)
 WEIGHT_WORDS = "a number > 0 within 0.001 to 1e12 (beyond, a booster's model turns constant)"
 
 
+class ClassMap(PerClass):
+    """A map ``{class: value}`` only, never one value: a parameter whose single values mean
+    something else (``sampling_strategy``: a number is a ratio, a map the rows per class). Being a
+    :class:`PerClass`, :func:`imbexp.constraints.check` names a bad entry by its own key."""
+
+    def is_satisfied_by(self, value: Any) -> bool:
+        return isinstance(value, Mapping) and super().is_satisfied_by(value)
+
+    def allowed(self) -> str:
+        return f"a map {{class: {self.each.allowed()}}}"
+
+
 #: ``strategy.prior_correction``, on every strategy that moves the class prior
 PRIOR_CORRECTION = Options(True, False)
 
@@ -217,35 +244,6 @@ def prior_corrected(p: np.ndarray, odds_ratio: float) -> np.ndarray:
     p = np.asarray(p, dtype=np.float64)
     # rounding takes a score of 1.0 to 1 + 2.2e-16, which scikit-learn's metrics refuse
     return np.clip(odds_ratio * p / (odds_ratio * p - p + 1.0), 0.0, 1.0)
-
-
-def class_prior_corrected(P: np.ndarray, ratio: np.ndarray) -> np.ndarray:
-    """Multi-class probabilities of a model fitted under shifted class shares, mapped back: each
-    column times ``ratio`` (share given / share trained on), each row renormalised to 1."""
-    P = np.asarray(P, dtype=np.float64) * np.asarray(ratio, dtype=np.float64)[None, :]
-    total = P.sum(axis=1, keepdims=True)
-    return np.divide(P, total, out=np.full_like(P, 1.0 / P.shape[1]), where=total > 0)
-
-
-def class_shares(y: np.ndarray, sample_weight: np.ndarray | None, n_classes: int) -> np.ndarray:
-    """Each class code's share of the rows' total weight (of the rows, without weights)."""
-    y = np.asarray(y, dtype=np.int64)
-    weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    totals = np.bincount(y, weights=weight, minlength=n_classes)
-    return totals / totals.sum()
-
-
-def class_prior_ratio(y_given: np.ndarray, weight_given: np.ndarray | None, y_trained: np.ndarray,
-                      weight_trained: np.ndarray | None, n_classes: int) -> np.ndarray:
-    """Per class, share given / share trained on: what the multi-class prior correction
-    multiplies each class's probability by. Every class must keep some training weight."""
-    given = class_shares(y_given, weight_given, n_classes)
-    trained = class_shares(y_trained, weight_trained, n_classes)
-    if np.any(trained <= 0) or np.any(given <= 0):
-        raise DataError("the prior correction needs every class in the training rows, with weight; the shares "
-                        f"were {np.round(given, 4).tolist()} before the strategy and "
-                        f"{np.round(trained, 4).tolist()} after.")
-    return given / trained
 
 
 def positive_share(y: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
@@ -273,31 +271,98 @@ def prior_odds_ratio(y_given: np.ndarray, weight_given: np.ndarray | None, y_tra
     return (given / (1.0 - given)) / (trained / (1.0 - trained))
 
 
+def class_shares(y: np.ndarray, sample_weight: np.ndarray | None, n_classes: int) -> np.ndarray:
+    """Each class's share of the rows' total weight (of the rows, without weights), code order."""
+    weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    totals = np.bincount(np.asarray(y, dtype=np.int64), weights=weight, minlength=n_classes)[:n_classes]
+    total = totals.sum()
+    return totals / total if total > 0 else totals
+
+
+def class_prior_ratio(y_given: np.ndarray, weight_given: np.ndarray | None, y_trained: np.ndarray,
+                      weight_trained: np.ndarray | None, classes: tuple[str, ...]) -> np.ndarray:
+    """share_k(rows given) / share_k(rows trained on), per class in code order: the multi-class
+    form of :func:`prior_odds_ratio`. A model fitted under the moved prior learns
+    P_s(k | x) proportional to P(k | x) times the inverse of this ratio, so multiplying column k
+    by it and renormalising restores the given rows' prior (Saerens et al. 2002). A class absent
+    from the rows given is absent from the rows trained on too, and keeps the ratio 1."""
+    given = class_shares(y_given, weight_given, len(classes))
+    trained = class_shares(y_trained, weight_trained, len(classes))
+    lost = np.flatnonzero((given > 0) & (trained <= 0))
+    if lost.size:
+        k = int(lost[0])
+        raise DataError(f"the prior correction needs every class in the training rows, with weight; class "
+                        f"{classes[k]!r} had a share of {given[k]:.3g} before the strategy and none after.")
+    ratio = np.ones(len(classes))
+    present = given > 0
+    ratio[present] = given[present] / trained[present]
+    return ratio
+
+
+def prior_corrected_classes(p: np.ndarray, ratio: np.ndarray | None) -> np.ndarray:
+    """Multi-class scores (n, K) under a shifted class prior, mapped back: column k times
+    ``ratio[k]`` (the given prior of k over the prior trained on), each row renormalised to sum to
+    1 (Saerens et al. 2002, the multi-class form of :func:`prior_corrected`). Written here because
+    neither scikit-learn nor imbalanced-learn offers the adjustment. ``None`` (no ratio noted)
+    leaves the scores as they are."""
+    p = np.asarray(p, dtype=np.float64)
+    if ratio is None:
+        return p
+    ratio = np.asarray(ratio, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] != ratio.size:
+        raise ValueError(f"scores of shape {p.shape} do not have one column per class ({ratio.size})")
+    scaled = p * ratio
+    total = scaled.sum(axis=1, keepdims=True)
+    return np.divide(scaled, total, out=np.zeros_like(scaled), where=total > 0)
+
+
 def weights_or_ones(sample_weight: np.ndarray | None, n: int) -> np.ndarray:
     if sample_weight is None:
         return np.ones(n, dtype=np.float64)
     return np.asarray(sample_weight, dtype=np.float64)
 
 
-def per_class(key: str, value: Any, y: np.ndarray, names: tuple[str, ...] | None = None) -> dict[int, float]:
-    """A factor for each class code: a number applies to the majority class (multi-class data,
-    ``names`` given: to every class but the smallest), a mapping to the classes it names (by
-    label text for multi-class data, by code 0/1 for binary). The values were checked against
-    ``parameter_constraints`` when the strategy was made; the class labels can only be checked
-    against the training labels."""
-    classes, counts = np.unique(y, return_counts=True)
-    if names is not None:
-        codes = {label: code for code, label in enumerate(names)}
+def class_code(key: str, label: Any, classes: tuple[str, ...]) -> int:
+    """The code of the class a config mapping names by its label text (``str(label)``), or one
+    sentence naming ``key`` and the classes there are."""
+    text = str(label)
+    if text in classes:
+        return classes.index(text)
+    raise ConfigError(f"{key} names class {text!r}, which is not a class of this data; its classes are "
+                      f"{', '.join(repr(c) for c in classes)}.")
+
+
+def class_codes(key: str, mapping: Mapping[Any, Any], classes: tuple[str, ...]) -> dict[int, Any]:
+    """A mapping keyed by label text, keyed by class code instead (``key`` names it in a refusal)."""
+    return {class_code(key, label, classes): value for label, value in mapping.items()}
+
+
+def smallest_classes(y: np.ndarray, n_classes: int) -> list[int]:
+    """The codes of the classes with the fewest training rows (several when tied), among those present."""
+    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=n_classes)[:n_classes]
+    fewest = counts[counts > 0].min() if (counts > 0).any() else 0
+    return [int(k) for k in np.flatnonzero((counts == fewest) & (counts > 0))]
+
+
+def per_class(key: str, value: Any, y: np.ndarray, classes: tuple[str, ...] | None = None) -> dict[int, float]:
+    """A factor for each class: a number applies to the majority class, a mapping to the
+    classes it names. The values were checked against ``parameter_constraints`` when the
+    strategy was made; the class labels can only be checked against the training labels.
+
+    Multi-class data (``classes``, the labels in code order): a number applies to every class
+    except the smallest (the one with the fewest training rows; all of them when tied), a mapping
+    names classes by their label text; the result covers the classes present in ``y``."""
+    if classes is not None:
+        present = [int(k) for k in np.unique(y)]
+        factors = {k: 1.0 for k in present}
         if isinstance(value, Mapping):
-            factors = {int(c): 1.0 for c in classes}
-            for label, factor in value.items():
-                if str(label) not in codes:
-                    raise ConfigError(f"strategy.{key} names class {str(label)!r}, which is not a class of the data; "
-                                      f"the classes are {', '.join(map(repr, names))}.")
-                factors[codes[str(label)]] = float(factor)
+            for k, factor in class_codes(f"strategy.{key}", value, classes).items():
+                if k in factors:
+                    factors[k] = float(factor)
             return factors
-        smallest = int(classes[np.argmin(counts)])
-        return {int(c): (1.0 if int(c) == smallest else float(value)) for c in classes}
+        smallest = smallest_classes(y, len(classes))
+        return {k: (1.0 if k in smallest else float(value)) for k in present}
+    classes, counts = np.unique(y, return_counts=True)
     if isinstance(value, Mapping):
         factors = {int(c): 1.0 for c in classes}
         for label, factor in value.items():

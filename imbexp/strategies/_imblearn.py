@@ -13,9 +13,9 @@ from imbexp.strategies._base import PRIOR_CORRECTION, Strategy, TrainingSet
 from imbexp.strategies._resampling import (
     categorical_columns,
     depends_on_seed,
+    for_imblearn,
     has_missing,
     minority_count,
-    multiclass_sampling_strategy,
     neighbours_within,
     resampled,
     seeded,
@@ -106,6 +106,13 @@ class ImblearnSampler(Strategy):
     wherever it has a ``random_state``. Kept rows keep their weights, synthetic rows take their
     class's mean weight (:mod:`imbexp.strategies._resampling`), so with unweighted data it gives
     no weights of its own. It moves the class prior; ``prior_correction`` maps the scores back.
+
+    Multi-class data: ``sampling_strategy`` as a map names classes by their label text
+    (``{cat: 300}``, rows of the class after resampling; a cleaning sampler's list of classes
+    too), translated to the codes imbalanced-learn is given; a text (``auto``, ``not majority``...)
+    means what imbalanced-learn says; a number r keeps its binary meaning per class (an
+    over-sampler grows every class to r x the largest's rows, an under-sampler shrinks every class
+    to the smallest's rows / r).
     """
 
     name = "imblearn"
@@ -126,31 +133,37 @@ class ImblearnSampler(Strategy):
     def uses_seed(self) -> bool:  # type: ignore[override]
         return depends_on_seed(self.sampler)
 
-    def fit_resample(self, X, y, sample_weight=None, *, random_state=0) -> TrainingSet:
-        who = f"strategy {self.name}"
-        sampler = seeded(self.sampler, random_state)
-        if self._classes is not None:  # class labels to codes, a ratio to row counts per class
-            self._bind_sampling_strategies(sampler, y)
-        self._check_data(sampler, X, y, who)
-        training = resampled(sampler, X, y, sample_weight, who, ratio_key=f"{KEY}.sampling_strategy",
-                             explain=lambda exc: self._explain(exc, y))
-        self._note_prior(y, sample_weight, training.y, training.sample_weight)
-        return training
+    def _check_classes(self, classes: tuple[str, ...]) -> None:
+        from sklearn.base import clone
 
-    def _bind_sampling_strategies(self, sampler: Any, y: np.ndarray) -> None:
-        """Every ``sampling_strategy`` in the sampler (its own, and a SMOTE's inside SMOTEENN) as
-        imbalanced-learn takes it for multi-class codes (:func:`multiclass_sampling_strategy`)."""
+        self._for_classes(clone(self.sampler), classes)  # the sampler as configured stays keyed by text
+
+    def _for_classes(self, sampler: Any, classes: tuple[str, ...], y: np.ndarray | None = None) -> None:
+        """The sampler's ``sampling_strategy`` (its own and that of the samplers inside it, such as
+        SMOTEENN's ``smote``) as imbalanced-learn takes it for multi-class codes
+        (:func:`imbexp.strategies._resampling.for_imblearn`: maps keyed by codes rather than label
+        text, a ratio turned into rows per class for the training labels ``y``)."""
         params = sampler.get_params(deep=True)
         owners = {"": sampler, **{name: value for name, value in params.items() if hasattr(value, "fit_resample")}}
         updates = {}
         for prefix, owner in owners.items():
             param = f"{prefix}__sampling_strategy" if prefix else "sampling_strategy"
-            if param not in params:
-                continue
-            key = f"{KEY}.{param.replace('__', '.')}"
-            updates[param] = multiclass_sampling_strategy(params[param], y, self._classes,
-                                                          getattr(owner, "_sampling_type", None), key)
-        sampler.set_params(**updates)
+            if param in params:
+                key = f"{KEY}.{param.replace('__', '.')}"
+                updates[param] = for_imblearn(params[param], key, classes, y, getattr(owner, "_sampling_type", None))
+        if updates:
+            sampler.set_params(**updates)
+
+    def fit_resample(self, X, y, sample_weight=None, *, random_state=0) -> TrainingSet:
+        who = f"strategy {self.name}"
+        sampler = seeded(self.sampler, random_state)
+        if self.classes is not None:
+            self._for_classes(sampler, self.classes, y)
+        self._check_data(sampler, X, y, who)
+        training = resampled(sampler, X, y, sample_weight, who, ratio_key=f"{KEY}.sampling_strategy",
+                             explain=lambda exc: self._explain(exc, y), classes=self.classes)
+        self._note_prior(y, sample_weight, training.y, training.sample_weight)
+        return training
 
     def _check_data(self, sampler: Any, X, y, who: str) -> None:
         """What the sampler cannot take, said before it fails on it; its ``k_neighbors`` (and

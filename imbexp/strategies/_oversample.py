@@ -1,14 +1,15 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from imbexp.constraints import Interval, Options, Worded
+from imbexp.constraints import AnyOf, Interval, Options, Worded, is_number
 from imbexp.errors import DataError
-from imbexp.strategies._base import PRIOR_CORRECTION, Strategy, TrainingSet
+from imbexp.strategies._base import PRIOR_CORRECTION, ClassMap, Strategy, TrainingSet
 from imbexp.strategies._resampling import (
     categorical_columns,
+    for_imblearn,
     has_missing,
-    multiclass_sampling_strategy,
     neighbours_within,
     resampled,
 )
@@ -16,46 +17,74 @@ from imbexp.strategies._resampling import (
 #: minority rows / majority rows after resampling
 RATIO = Worded(Interval(float, 0, 1, closed="right"),
                "use a number > 0 and <= 1 (minority rows / majority rows after resampling)")
+#: the texts imbalanced-learn's over-samplers take for ``sampling_strategy`` (which classes to
+#: grow to the majority's rows; "auto" = "not majority")
+OVER_SAMPLING_TEXTS = ("auto", "minority", "not minority", "not majority", "all")
+#: ``sampling_strategy`` of the over-samplers: a ratio (binary data), a text, or the rows of
+#: each class named after resampling (multi-class data, keyed by label text)
+SAMPLING_STRATEGY = AnyOf(
+    Worded(AnyOf(RATIO.inner, Options(*OVER_SAMPLING_TEXTS)),
+           "use a number > 0 and <= 1 (minority rows / majority rows after resampling, binary data), one of "
+           + ", ".join(OVER_SAMPLING_TEXTS)),
+    ClassMap(Worded(Interval(int, 0, None, whole_floats=True),
+                    "use a whole number >= 0 (the class's rows after resampling)")),
+)
 
 
-class _Oversampler(Strategy):
-    sampling_strategy: float
-
-    def _sampling_strategy(self, y) -> Any:
-        """The ratio as imbalanced-learn takes it: for multi-class data, a row count per class."""
-        if self._classes is None:
-            return self.sampling_strategy
-        return multiclass_sampling_strategy(self.sampling_strategy, y, self._classes, "over-sampling",
-                                            "strategy.sampling_strategy")
+def _as_given(value: Any) -> Any:
+    """A ratio as a float, a per-class map as a plain dict, a text as it is."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    return float(value) if is_number(value) else value
 
 
-class RandomOversample(_Oversampler):
+def _ratio_text(value: Any) -> str:
+    """`` r=0.5`` for a ratio, `` not majority`` for a text, `` n=cat:500,dog:300`` for a map."""
+    if isinstance(value, Mapping):
+        return " n=" + ",".join(f"{label}:{n:g}" for label, n in value.items())
+    if isinstance(value, str):
+        return f" {value}"
+    return f" r={value:g}"
+
+
+class RandomOversample(Strategy):
     """Repeat random minority rows until minority / majority = ``sampling_strategy``; a repeated
     row carries its source row's weight. This raises the minority's prior, which
-    ``prior_correction`` maps back."""
+    ``prior_correction`` maps back.
+
+    ``sampling_strategy`` may also be a text imbalanced-learn takes (``not majority``: grow every
+    class but the majority to the majority's rows) or a map ``{label: rows after resampling}``,
+    the forms multi-class data understands as imbalanced-learn does; a number r then grows every
+    class to at least r x the largest class's rows."""
 
     name = "oversample"
-    parameter_constraints = {"sampling_strategy": RATIO, "prior_correction": PRIOR_CORRECTION}
+    parameter_constraints = {"sampling_strategy": SAMPLING_STRATEGY, "prior_correction": PRIOR_CORRECTION}
     factor_name = "sampling_strategy"
 
     def __init__(self, sampling_strategy: Any = 1.0, prior_correction: bool = False) -> None:
-        self.sampling_strategy = float(sampling_strategy)
+        self.sampling_strategy = _as_given(sampling_strategy)
         self.prior_correction = prior_correction
+
+    def _check_classes(self, classes: tuple[str, ...]) -> None:
+        for_imblearn(self.sampling_strategy, "strategy.sampling_strategy", classes)
 
     def fit_resample(self, X, y, sample_weight=None, *, random_state=0) -> TrainingSet:
         from imblearn.over_sampling import RandomOverSampler
 
-        sampler = RandomOverSampler(sampling_strategy=self._sampling_strategy(y), random_state=random_state)
+        ratio = for_imblearn(self.sampling_strategy, "strategy.sampling_strategy", self.classes, y, "over-sampling")
+        sampler = RandomOverSampler(sampling_strategy=ratio, random_state=random_state)
         training = resampled(sampler, X, y, sample_weight, f"strategy {self.name}",
-                             ratio_key="strategy.sampling_strategy")
+                             ratio_key="strategy.sampling_strategy", classes=self.classes)
         self._note_prior(y, sample_weight, training.y, training.sample_weight)
         return training
 
     def label(self) -> str:
-        return f"{self.name} r={self.sampling_strategy:g}{self.prior_suffix()}"
+        return f"{self.name}{_ratio_text(self.sampling_strategy)}{self.prior_suffix()}"
 
     def report_label(self) -> str:
-        return self.name + self.prior_suffix()
+        # a text or a map is no point on a report's axis, so the label keeps it
+        variant = "" if is_number(self.sampling_strategy) else _ratio_text(self.sampling_strategy)
+        return self.name + variant + self.prior_suffix()
 
     def params(self) -> dict[str, Any]:
         return {"sampling_strategy": self.sampling_strategy, "prior_correction": self.prior_correction}
@@ -64,16 +93,17 @@ class RandomOversample(_Oversampler):
 SMOTE_KINDS = ("auto", "smote", "adasyn", "borderline", "smotenc")
 
 
-class Smote(_Oversampler):
+class Smote(Strategy):
     """imbalanced-learn's synthetic oversamplers. ``auto`` is SMOTE, or SMOTENC when the data
     has categorical columns. The input rows keep their weights, a synthetic row takes its class's
-    mean weight (:mod:`imbexp.strategies._resampling`)."""
+    mean weight (:mod:`imbexp.strategies._resampling`). ``sampling_strategy`` takes what
+    :class:`RandomOversample`'s does (a ratio, a text, or a map of rows per class)."""
 
     name = "smote"
     parameter_constraints = {
         "kind": Worded(Options(*SMOTE_KINDS), f"use one of {', '.join(SMOTE_KINDS)}"),
         "k_neighbors": Interval(int, 1, None, whole_floats=True),
-        "sampling_strategy": RATIO,
+        "sampling_strategy": SAMPLING_STRATEGY,
         "prior_correction": PRIOR_CORRECTION,
     }
     factor_name = "sampling_strategy"
@@ -82,8 +112,11 @@ class Smote(_Oversampler):
                  prior_correction: bool = False) -> None:
         self.kind = kind
         self.k_neighbors = int(k_neighbors)
-        self.sampling_strategy = float(sampling_strategy)
+        self.sampling_strategy = _as_given(sampling_strategy)
         self.prior_correction = prior_correction
+
+    def _check_classes(self, classes: tuple[str, ...]) -> None:
+        for_imblearn(self.sampling_strategy, "strategy.sampling_strategy", classes)
 
     def fit_resample(self, X, y, sample_weight=None, *, random_state=0) -> TrainingSet:
         from imblearn.over_sampling import ADASYN, SMOTE, SMOTENC, BorderlineSMOTE
@@ -102,7 +135,8 @@ class Smote(_Oversampler):
         if has_missing(X):
             raise DataError(f"strategy.kind={kind} cannot use rows with missing values; "
                             "fill them or use another strategy.")
-        common = {"sampling_strategy": self._sampling_strategy(y), "random_state": random_state}
+        ratio = for_imblearn(self.sampling_strategy, "strategy.sampling_strategy", self.classes, y, "over-sampling")
+        common = {"sampling_strategy": ratio, "random_state": random_state}
         sampler = {
             "smote": lambda: SMOTE(k_neighbors=k, **common),
             "adasyn": lambda: ADASYN(n_neighbors=k, **common),
@@ -110,12 +144,15 @@ class Smote(_Oversampler):
             "smotenc": lambda: SMOTENC(categorical_features=categorical, k_neighbors=k, **common),
         }[kind]()
         training = resampled(sampler, X, y, sample_weight, f"strategy {self.name}",
-                             ratio_key="strategy.sampling_strategy")
+                             ratio_key="strategy.sampling_strategy", classes=self.classes)
         self._note_prior(y, sample_weight, training.y, training.sample_weight)
         return training
 
     def label(self) -> str:
-        return (self.name if self.kind in ("auto", "smote") else f"{self.name} {self.kind}") + self.prior_suffix()
+        # a ratio is the factor, left out as ever; a text or a map names the series
+        variant = "" if is_number(self.sampling_strategy) else _ratio_text(self.sampling_strategy)
+        return ((self.name if self.kind in ("auto", "smote") else f"{self.name} {self.kind}") + variant
+                + self.prior_suffix())
 
     def report_label(self) -> str:
         return self.label()

@@ -27,8 +27,9 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
+from imbexp.constraints import is_number
 from imbexp.errors import ConfigError, DataError, first_line
-from imbexp.strategies._base import TrainingSet
+from imbexp.strategies._base import TrainingSet, class_code
 
 log = logging.getLogger(__name__)
 
@@ -43,46 +44,35 @@ def has_missing(X: pd.DataFrame) -> bool:
 
 
 def minority_count(y: np.ndarray) -> int:
-    return int(min(np.bincount(np.asarray(y, dtype=np.int64), minlength=2)))
+    """Rows of the smallest class (multi-class codes: of the smallest class present)."""
+    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=2)
+    if len(counts) > 2:
+        counts = counts[counts > 0]
+    return int(min(counts))
 
 
-def neighbours_within(k: int, y: np.ndarray, key: str, who: str) -> int:
-    """``k`` neighbours among the minority rows, lowered (with a warning) to what the training
-    part has: SMOTE interpolates between a minority row and one of its k nearest minority rows,
-    so k can be at most n_minority - 1, and below 2 minority rows there is nothing to pair."""
-    n_minority = minority_count(y)
-    if n_minority < 2:
-        raise DataError(f"{who} needs at least 2 minority rows in the training part; it has {n_minority}.")
-    lowered = min(k, n_minority - 1)
-    if lowered < k:
-        log.warning("%s=%d lowered to %d: the training part has only %d minority rows", key, k, lowered,
-                    n_minority)
-    return lowered
+def for_imblearn(value: Any, key: str, classes: tuple[str, ...] | None, y: np.ndarray | None = None,
+                 sampling_type: str | None = None) -> Any:
+    """``sampling_strategy`` as imbalanced-learn takes it for these labels.
 
+    A map names classes by their label text (``{cat: 500}``: rows of the class after
+    resampling), a list (a cleaning sampler's classes to clean) too; imbalanced-learn keys them by
+    the codes the model is fitted on, so they are translated (binary data: the codes 0 and 1).
+    A text (``auto``, ``not majority``...) means for multi-class data what imbalanced-learn says.
 
-def multiclass_sampling_strategy(value: Any, y: np.ndarray, classes: tuple[str, ...], sampling_type: str | None,
-                                 key: str) -> Any:
-    """A ``sampling_strategy`` as imbalanced-learn takes it for multi-class labels (codes).
-
-    imbalanced-learn takes a float only for two classes. Here a number r keeps its binary meaning
-    per class: an over-sampler grows every class to at least r x the largest class's rows, an
-    under-sampler shrinks every class to at most the smallest class's rows / r. A mapping names
-    classes by their label text (values as imbalanced-learn reads them: row counts), a list names
-    the classes a cleaning sampler cleans; text ("auto", "not majority", ...) is passed through.
+    A number r is a minority / majority ratio, which imbalanced-learn takes for two classes only;
+    for multi-class data (the training labels ``y`` given) it keeps that meaning per class: an
+    over-sampler grows every class to at least r x the largest class's rows, an under-sampler
+    shrinks every class to at most the smallest class's rows / r. Without ``y`` (the check when the
+    classes are bound) only the class names are checked.
     """
-    codes = {label: code for code, label in enumerate(classes)}
-
-    def code_of(label: Any) -> int:
-        if str(label) not in codes:
-            raise ConfigError(f"{key} names class {str(label)!r}, which is not a class of the data; the classes "
-                              f"are {', '.join(map(repr, classes))}.")
-        return codes[str(label)]
-
+    names = classes if classes is not None else ("0", "1")
     if isinstance(value, Mapping):
-        return {code_of(label): count for label, count in value.items()}
+        return {class_code(key, label, names): (int(n) if is_number(n) and float(n).is_integer() else n)
+                for label, n in value.items()}
     if isinstance(value, list | tuple):
-        return [code_of(label) for label in value]
-    if isinstance(value, bool) or not isinstance(value, int | float):
+        return [class_code(key, label, names) for label in value]
+    if classes is None or not is_number(value) or y is None:
         return value
     counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=len(classes))
     present = np.flatnonzero(counts)
@@ -105,6 +95,20 @@ def multiclass_sampling_strategy(value: Any, y: np.ndarray, classes: tuple[str, 
     return kept
 
 
+def neighbours_within(k: int, y: np.ndarray, key: str, who: str) -> int:
+    """``k`` neighbours among the minority rows, lowered (with a warning) to what the training
+    part has: SMOTE interpolates between a minority row and one of its k nearest minority rows,
+    so k can be at most n_minority - 1, and below 2 minority rows there is nothing to pair."""
+    n_minority = minority_count(y)
+    if n_minority < 2:
+        raise DataError(f"{who} needs at least 2 minority rows in the training part; it has {n_minority}.")
+    lowered = min(k, n_minority - 1)
+    if lowered < k:
+        log.warning("%s=%d lowered to %d: the training part has only %d minority rows", key, k, lowered,
+                    n_minority)
+    return lowered
+
+
 def seeded(sampler: Any, random_state: int) -> Any:
     """A fresh copy of ``sampler`` with every ``random_state`` in it (its own and its nested
     estimators': SMOTEENN's SMOTE, InstanceHardnessThreshold's classifier) set to the run's seed,
@@ -122,12 +126,13 @@ def depends_on_seed(sampler: Any) -> bool:
 
 
 def resampled(sampler: Any, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None, who: str,
-              *, ratio_key: str, explain: Any = None) -> TrainingSet:
+              *, ratio_key: str, explain: Any = None, classes: tuple[str, ...] | None = None) -> TrainingSet:
     """``sampler.fit_resample(X, y)`` with the rows' weights carried through (module docstring).
 
     A sampler's refusal of this data is one sentence starting with ``who``: a ratio it cannot
     reach names ``ratio_key`` (where the config sets the sampler's ``sampling_strategy``) and the
-    ratios it can; ``explain(exc)``, where given, may word other refusals better.
+    ratios it can, a per-class row count it cannot reach the class (by its label in ``classes``);
+    ``explain(exc)``, where given, may word other refusals better.
     """
     try:
         X_new, y_new = sampler.fit_resample(X, y)
@@ -135,8 +140,11 @@ def resampled(sampler: Any, X: pd.DataFrame, y: np.ndarray, sample_weight: np.nd
         reason = explain(exc) if explain is not None else None
         if reason is None and first_line(exc).startswith("The specified ratio required"):
             reason = _unreachable_ratio(sampler, y, ratio_key, who)
+        if reason is None and first_line(exc).startswith(("With over-sampling methods", "With under-sampling methods")):
+            reason = _unreachable_count(sampler, y, ratio_key, who, classes)
         raise DataError(reason or f"{who} cannot resample this training set: {first_line(exc)}") from exc
-    y_new = np.asarray(y_new, dtype=np.int8)
+    # binary labels stay int8 as the run gives them; multi-class codes keep their own type (int16)
+    y_new = np.asarray(y_new, dtype=np.int8 if int(np.max(y)) <= 1 else np.asarray(y).dtype)
     indices = getattr(sampler, "sample_indices_", None)
     if indices is not None:
         indices = np.asarray(indices)
@@ -171,6 +179,27 @@ def _unreachable_ratio(sampler: Any, y: np.ndarray, key: str, who: str) -> str:
         does = "removes majority rows, so it can only raise"
     return (f"{key}={value!r} cannot be reached by {who}, which {does} the training part's minority/majority "
             f"ratio of {current:.4g} ({n_min}/{n_maj} rows); use {allowed}.")
+
+
+def _unreachable_count(sampler: Any, y: np.ndarray, key: str, who: str,
+                       classes: tuple[str, ...] | None) -> str | None:
+    """imbalanced-learn's "With over-sampling methods, the number of samples in a class should be
+    greater or equal to the original number..." as one sentence naming the class: a map gives the
+    rows of each class after resampling, which an over-sampler can only raise and an
+    under-sampler only lower."""
+    asked = sampler.get_params(deep=False).get("sampling_strategy")
+    if not isinstance(asked, Mapping):
+        return None
+    counts = np.bincount(np.asarray(y, dtype=np.int64))
+    over = getattr(sampler, "_sampling_type", None) == "over-sampling"
+    for code, n in asked.items():
+        have = int(counts[code]) if 0 <= int(code) < len(counts) else 0
+        if (n < have) if over else (n > have):
+            label = classes[int(code)] if classes is not None else str(code)
+            does, use = ("adds rows", f">= {have}") if over else ("removes rows", f"<= {have}")
+            return (f"{key}.{label}={n} cannot be reached by {who}, which only {does}: class {label!r} has "
+                    f"{have} training rows; use a number {use}.")
+    return None
 
 
 def _weights_by_value(X: pd.DataFrame, y: np.ndarray, weight: np.ndarray, X_new: pd.DataFrame,
