@@ -128,10 +128,11 @@ def rough(y_true: np.ndarray) -> str | None:
     return None
 
 
-def method_summary() -> str:
-    """One line naming each interval's method, for a run's console summary."""
+def method_summary(methods: dict[str, str] | None = None) -> str:
+    """One line naming each interval's method (``methods``: metric -> method, by default this
+    module's), for a run's console summary or tag."""
     grouped: dict[str, list[str]] = {}
-    for metric, method in METHODS.items():
+    for metric, method in (METHODS if methods is None else methods).items():
         grouped.setdefault(METHOD_WORDS[method], []).append(metric)
     return "; ".join(f"{', '.join(names)}: {words}" for words, names in grouped.items())
 

@@ -243,12 +243,7 @@ def _fit_and_score(cfg: DictConfig, dataset: Dataset, split, strategy: Strategy,
             log.info("fold %d/%d: valid %s", number + 1, len(split.folds),
                      ", ".join(f"{k}={fold_metrics[-1][k]:.4f}" for k in ("pr_auc", "roc_auc", "ece")))
 
-    values: dict[str, Any] = {}
-    for name in fold_metrics[0]:
-        column = np.array([m[name] for m in fold_metrics])
-        values[f"valid_{name}"] = float(np.mean(column))
-        if split.kind == "cv":
-            values[f"valid_{name}_std"] = float(np.std(column, ddof=1))
+    values: dict[str, Any] = fold_means(fold_metrics, split.kind == "cv")
     # One fold: its threshold. Several: the median, robust to a fold with few positives.
     threshold = float(np.median(thresholds))
     valid_y, valid_scores = np.concatenate(pooled_y), np.concatenate(pooled_scores)
@@ -305,6 +300,17 @@ def _fit_and_score(cfg: DictConfig, dataset: Dataset, split, strategy: Strategy,
                                               valid_scores, y_test, test_scores, rule, n_bins,
                                               _at(dataset.cost, valid_rows)))
     return values, test_scores, model, run_tags
+
+
+def fold_means(fold_metrics: list[dict[str, float]], cv: bool) -> dict[str, float]:
+    """``valid_<m>``: each metric's mean over the folds; under cv also ``valid_<m>_std``."""
+    values: dict[str, float] = {}
+    for name in fold_metrics[0]:
+        column = np.array([m[name] for m in fold_metrics], dtype=np.float64)
+        values[f"valid_{name}"] = float(np.mean(column))
+        if cv:
+            values[f"valid_{name}_std"] = float(np.std(column, ddof=1))
+    return values
 
 
 def _training_shares(training: TrainingSet) -> dict[str, float]:

@@ -25,7 +25,10 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 from sklearn.metrics import confusion_matrix as sk_confusion_matrix
-from test_report import Page  # the page's images, headings and run rows, as the binary report's tests read them
+from test_report import (  # the page's images, headings and run rows, as the binary report's tests read them
+    Page,
+    assert_labels_inside,
+)
 from test_report_deltas import Tables
 
 from imbexp.multiclass import plots
@@ -245,7 +248,6 @@ def test_a_report_of_per_class_mappings_alone_draws_nothing_against_a_factor(sto
 def test_every_label_stays_inside_the_multiclass_figures(store) -> None:
     """As tests/test_report.py checks the binary figures: titles, tick labels, axis labels and
     legends inside the figure, no two panels running into each other, here with long labels too."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     data = load_runs(store["uri"], parent_run_id=store["parent"])
     best = data.finished.sort_values("valid_pr_auc").iloc[-1]
@@ -262,15 +264,7 @@ def test_every_label_stays_inside_the_multiclass_figures(store) -> None:
     assert len(figures) == 7 and all(figures)
     for figure, dpi in itertools.product(figures, (90, 100)):  # 90: the report's and the run's PNGs
         figure.set_dpi(dpi)
-        canvas = FigureCanvasAgg(figure)
-        canvas.draw()
-        renderer = canvas.get_renderer()
-        panels = [ax.get_tightbbox(renderer) for ax in figure.axes if ax.get_visible()]
-        extras = [artist.get_window_extent(renderer) for artist in [*figure.texts, *figure.legends]]
-        for box in panels + extras:
-            assert box.x0 >= 0 and box.y0 >= 0 and box.x1 <= figure.bbox.x1 and box.y1 <= figure.bbox.y1, box
-        for one, other in itertools.combinations(panels + extras, 2):
-            assert not one.overlaps(other), (one, other)
+        assert_labels_inside(figure)
 
 
 def test_the_worst_recall_is_the_least_recall_of_the_run_and_names_its_class(store) -> None:

@@ -193,7 +193,6 @@ def test_an_optuna_style_parent_gets_its_pareto_front_and_trial_numbers(sweep, t
 def test_every_label_stays_inside_its_figure_and_clear_of_the_other_panels(sweep) -> None:
     """The panels sit at fixed margins rather than measured ones: every title, tick label, axis
     label and legend must still be drawn inside the figure, and no two panels may run into each other."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     data = load_runs(sweep["uri"], parent_run_id=sweep["parent"])
     two_objectives = dataclasses.replace(data, objective=Objective(("pr_auc", "ece"), ("maximize", "minimize")))
@@ -202,15 +201,22 @@ def test_every_label_stays_inside_its_figure_and_clear_of_the_other_panels(sweep
                *(figure for _, figure, _ in reliability_figures(data)), pareto_section(two_objectives)[0]]
     assert all(figures) and len(figures) == 5
     for figure in figures:
-        canvas = FigureCanvasAgg(figure)
-        canvas.draw()
-        renderer = canvas.get_renderer()
-        panels = [ax.get_tightbbox(renderer) for ax in figure.axes if ax.get_visible()]
-        extras = [artist.get_window_extent(renderer) for artist in [*figure.texts, *figure.legends]]
-        for box in panels + extras:
-            assert box.x0 >= 0 and box.y0 >= 0 and box.x1 <= figure.bbox.x1 and box.y1 <= figure.bbox.y1, box
-        for one, other in itertools.combinations(panels + extras, 2):
-            assert not one.overlaps(other), (one, other)
+        assert_labels_inside(figure)
+
+
+def assert_labels_inside(figure) -> None:
+    """Every panel, figure text and legend of ``figure`` inside it, and no two of them overlapping."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    panels = [ax.get_tightbbox(renderer) for ax in figure.axes if ax.get_visible()]
+    extras = [artist.get_window_extent(renderer) for artist in [*figure.texts, *figure.legends]]
+    for box in panels + extras:
+        assert box.x0 >= 0 and box.y0 >= 0 and box.x1 <= figure.bbox.x1 and box.y1 <= figure.bbox.y1, box
+    for one, other in itertools.combinations(panels + extras, 2):
+        assert not one.overlaps(other), (one, other)
 
 
 def test_a_missing_experiment_names_the_ones_that_exist(sweep) -> None:

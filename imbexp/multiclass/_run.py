@@ -95,12 +95,9 @@ def fit_and_score(cfg: DictConfig, dataset: Dataset, split, strategy: Strategy, 
             log.info("fold %d/%d: valid %s", number + 1, len(split.folds),
                      ", ".join(f"{m}={fold_metrics[-1][m]:.4f}" for m in ("pr_auc", "f1_macro", "ece")))
 
-    values: dict[str, float] = {}
-    for name in fold_metrics[0]:
-        column = np.array([m[name] for m in fold_metrics], dtype=np.float64)
-        values[f"valid_{name}"] = float(np.mean(column))
-        if split.kind == "cv":
-            values[f"valid_{name}_std"] = float(np.std(column, ddof=1))
+    from imbexp.run import fold_means
+
+    values = fold_means(fold_metrics, split.kind == "cv")
     with clock.stage("metrics"):
         decision = decisions.fit_decision(np.concatenate(pooled_y), np.concatenate(pooled_p), threshold_cfg, classes)
     if split.kind == "cv":  # the test model is fitted on the whole training part

@@ -97,10 +97,7 @@ def too_few(y: np.ndarray, classes: tuple[str, ...] | list[str]) -> str | None:
 
 def method_summary() -> str:
     """One line naming each interval's method, for a run's console summary or tag."""
-    grouped: dict[str, list[str]] = {}
-    for metric, method in METHODS.items():
-        grouped.setdefault(METHOD_WORDS[method], []).append(metric)
-    return "; ".join(f"{', '.join(names)}: {words}" for words, names in grouped.items())
+    return binary.method_summary(METHODS)
 
 
 # -- point values (the definitions of imbexp.multiclass.metrics) ------------------------------
