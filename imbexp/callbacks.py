@@ -151,7 +151,8 @@ class SweepParentRun(Callback):
                 try:
                     from imbexp.report import write_report
 
-                    write_report(str(self._uri), parent_run_id=run_id)
+                    write_report(str(self._uri), parent_run_id=run_id,
+                                 parent_status=status or ("FAILED" if failed else "FINISHED"))
                 except Exception as exc:  # the runs are tracked; a missing report must not fail the sweep
                     log.warning("grid sweep: the report could not be written: %s", exc)
         except BaseException as exc:  # Ctrl-C in the report, a store error: not left RUNNING

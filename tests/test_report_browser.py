@@ -49,6 +49,9 @@ def test_a_grid_report_opens_in_chromium_with_every_figure_and_no_console_error(
     assert found, done.stdout[-3000:] + done.stderr[-3000:]
     page = Path(found.group(1))
     assert page.is_file()
+    text = page.read_text(encoding="utf-8")
+    # written just before the grid closes its parent: the page shows the status it is closed with
+    assert re.search(r"parent run [0-9a-f]{32} \(FINISHED\)", text) and "(RUNNING)" not in text
 
     browser = _browser()
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,15 +27,18 @@ def reports_dir(tracking_uri: str) -> Path:
 
 def write_report(tracking_uri: str | None = None, parent_run_id: str | None = None, experiment: str | None = None,
                  *, output: Path | None = None, claims_png: Path | None = None,
-                 log_to_parent: bool = True) -> Path:
+                 log_to_parent: bool = True, parent_status: str | None = None) -> Path:
     """Build the HTML report of a sweep's parent run or of an experiment and return its path.
 
     Written to ``runs/reports/<name>.html`` (or ``output``) and, for a parent run, logged to it
-    as ``report/<name>.html``. ``claims_png`` also saves the claims figure there.
+    as ``report/<name>.html``. ``claims_png`` also saves the claims figure there. ``parent_status``
+    is the status a sweep closes its parent run with after the report (shown instead of RUNNING).
     """
     tracking_uri = tracking_uri or default_tracking_uri()
     with quiet_downloads():
         data = load_runs(tracking_uri, parent_run_id, experiment)
+        if parent_status is not None:  # the sweep closes its parent with this status right after
+            data = dataclasses.replace(data, parent_status=parent_status)
         path = Path(output) if output is not None else reports_dir(tracking_uri) / f"{data.name}.html"
         if claims_png is not None and Path(claims_png) == _BESIDE_THE_REPORT:
             claims_png = path.with_name(f"{path.stem}-claims.png")

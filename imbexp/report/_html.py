@@ -338,7 +338,7 @@ def _meta(data: ReportRuns) -> list[str]:
             f"tracking: {redact(data.tracking_uri)}"]
     if data.parent is not None:
         tags = data.parent.data.tags
-        meta.insert(0, f"parent run {data.parent.info.run_id} ({data.parent.info.status})")
+        meta.insert(0, f"parent run {data.parent.info.run_id} ({data.parent_status or data.parent.info.status})")
         meta += [f"{key}: {tags[key]}" for key in PARENT_TAGS if tags.get(key)]
     meta.append(f"written {datetime.now(tz=UTC).strftime('%Y-%m-%d %H:%M UTC')}")
     return meta

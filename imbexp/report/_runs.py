@@ -69,6 +69,9 @@ class ReportRuns:
     parent: Any | None = None
     facets: list[str] = field(default_factory=list)
     seeds: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: the status the parent run is closed with right after the report, where its writer knows
+    #: it (a sweep's end writes the report while the parent is still RUNNING)
+    parent_status: str | None = None
 
     @property
     def finished(self) -> pd.DataFrame:

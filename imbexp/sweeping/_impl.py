@@ -553,12 +553,14 @@ class OptunaSweep(ExperimentSteps):
                 f"{self.plan.settings.max_failure_rate} x n_trials={self.plan.n_trials} allows; see the failed trials' "
                 "logs and their fail_reason in the study.")
 
-    def _write_report(self) -> None:
-        """The sweep's HTML report, logged to the parent run (by the process the user started)."""
+    def _write_report(self, status: str) -> None:
+        """The sweep's HTML report, logged to the parent run (by the process the user started),
+        showing ``status``, the one the parent run is closed with next."""
         try:
             from imbexp.report import write_report
 
-            path = write_report(str(self.plan.config.tracking.uri), parent_run_id=self.parent_id)
+            path = write_report(str(self.plan.config.tracking.uri), parent_run_id=self.parent_id,
+                                parent_status=status)
             print(f"[sweep] report: {path}", flush=True)
         except Exception as exc:  # the trials are tracked; a missing report must not fail the sweep
             log.warning("[sweep] the report could not be written: %s", exc)
@@ -599,7 +601,7 @@ class OptunaSweep(ExperimentSteps):
         status = "KILLED" if interrupted else "FAILED" if self.too_many_failures else "FINISHED"
         if summary and not interrupted and ended and not self.is_worker:
             with quiet_progress(self.plan.settings.verbose):
-                self._write_report()
+                self._write_report(status)
         if interrupted or self.too_many_failures or ended:
             _mlflow.end_parent(self.parent_id, status)
         print(_summary.final_table(self.plan.study, self.plan.objective.keys), flush=True)
