@@ -353,7 +353,10 @@ def predict_proba(model: BaseEstimator, X: pd.DataFrame, n_classes: int) -> np.n
         raise ValueError(f"the model's classes {seen.tolist()} are not codes 0..{n_classes - 1}")
     out = np.zeros((proba.shape[0], n_classes), dtype=np.float64)
     out[:, codes] = proba
-    return out
+    # float32 models (LightGBM, a pipeline on float32 features) sum to 1 only within ~1e-7: each
+    # row renormalised, so log loss, Brier and the metrics' row check see probabilities
+    total = out.sum(axis=1, keepdims=True)
+    return np.divide(out, total, out=out, where=total > 0)
 
 
 #: what the boosting libraries raise for a parameter value they check only when fitting
