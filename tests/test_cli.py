@@ -111,7 +111,7 @@ BAD_INPUTS = {
     "no minority in test": (["dataset=file", "dataset.path={bad}/two_pos.csv", "dataset.target=y"],
                             "none of class 1"),
     "model logging not a switch": (["tracking.log_model=1"], "tracking.log_model=1 is not allowed; use auto"),
-    "unknown metric": (["objective.metric=accuracy"], "objective.metric='accuracy' is not a known metric; "
+    "unknown metric": (["objective.metric=acuracy"], "objective.metric='acuracy' is not a known metric; "
                                                       "use one of precision, recall"),
     "unknown split key": (["+split.foldz=3"], "split.foldz is not a key of split holdout; its keys"),
     "unknown model key": (["+model.estimatr.n_estimators=5"], "model.estimatr is not a key of model; did you "

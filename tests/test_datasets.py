@@ -300,7 +300,8 @@ def test_a_run_on_a_users_loader_that_breaks_an_invariant_is_one_sentence(compos
     cfg = compose("dataset=breast_cancer", "dataset._target_=custom_datasets.classes_one_to_three",
                   "dataset.name=mine", "tracking.plots=false", "tracking.experiment=broken-loader")
     with pytest.raises(DataError, match=r"^dataset 'mine': labels must be 0 or 1 \(1 = the positive class\), "
-                                        r"but y holds 2, 3; map the classes to 0 and 1 in the loader\.$"):
+                                        r"but y holds 2, 3; map the classes to 0 and 1 in the loader \(or give "
+                                        r"Dataset.classes for a multi-class set\)\.$"):
         experiment(cfg)
 
 
