@@ -434,7 +434,7 @@ class OptunaSweep(ExperimentSteps):
         # read now, not the loop's list from before ask(): a trial that started since counts
         neighbours = _study.neighbours_on_host(self.plan.study.get_trials(deepcopy=False), self.session, host,
                                                names.TRIAL_WORKER_ATTR, names.TRIAL_SESSION_ATTR)
-        threads = _cores_each(max(1, self.plan.settings.processes) + len(neighbours), threads_policy.idle())
+        threads = _cores_each(max(1, self.plan.settings.processes) + len(neighbours))
         if threads != models.threads():
             print(f"[sweep] {len(neighbours)} other sweep process(es) running trials on {host}: "
                   f"{threads} model thread(s) per trial", flush=True)
