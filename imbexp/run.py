@@ -281,14 +281,9 @@ def _fit_and_score(cfg: DictConfig, dataset: Dataset, split, strategy: Strategy,
         resamples = int(cfg.get("metrics", {}).get("bootstrap", 0))
         if resamples:
             # below a minimum of test positives no interval's coverage is near 95 %: say so, log none
-            reason = intervals.too_few(y_test)
-            if reason is not None:
-                run_tags[names.NO_INTERVALS_TAG] = reason
-            else:
-                found = intervals.intervals(y_test, test_scores, threshold, n_bins, n_resamples=resamples, seed=seed)
-                for name, (low, high) in found.items():
-                    values[f"test_{name}_ci_low"], values[f"test_{name}_ci_high"] = low, high
-                run_tags[names.INTERVAL_METHODS_TAG] = intervals.method_summary()
+            found = add_intervals(values, run_tags, intervals.too_few(y_test), intervals.method_summary, lambda: (
+                intervals.intervals(y_test, test_scores, threshold, n_bins, n_resamples=resamples, seed=seed)))
+            if found:
                 note = intervals.rough(y_test)
                 if note is not None:
                     run_tags[names.INTERVALS_NOTE_TAG] = note
@@ -300,6 +295,20 @@ def _fit_and_score(cfg: DictConfig, dataset: Dataset, split, strategy: Strategy,
                                               valid_scores, y_test, test_scores, rule, n_bins,
                                               _at(dataset.cost, valid_rows)))
     return values, test_scores, model, run_tags
+
+
+def add_intervals(values: dict[str, float], run_tags: dict[str, str], reason: str | None,
+                  summary: Any, compute: Any) -> bool:
+    """The test intervals into ``values`` (``test_<m>_ci_low`` / ``_high``) and their methods into
+    ``run_tags``; with a ``reason`` (too few test rows) only that, as a tag. Returns whether any
+    were computed."""
+    if reason is not None:
+        run_tags[names.NO_INTERVALS_TAG] = reason
+        return False
+    for name, (low, high) in compute().items():
+        values[f"test_{name}_ci_low"], values[f"test_{name}_ci_high"] = low, high
+    run_tags[names.INTERVAL_METHODS_TAG] = summary()
+    return True
 
 
 def fold_means(fold_metrics: list[dict[str, float]], cv: bool) -> dict[str, float]:

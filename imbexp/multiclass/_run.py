@@ -119,14 +119,11 @@ def fit_and_score(cfg: DictConfig, dataset: Dataset, split, strategy: Strategy, 
             values["test_mean_abs_error_vs_p_true"] = float(np.mean(np.abs(p_test - dataset.p_true[split.test])))
         resamples = int(cfg.get("metrics", {}).get("bootstrap", 0))
         if resamples:
-            reason = intervals.too_few(y_test, classes)
-            if reason is not None:
-                run_tags[names.NO_INTERVALS_TAG] = reason
-            else:
-                found = intervals.intervals(y_test, p_test, predicted, n_bins, n_resamples=resamples, seed=seed)
-                for name, (low, high) in found.items():
-                    values[f"test_{name}_ci_low"], values[f"test_{name}_ci_high"] = low, high
-                run_tags[names.INTERVAL_METHODS_TAG] = intervals.method_summary()
+            from imbexp.run import add_intervals
+
+            add_intervals(values, run_tags, intervals.too_few(y_test, classes), intervals.method_summary,
+                          lambda: intervals.intervals(y_test, p_test, predicted, n_bins, n_resamples=resamples,
+                                                      seed=seed))
     return values, p_test, predicted, model, run_tags
 
 
