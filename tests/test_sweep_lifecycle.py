@@ -150,6 +150,31 @@ def test_sigterm_to_a_leader_stops_its_worker_and_closes_the_parent_run(sweeps, 
 
 
 @pytest.mark.slow
+def test_a_trial_whose_worker_died_during_the_stop_is_failed_by_the_leader(sweeps, mlflow_client) -> None:
+    sweep = sweeps(_name("leftover"), "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=1000")
+    worker = _wait_until(lambda: sweep.worker_pids(), 120, "the worker's start", sweep.output)[0]
+    trial = _wait_until(lambda: [t for t in sweep.running_in(worker) if "mlflow_run_id" in t.user_attrs], 180,
+                        "a trial running in the worker with its MLflow run", sweep.output)[0]
+    # the leader paused, its worker killed mid-trial, then the stop: the leader meets it before its
+    # loop can see the dead worker, and nothing is left to fail that trial but the leader's clean-up
+    leader = sweep.process.pid
+    os.kill(leader, signal.SIGSTOP)
+    try:
+        os.kill(worker, signal.SIGKILL)
+        _wait_until(lambda: not _alive(worker), 10, f"the end of worker pid {worker}", sweep.output)
+        os.kill(leader, signal.SIGTERM)
+    finally:
+        os.kill(leader, signal.SIGCONT)
+    assert sweep.wait(120) == 128 + signal.SIGTERM, sweep.output()[-3000:]
+    assert "Traceback" not in sweep.output()
+    assert not sweep.trials(TrialState.RUNNING), sweep.output()[-3000:]
+    failed = {t.number: t for t in sweep.trials(TrialState.FAIL)}
+    assert trial.number in failed, sweep.output()[-3000:]
+    assert f"trial {trial.number} was left running by a stopped process: failed" in sweep.output()
+    assert mlflow_client.get_run(failed[trial.number].user_attrs["mlflow_run_id"]).info.status == "KILLED"
+
+
+@pytest.mark.slow
 def test_kill_9_of_a_leader_ends_its_worker_within_seconds(sweeps) -> None:
     sweep = sweeps(_name("kill9"), "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=1000")
     worker = _wait_until(lambda: sweep.worker_pids(), 120, "the worker's start", sweep.output)[0]

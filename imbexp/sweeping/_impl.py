@@ -59,6 +59,8 @@ POLL_SECONDS = 0.5
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 #: seconds a stopping sweep gives its workers to fail their trials before killing them
 STOP_GRACE_SECONDS = 60
+#: tries a stopping process gives a busy storage to record its trial as failed, a second apart
+FAIL_ATTEMPTS = 5
 #: Linux prctl(2) option: the signal this process gets when its parent dies
 PR_SET_PDEATHSIG = 1
 
@@ -276,6 +278,8 @@ class OptunaSweep(ExperimentSteps):
         if stopped_by is not None:
             self._stop_workers(stopped_by)
         stopped_by = self._wait_for_workers(stopped_by)
+        if not self.is_worker:
+            self._fail_leftovers()
         if self.is_worker:
             if self.too_many_failures:
                 raise ImbexpError(self._failure_message())
@@ -315,6 +319,10 @@ class OptunaSweep(ExperimentSteps):
                 warnings.simplefilter("ignore")  # "heartbeat is supposed to be used with optimize"
                 trial = self.plan.study.ask()
                 self._current = (trial, None)
+                # whose it is, at once: a trial this process cannot tell any more (a storage error
+                # in its clean-up, a kill after the grace period) is then still known as this
+                # session's, and the sweep command fails it when its workers have ended
+                self._claim(trial)
             # grid points whose job failed are done without being COMPLETE: fewer slots remain
             if not _study.admitted(self.plan.study, trial.number, self.plan.n_trials - (done - counts.complete)):
                 _study.requeue(self.plan.study, trial._trial_id)
@@ -332,18 +340,59 @@ class OptunaSweep(ExperimentSteps):
             self._run_trial(trial)
             self._current = None
 
+    def _claim(self, trial: optuna.Trial) -> None:
+        trial.set_user_attr(names.TRIAL_SESSION_ATTR, self.session)
+        trial.set_user_attr(names.TRIAL_WORKER_ATTR, f"{self.host}:{os.getpid()}")
+
+    def _fail_trial(self, trial: optuna.Trial) -> bool:
+        """Tell a stopped trial FAIL, retrying a storage that is busy (the other processes of a
+        stopping sweep write at the same moment); whether this call failed it."""
+        for attempt in range(FAIL_ATTEMPTS):
+            try:
+                state = self.plan.storage.get_trial(trial._trial_id).state
+                if state != TrialState.RUNNING:  # told already, or put back in the queue (WAITING)
+                    return False
+                self.plan.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+                return True
+            except Exception as exc:
+                if attempt == FAIL_ATTEMPTS - 1:
+                    log.warning("[sweep] trial %d could not be failed (%s); the sweep command fails it when "
+                                "its workers have ended", trial.number, str(exc).splitlines()[0][:300])
+                    return False
+                time.sleep(1.0)
+        return False
+
     def _abandon_current_trial(self) -> None:
         """Ctrl-C between asking for a trial and running it: fail it, so nothing stays RUNNING."""
         if self._current is None:
             return
         trial, run_id = self._current
         self._current = None
-        try:
-            self.plan.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
-        except Exception as exc:  # e.g. it was put back in the queue (WAITING) just before
-            log.debug("interrupted trial %d not failed: %s", trial.number, exc)
-        if run_id:
+        if self._fail_trial(trial) and run_id:  # a trial told COMPLETE just before keeps its run FINISHED
             _mlflow.end_child(run_id, "KILLED")
+
+    def _fail_leftovers(self) -> None:
+        """Fail the trials of this sweep command and its workers still RUNNING once they have all
+        ended (a worker killed after the grace period, a clean-up the storage refused): none of
+        them can finish any more, and a RUNNING trial would count as running for ever."""
+        try:
+            trials = self.plan.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        except Exception as exc:
+            log.warning("[sweep] the study could not be read to close its running trials: %s", exc)
+            return
+        for trial in trials:
+            if trial.user_attrs.get(names.TRIAL_SESSION_ATTR) != self.session:
+                continue
+            try:
+                if not self.plan.storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
+                    continue
+            except Exception as exc:  # another command failed it first, or the storage is gone
+                log.debug("left-over trial %d not failed: %s", trial.number, exc)
+                continue
+            run_id = trial.user_attrs.get(names.TRIAL_RUN_ATTR)
+            if run_id:
+                _mlflow.end_child(str(run_id), "KILLED")
+            print(f"[sweep] trial {trial.number} was left running by a stopped process: failed", flush=True)
 
     def _fail_dead_local_trials(self, trials: list[optuna.trial.FrozenTrial]) -> bool:
         """Fail and retry the RUNNING trials whose process on this host is gone, as the heartbeat
@@ -382,8 +431,7 @@ class OptunaSweep(ExperimentSteps):
         with _interrupt_after():
             run_id = _mlflow.create_child(self.plan.experiment_id, self.parent_id, trial, self.plan.study_name)
             self._current = (trial, run_id)
-        trial.set_user_attr(names.TRIAL_SESSION_ATTR, self.session)
-        trial.set_user_attr(names.TRIAL_WORKER_ATTR, f"{self.host}:{os.getpid()}")
+        self._claim(trial)  # again: a trial popped from the queue may carry another process's
         self._share_cores()
         beating = threading.Event()
         if self.plan.storage.get_heartbeat_interval() is not None:
@@ -406,8 +454,9 @@ class OptunaSweep(ExperimentSteps):
                 _pruning.tell_pruned(self.plan.study, trial, run_id, reports)
             except KeyboardInterrupt:
                 _ignore_stop_signals()
-                self.plan.study.tell(trial, state=TrialState.FAIL)
-                _mlflow.end_child(run_id, "KILLED")
+                self._current = None  # handled here; a storage error must not fail it twice
+                if self._fail_trial(trial):
+                    _mlflow.end_child(run_id, "KILLED")
                 raise
             except Exception as exc:  # the job's own error (or its constraints'): this trial fails, the sweep goes on
                 reason = tracking.redact(f"{type(exc).__name__}: {exc}".strip())
