@@ -219,14 +219,16 @@ def _group_split(y: np.ndarray, group: np.ndarray, cfg: Any, seed: int) -> Split
     test = np.flatnonzero(fold < n_test)
     valid = np.flatnonzero((fold >= n_test) & (fold < n_test + n_valid))
     train = np.flatnonzero(fold >= n_test + n_valid)
-    holding = np.unique(codes[y == 1]).size
     for name, part in (("test", test), ("valid", valid), ("train", train)):
         counts = np.bincount(y[part], minlength=_n_classes(y))
         if counts.min() == 0:
+            missing = int(np.argmin(counts))
+            holding = np.unique(codes[y == missing]).size
+            rows = "the positives" if _n_classes(y) == 2 and missing == 1 else f"the rows of class {missing}"
             raise DataError(f"the {name} part of split=group ({np.unique(codes[part]).size} groups, {len(part)} "
-                            f"rows) has no rows of class {int(np.argmin(counts))}: the positives are in "
+                            f"rows) has no rows of class {missing}: {rows} are in "
                             f"{holding} of {len(uniques)} groups, too few to share between train, valid and "
-                            "test; use data whose positives are in more groups, or split=holdout.")
+                            f"test; use data whose {rows.removeprefix('the ')} are in more groups, or split=holdout.")
     for name, part, asked in (("test", test, cfg["test_size"]), ("valid", valid, cfg["valid_size"])):
         if abs(len(part) / len(y) - asked) > 0.05:  # a few large groups: said, since a share was asked
             largest = np.bincount(codes).max()

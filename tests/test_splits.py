@@ -68,6 +68,15 @@ def test_positives_in_too_few_groups_is_one_sentence() -> None:
         make_split(y, {"kind": "group", "valid_size": 0.2, "test_size": 0.2}, seed=0, group=group)
 
 
+def test_a_class_in_too_few_groups_is_named_in_a_multiclass_split() -> None:
+    y, group = _grouped()
+    y = y.astype(np.int16)
+    y[group == group[0]] = 2  # a third class, all in one group
+    with pytest.raises(DataError, match=r"has no rows of class 2: the rows of class 2 are in 1 of \d+ groups.*"
+                                        r"whose rows of class 2 are in more groups"):
+        make_split(y, {"kind": "group", "valid_size": 0.2, "test_size": 0.2}, seed=0, group=group)
+
+
 def test_two_groups_cannot_make_three_parts() -> None:
     y, _ = _grouped(rows=600)
     with pytest.raises(DataError, match="split=group needs at least 3 groups.*dataset.group has 2"):
