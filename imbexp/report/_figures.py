@@ -168,9 +168,9 @@ def _scale_panel(ax, table: pd.DataFrame, metric: str) -> None:
 
 def factor_ticks(ax, factors: Sequence[float]) -> None:
     """A log factor axis (the factors are >= 1 or shares, and span decades) with major ticks at
-    round values: a small grid's own factors (1, 3, 10, 30), else 1, 2, 5 in each decade over
-    three decades or less and the decades beyond; an Optuna sweep's 40 sampled factors are
-    points, not ticks, which merged into one smear."""
+    round values: a small grid's own factors (1, 3, 10, 30), else 1, 2, 5 in each decade over up
+    to three decades, the decades alone beyond, every digit within half a decade; an Optuna
+    sweep's 40 sampled factors are points, not ticks, which merged into one smear."""
     from matplotlib.ticker import FixedLocator, LogLocator, NullLocator, StrMethodFormatter
 
     ax.set_xscale("log")
@@ -181,7 +181,8 @@ def factor_ticks(ax, factors: Sequence[float]) -> None:
         ax.xaxis.set_major_locator(FixedLocator(positive))
     else:
         decades = math.log10(max(positive) / min(positive))
-        ax.xaxis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0) if decades <= 3 else (1.0,)))
+        subs = (1.0,) if decades > 3 else (1.0, 2.0, 5.0) if decades >= 0.5 else tuple(range(1, 10))
+        ax.xaxis.set_major_locator(LogLocator(base=10.0, subs=subs))
     ax.xaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
     ax.xaxis.set_minor_locator(NullLocator())  # the round values are the ticks
 

@@ -245,7 +245,7 @@ def on_axis(runs: pd.DataFrame, axis: str | None) -> pd.DataFrame:
 #: two legend entries stay for what a figure adds (the Pareto front, treat all and treat none)
 MAX_SERIES = 8
 #: a number a label gives a setting by (``w=13.72819``, ``sampling_strategy=0.25``)
-_SETTING = re.compile(r"(?P<name>[\w.]+)=(?P<value>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)(?![\w.])")
+_SETTING = re.compile(r"(?P<name>[\w.]+)=(?P<value>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)(?![\w.:,])")
 
 
 def series_key(runs: pd.DataFrame, facets: Sequence[str], limit: int = MAX_SERIES) -> pd.Series:
