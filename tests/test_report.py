@@ -372,8 +372,7 @@ def test_an_optuna_sweep_of_two_continuous_factors_gets_round_ticks_and_short_le
         for found in re.findall(r"\d+(?:\.\d+)?", label):
             assert _significant_digits(found) <= 4, label
     # the 40 values of w are a few round bins, in the order of their values
-    bins = [label for label in dict.fromkeys(figures[0].legends[0].get_texts()[i].get_text()
-                                             for i in range(len(figures[0].legends[0].get_texts())))]
+    bins = [text.get_text() for text in figures[0].legends[0].get_texts()]
     assert bins[:3] == ["downsample_upweight w 1–2", "downsample_upweight w 2–5", "downsample_upweight w 5–10"]
 
 
