@@ -631,7 +631,7 @@ def _mean_value(values: list[float | list[float]]) -> float | list[float]:
 
 #: the tags a group takes from its first seed run: what reports and the MLflow UI group runs by
 _COPIED_TAGS = ("strategy", "model", "dataset", "degree", "split", names.LABEL_TAG, names.FACTOR_NAME_TAG,
-                names.CLASSES_TAG)
+                names.CLASSES_TAG, *tracking.DATASET_FACTS)
 
 
 def run_repeats(cfg: DictConfig, run_one: Callable[[DictConfig], Any], baselines_now: bool) -> GroupResult:

@@ -105,6 +105,9 @@ def experiment(cfg: DictConfig) -> Result:
     if factor is not None:
         tags[tracking.FACTOR_NAME_TAG] = str(strategy.factor_name)
     tags.update(_column_tags(cfg, dataset, split))
+    # the dataset's facts are tags, not metrics: MLflow's charts then open on what the runs vary
+    tags.update({key: repr(float(value)) if key == "dataset_minority_fraction" else str(int(value))
+                 for key, value in dataset.summary().items() if key in tracking.DATASET_FACTS})
     if multiclass is not None:
         tags.update(multiclass.tags(dataset))
     with tracking.start_run(cfg, run_name, tags) as run:
@@ -115,7 +118,7 @@ def experiment(cfg: DictConfig) -> Result:
         if dataset.column_renames:  # the file's column names a model could not take, and their new names
             mlflow.log_dict(dataset.column_renames, "dataset_column_renames.json")
 
-        values = {k: float(v) for k, v in dataset.summary().items() if k != "dataset_degree"}
+        values: dict[str, float] = {}
         predicted = None  # a multi-class run's test decisions
         if multiclass is not None:
             scored, test_scores, predicted, model, run_tags = multiclass.fit_and_score(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
 import re
 import socket
@@ -26,9 +27,27 @@ PARENT_RUN_ENV = names.GRID_PARENT_RUN_ENV
 LABEL_TAG = names.LABEL_TAG
 FACTOR_NAME_TAG = names.FACTOR_NAME_TAG
 FACTOR_METRIC = names.FACTOR_METRIC
+#: what a run records of its data, as tags (the text of the number): constants of the dataset
+#: logged as metrics were what MLflow's metric charts and compare view opened on
+DATASET_FACTS = ("dataset_rows", "dataset_features", "dataset_positives", "dataset_classes",
+                 "dataset_minority_fraction")
 
 _CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<secret>[^@/\s]+)@")
 _QUERY_SECRET = re.compile(r"(?i)([?&](?:password|passwd|pwd|token|secret|access_key)=)[^&\s]+")
+
+
+def dataset_fact(tag: Any, metric: Any = None) -> float:
+    """A dataset fact of a run (one of :data:`DATASET_FACTS`) as a number, from its tag's text or,
+    for a run logged before the facts were tags, from its metric of the same name; nan where the
+    run has neither. ``dataset_fact(run.data.tags.get(name), run.data.metrics.get(name))``."""
+    for value in (tag, metric):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            continue
+        if not math.isnan(number):  # a frame's missing cell is nan: the metric may still have it
+            return number
+    return float("nan")
 
 
 def redact(text: str) -> str:

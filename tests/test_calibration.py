@@ -40,9 +40,10 @@ def test_calibration_needs_enough_minority_rows_in_valid(compose) -> None:
         experiment(cfg)
 
 
-def test_deployment_prevalence(compose) -> None:
-    same = experiment(compose(*SMALL, "deployment.prevalence=0.02", "tracking.experiment=deploy")).metrics
-    rate = same["dataset_minority_fraction"]
+def test_deployment_prevalence(compose, mlflow_client) -> None:
+    first = experiment(compose(*SMALL, "deployment.prevalence=0.02", "tracking.experiment=deploy"))
+    same = first.metrics
+    rate = float(mlflow_client.get_run(first.run_id).data.tags["dataset_minority_fraction"])
     rarer = experiment(compose(*SMALL, "deployment.prevalence=0.002", "tracking.experiment=deploy")).metrics
     # at (nearly) the data's own prevalence the deployment metrics are the plain ones
     assert abs(rate - 0.02) < 0.001

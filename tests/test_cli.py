@@ -61,8 +61,8 @@ def test_file_dataset_from_the_command_line(run_cli, mlflow_client, imbexp_home)
                    "dataset.positive_label=1", "model.estimator.n_estimators=30")
     assert done.returncode == 0, done.stderr
     run = _runs(mlflow_client, "fraud")[0]
-    assert run.data.metrics["dataset_rows"] == n
-    assert run.data.metrics["dataset_positives"] == int(y.sum())
+    assert run.data.tags["dataset_rows"] == str(n)
+    assert run.data.tags["dataset_positives"] == str(int(y.sum()))
 
 
 def test_grid_over_every_strategy_groups_runs_under_one_parent(run_cli, mlflow_client) -> None:

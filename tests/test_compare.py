@@ -218,6 +218,9 @@ def test_repeats_runs_seeds_under_a_group_with_their_mean_and_spread(run_cli, ml
     assert (g["test_pr_auc_seed_ci_low"], g["test_pr_auc_seed_ci_high"]) == pytest.approx((low, high))
     assert low < mean < high and "valid_pr_auc_seed_ci_low" not in g
     assert f"group run {group.info.run_id}" in done.stdout
+    # the dataset's facts are the seeds' tags, copied to the group: no metric of a constant
+    assert group.data.tags["dataset_rows"] == seeds[0].data.tags["dataset_rows"] == "6000"
+    assert not [key for key in g if key.startswith("dataset_")]
     refused = run_cli(*TINY, "repeats=0", "tracking.experiment=cmp-repeats")
     assert one_sentence(refused).startswith("imbexp: error: repeats=0 is not allowed; use an integer from 1 to 100")
 

@@ -124,7 +124,7 @@ def test_a_messy_csv_is_read_with_every_change_said(run_cli, tmp_path, mlflow_cl
     assert "renamed for the models" in said
     assert "column 'f3' holds values beyond float32's range" in said
     (run,) = mlflow_client.search_runs([mlflow_client.get_experiment_by_name("data-messy").experiment_id])
-    assert run.data.metrics["dataset_features"] == 5  # the index is not a feature
+    assert run.data.tags["dataset_features"] == "5"  # the index is not a feature
     renames = json.loads(Path(mlflow_client.download_artifacts(run.info.run_id, "dataset_column_renames.json",
                                                                str(tmp_path))).read_text())
     # the rename of "price: eur" would repeat the file's own "price_ eur": it gets a suffix

@@ -151,7 +151,8 @@ def test_a_run_logs_intervals_and_calibration_metrics(compose, mlflow_client, ca
     assert run.data.tags[names.INTERVAL_METHODS_TAG] == I.method_summary()
     assert names.NO_INTERVALS_TAG not in run.data.tags
     # strategy none: every training row kept, so its positive share is the data's
-    assert logged["train_positive_fraction"] == pytest.approx(logged["dataset_minority_fraction"], abs=0.01)
+    share = float(run.data.tags["dataset_minority_fraction"])
+    assert logged["train_positive_fraction"] == pytest.approx(share, abs=0.01)
     assert logged["train_weighted_positive_fraction"] == pytest.approx(logged["train_positive_fraction"])
     assert "train_minority_fraction" not in logged
     out = capsys.readouterr().out

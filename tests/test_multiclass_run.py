@@ -136,7 +136,8 @@ def test_a_single_run_logs_intervals_plots_and_prints_a_row_per_class(run_cli, t
     run_id = done.stdout.split("MLflow run ")[1].split()[0]
     run = mlflow_client.get_run(run_id)
     m = run.data.metrics
-    assert m["dataset_classes"] == 3 and "dataset_positives" not in m
+    assert run.data.tags["dataset_classes"] == "3" and "dataset_positives" not in run.data.tags
+    assert not any(key.startswith("dataset_") for key in m)  # the dataset's facts are tags
     artifacts = {a.path for a in mlflow_client.list_artifacts(run_id, "plots")}
     assert artifacts == {"plots/confusion_matrix.png", "plots/pr_curve.png", "plots/reliability.png"}
     # the largest class (ok) was downsampled by 3 and upweighted by 3; the smallest kept whole

@@ -297,3 +297,112 @@ def test_runs_logged_without_the_label_tags_get_the_labels_their_strategy_gives(
     assert {label for label, _, _ in new} == {"downsample", "downsample +prior", "downsample_upweight"}
     assert {(factor, name) for _, factor, name in new} == {(float(f), "downsample_factor") for f in FACTORS}
     assert described(parent) == new
+
+
+def _copy_run(client, experiment_id: str, source, parent: str, tags: dict[str, str], params: dict[str, str],
+              metrics: dict[str, float], predictions: Path | None = None) -> str:
+    """A FINISHED child of ``parent`` with ``source``'s params and metrics, changed by the given ones."""
+    from mlflow.entities import Metric, Param
+
+    child = client.create_run(experiment_id, tags={"mlflow.parentRunId": parent, **tags}).info.run_id
+    client.log_batch(child, params=[Param(k, v) for k, v in {**source.data.params, **params}.items()],
+                     metrics=[Metric(k, v, 0, 0) for k, v in {**source.data.metrics, **metrics}.items()])
+    if predictions is not None:
+        client.log_artifact(child, str(predictions), "predictions")
+    client.set_terminated(child, "FINISHED")
+    return child
+
+
+def _significant_digits(text: str) -> int:
+    digits = text.replace(".", "").lstrip("0").rstrip("0")
+    return len(digits) or 1
+
+
+def test_an_optuna_sweep_of_two_continuous_factors_gets_round_ticks_and_short_legends(sweep, tmp_path) -> None:
+    """40 trials at continuous f and w (``sweep=downsample_upweight``): every trial's label names its
+    own w, once a legend of 40 fifteen-digit floats and a tick per sampled f. The factor axes tick
+    at round values only, and every legend has at most 10 entries of at most 4 significant digits."""
+    import re
+
+    client = sweep["client"]
+    experiment_id = client.create_experiment("report-optuna")
+    source = next(run for run in map(client.get_run, sweep["jobs"])
+                  if run.data.tags["strategy"] == "downsample_upweight")
+    predictions = Path(client.download_artifacts(source.info.run_id, "predictions/test.parquet", str(tmp_path)))
+    parent = client.create_run(experiment_id, run_name="optuna · study", tags={"imbexp.sweep": "optuna"}).info.run_id
+    rng = np.random.default_rng(0)
+    for number, (f, w) in enumerate(np.exp(rng.uniform(0, np.log(100), size=(40, 2)))):
+        f, w = float(f), float(w)
+        tags = {**{k: v for k, v in source.data.tags.items() if not k.startswith("mlflow.")},
+                "imbexp.label": f"downsample_upweight w={w!r}", "optuna.trial_number": str(number)}
+        _copy_run(client, experiment_id, source, parent, tags,
+                  {"strategy.downsample_factor": repr(f), "strategy.upweight_factor": repr(w)},
+                  {"imbexp.factor": f, "test_pr_auc": source.data.metrics["test_pr_auc"] * (1 - 0.001 * f),
+                   "valid_ece": 0.001 * w}, predictions if number % 4 == 0 else None)
+    client.set_terminated(parent, "FINISHED")
+
+    data = load_runs(sweep["uri"], parent_run_id=parent)
+    assert len(data.finished) == 40 and data.finished["factor"].nunique() == 40
+    two_objectives = dataclasses.replace(data, objective=Objective(("pr_auc", "ece"), ("maximize", "minimize")))
+    figures = [claims_figure(data.finished, data.facets),
+               draw_against_factor(data.finished, MORE_FACTOR_PANELS, data.facets, cols=3),
+               *(figure for _, figure, _ in reliability_figures(data)), pareto_section(two_objectives)[0]]
+    assert all(figures) and len(figures) == 5
+    legends = []
+    factor_axes = 0
+    for figure in figures:
+        assert_labels_inside(figure)  # draws the figure, so its ticks are placed
+        for ax in figure.axes:
+            if ax.get_visible() and ax.get_xlabel().endswith(" f"):
+                factor_axes += 1
+                low, high = ax.get_xlim()
+                ticks = [t for t in ax.xaxis.get_majorticklocs() if low <= t <= high]
+                assert 2 <= len(ticks) <= 12, ticks
+                for tick in ticks:  # 1, 2 or 5 times a power of ten
+                    assert round(tick / 10 ** np.floor(np.log10(tick)), 6) in (1, 2, 5), ticks
+        legends += [*figure.legends, *(ax.get_legend() for ax in figure.axes if ax.get_legend())]
+    assert factor_axes >= 6 + len(MORE_FACTOR_PANELS) // 2
+    assert len(legends) >= 4
+    labels = []
+    for legend in legends:
+        texts = [text.get_text() for text in legend.get_texts()]
+        assert 1 <= len(texts) <= 10, texts
+        labels += texts
+    for label in labels:
+        for found in re.findall(r"\d+(?:\.\d+)?", label):
+            assert _significant_digits(found) <= 4, label
+    # the 40 values of w are a few round bins, in the order of their values
+    bins = [text.get_text() for text in figures[0].legends[0].get_texts()]
+    assert bins[:3] == ["downsample_upweight w 1–2", "downsample_upweight w 2–5", "downsample_upweight w 5–10"]
+
+
+def test_dataset_facts_logged_as_metrics_by_older_runs_still_read(sweep, tmp_path) -> None:
+    """Runs now log the dataset's facts as tags; runs logged before logged them as metrics, and
+    the report (its title line and figures) and the benchmark read both."""
+    from imbexp import tracking
+    from imbexp.report._figures import _context
+
+    client = sweep["client"]
+    experiment_id = client.create_experiment("report-older-facts")
+    parent = client.create_run(experiment_id, run_name="older").info.run_id
+    sources = [client.get_run(run_id) for run_id in sweep["jobs"]]
+    share = float(sources[0].data.tags["dataset_minority_fraction"])
+    for source in sources:
+        assert not [key for key in source.data.metrics if key.startswith("dataset_")]
+        facts = {key: float(source.data.tags[key]) for key in tracking.DATASET_FACTS if key in source.data.tags}
+        tags = {k: v for k, v in source.data.tags.items() if not k.startswith(("mlflow.", "dataset_"))}
+        child = _copy_run(client, experiment_id, source, parent, tags, {}, facts)
+        older = client.get_run(child)
+        assert "dataset_rows" not in older.data.tags and older.data.metrics["dataset_rows"] == 8000
+        assert tracking.dataset_fact(older.data.tags.get("dataset_rows"), older.data.metrics.get("dataset_rows")) \
+            == 8000
+    client.set_terminated(parent, "FINISHED")
+
+    for run_id in (sweep["parent"], parent):  # the new runs (tags) and the older ones (metrics)
+        data = load_runs(sweep["uri"], parent_run_id=run_id)
+        finished = data.finished[data.finished["strategy_name"] != "none"]
+        assert finished["dataset_minority_fraction"].tolist() == [share] * len(finished)
+        assert f"8,000 rows, {share:.2%} positives" in _context(finished)
+        text = write_report(sweep["uri"], parent_run_id=run_id, output=tmp_path / f"{run_id}.html",
+                            log_to_parent=False).read_text(encoding="utf-8")
+        assert f"{share:.2%} positives" in text

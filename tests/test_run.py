@@ -41,6 +41,13 @@ def test_run_logs_the_whole_contract(compose, mlflow_client) -> None:
     # what a report groups and draws the run by, as the strategy states it
     assert tags["imbexp.label"] == "downsample_upweight" and tags["imbexp.factor_name"] == "downsample_factor"
     assert logged["imbexp.factor"] == 5.0
+    # the dataset's facts are tags, the text of the number: MLflow's metric charts and compare
+    # view open on what the runs vary, not on constants of the data
+    assert not [key for key in logged if key.startswith("dataset_")]
+    assert tags["dataset_rows"] == "6000" and tags["dataset_features"].isdigit()
+    assert 0 < int(tags["dataset_positives"]) < 6000 and "dataset_classes" not in tags
+    share = float(tags["dataset_minority_fraction"])
+    assert share == int(tags["dataset_positives"]) / 6000 and repr(share) == tags["dataset_minority_fraction"]
 
     artifacts = {a.path for a in mlflow_client.list_artifacts(result.run_id)}
     assert {"config.yaml", "predictions", "plots"} <= artifacts
@@ -66,10 +73,10 @@ def test_run_logs_the_whole_contract(compose, mlflow_client) -> None:
     # the objective returned to a sweeper is measured on valid, never on test
     assert result.value == pytest.approx(logged["valid_pr_auc"])
     # the training part was downsampled, valid and test were not
-    assert logged["train_positive_fraction"] > 2 * logged["dataset_minority_fraction"]
+    assert logged["train_positive_fraction"] > 2 * share
     # upweighting the kept negatives by f = 5 gives the positives their share of the weight back
-    assert logged["train_weighted_positive_fraction"] == pytest.approx(logged["dataset_minority_fraction"], abs=0.01)
-    assert frame["y_true"].mean() == pytest.approx(logged["dataset_minority_fraction"], abs=0.005)
+    assert logged["train_weighted_positive_fraction"] == pytest.approx(share, abs=0.01)
+    assert frame["y_true"].mean() == pytest.approx(share, abs=0.005)
 
 
 def test_same_seed_same_metrics_other_seed_other_split(compose) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from imbexp import compare, names
+from imbexp import compare, names, tracking
 from imbexp.errors import ImbexpError
 
 #: the columns every row has besides the test metrics
@@ -26,6 +26,10 @@ def _strategy_label(run: Any) -> tuple[str, str | None, float | None]:
     factor = run.data.tags.get(names.FACTOR_NAME_TAG)
     value = run.data.metrics.get(names.FACTOR_METRIC)
     return name, factor, value
+
+
+def _fact(run: Any, name: str) -> float:
+    return tracking.dataset_fact(run.data.tags.get(name), run.data.metrics.get(name))
 
 
 def load_suite_runs(client: Any, experiment_id: str, metrics: list[str]) -> pd.DataFrame:
@@ -54,7 +58,7 @@ def load_suite_runs(client: Any, experiment_id: str, metrics: list[str]) -> pd.D
                "model": run.data.tags.get("model") or run.data.params.get("model.name", "?"),
                "strategy_name": name, "factor_name": factor, "factor": value,
                "seed": int(float(run.data.params.get("seed", 0))),
-               "rows": m.get("dataset_rows", math.nan), "positives": m.get("dataset_positives", math.nan),
+               "rows": _fact(run, "dataset_rows"), "positives": _fact(run, "dataset_positives"),
                "start": run.info.start_time}
         for metric in metrics:
             row[metric] = m.get(f"test_{metric}", math.nan)

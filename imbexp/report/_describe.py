@@ -18,7 +18,7 @@ import pandas as pd
 
 from imbexp import names
 from imbexp.report import _multiclass as multiclass
-from imbexp.tracking import FACTOR_METRIC, FACTOR_NAME_TAG, LABEL_TAG
+from imbexp.tracking import DATASET_FACTS, FACTOR_METRIC, FACTOR_NAME_TAG, LABEL_TAG, dataset_fact
 
 _STRATEGY_PARAM = "params.strategy."
 
@@ -43,7 +43,8 @@ def _last_word(target: pd.Series) -> pd.Series:
 
 def describe_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """Add what a report groups by: ``strategy_name``, ``strategy_label``, ``factor`` (with
-    ``factor_name``), ``model``, ``dataset``, ``degree`` and ``trial``; for multi-class runs also
+    ``factor_name``), ``model``, ``dataset``, ``degree``, ``trial`` and the dataset's facts
+    (``dataset_rows``, ``dataset_minority_fraction``...: tracking.DATASET_FACTS); for multi-class runs also
     their worst class's recall and a per-class factor mapping in the label (``_multiclass.describe``)."""
     runs = runs.copy()
     name = column(runs, "tags.strategy").fillna(_last_word(column(runs, "params.strategy._target_")))
@@ -58,6 +59,9 @@ def describe_runs(runs: pd.DataFrame) -> pd.DataFrame:
     runs["dataset"] = column(runs, "tags.dataset").fillna(column(runs, "params.dataset.name")).fillna("unknown")
     runs["degree"] = column(runs, "tags.degree").fillna("")
     runs["trial"] = column(runs, f"tags.{names.TRIAL_NUMBER_TAG}").map(number).astype(float)
+    for fact in DATASET_FACTS:  # a number per run, from its tag or the metric older runs logged
+        runs[fact] = [dataset_fact(tag, metric) for tag, metric in zip(column(runs, f"tags.{fact}"),
+                                                                         column(runs, fact), strict=True)]
     return multiclass.describe(runs)
 
 

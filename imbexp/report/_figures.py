@@ -17,7 +17,19 @@ import pandas as pd
 from imbexp.plots import LABELLED_LEFT, fixed_margins
 from imbexp.report import _multiclass as multiclass
 from imbexp.report._runs import ReportRuns
-from imbexp.report._tables import factor_axis, factor_table, on_axis, pareto_front, series_key
+from imbexp.report._tables import (
+    factor_axis,
+    factor_table,
+    on_axis,
+    pareto_front,
+    round_text,
+    series_key,
+    series_order,
+)
+
+#: a grid of at most this many factors, each of at most two significant figures, is ticked at its
+#: own values (what the user typed); other factors get round log ticks
+GRID_TICKS = 8
 
 #: the claims figure: (metric, title) panels, two per row, read row by row
 CLAIMS_PANELS = (
@@ -67,7 +79,7 @@ def colors(labels: Sequence[str]) -> dict[str, Any]:
     from matplotlib import colormaps
 
     cmap = colormaps["tab10"]
-    return {label: cmap(i % 10) for i, label in enumerate(sorted(set(labels)))}
+    return {label: cmap(i % 10) for i, label in enumerate(sorted(set(labels), key=series_order))}
 
 
 def factor_words(name: str | None) -> str:
@@ -91,7 +103,7 @@ def draw_against_factor(runs: pd.DataFrame, panels: Sequence[tuple[str, str]], f
         return None
     axis = factor_axis(runs)
     table = factor_table(on_axis(runs, axis), [m for m, _ in panels], facets)
-    series = list(dict.fromkeys(table["series"]))
+    series = sorted(dict.fromkeys(table["series"]), key=series_order)
     fig, axes = new_figure(math.ceil(len(panels) / cols), cols)
     for ax, (metric, label) in zip(axes, panels, strict=False):
         _draw_panel(ax, table, series, metric)
@@ -100,10 +112,15 @@ def draw_against_factor(runs: pd.DataFrame, panels: Sequence[tuple[str, str]], f
         ax.set_title(label, fontsize=10)
     for ax in axes[len(panels):]:
         ax.set_visible(False)
-    handles, labels = axes[0].get_legend_handles_labels()
+    # one entry per label: a series drawn as several dashed levels (no factor) is one entry
+    entries = dict(zip(*reversed(axes[0].get_legend_handles_labels()), strict=True))
+    labels, handles = list(entries), list(entries.values())
     legend_rows = 0
     if handles:
-        columns = min(len(labels), 4)
+        # as many columns as the longest label fits across the figure (about 12 characters an
+        # inch at this size, with the marker): binned labels such as ``downsample_upweight w 50–100``
+        width = fig.get_figwidth()
+        columns = max(1, min(len(labels), 4, int(width * 12 / (max(map(len, labels)) + 6))))
         legend_rows = math.ceil(len(labels) / columns)
         fig.legend(handles, labels, loc="lower center", ncols=columns, fontsize=9, frameon=False)
     fixed_margins(fig, title=title, below=0.1 + 0.25 * legend_rows)
@@ -137,8 +154,6 @@ def _draw_panel(ax, table: pd.DataFrame, series: list[str], metric: str) -> None
 
 
 def _scale_panel(ax, table: pd.DataFrame, metric: str) -> None:
-    from matplotlib.ticker import NullLocator
-
     if metric.endswith("prediction_bias") or metric.startswith("test_prediction_bias_"):  # per class too
         ax.axhline(0.0, color="black", linewidth=0.8)
         _symlog_if_wide(ax, table[metric])
@@ -147,11 +162,29 @@ def _scale_panel(ax, table: pd.DataFrame, metric: str) -> None:
         ax.set_yscale("log")
     factors = sorted(table["factor"].dropna().unique())
     if factors:
-        ax.set_xscale("log")
-        ax.set_xticks(factors)
-        ax.set_xticklabels([f"{f:g}" for f in factors])
-        ax.xaxis.set_minor_locator(NullLocator())  # the factors are the ticks
+        factor_ticks(ax, factors)
     ax.grid(alpha=0.3)
+
+
+def factor_ticks(ax, factors: Sequence[float]) -> None:
+    """A log factor axis (the factors are >= 1 or shares, and span decades) with major ticks at
+    round values: a small grid's own factors (1, 3, 10, 30), else 1, 2, 5 in each decade over up
+    to three decades, the decades alone beyond, every digit within half a decade; an Optuna
+    sweep's 40 sampled factors are points, not ticks, which merged into one smear."""
+    from matplotlib.ticker import FixedLocator, LogLocator, NullLocator, StrMethodFormatter
+
+    ax.set_xscale("log")
+    positive = [float(f) for f in factors if f > 0]
+    if not positive:
+        return
+    if len(positive) <= GRID_TICKS and all(float(round_text(f, 2)) == f for f in positive):
+        ax.xaxis.set_major_locator(FixedLocator(positive))
+    else:
+        decades = math.log10(max(positive) / min(positive))
+        subs = (1.0,) if decades > 3 else (1.0, 2.0, 5.0) if decades >= 0.5 else tuple(range(1, 10))
+        ax.xaxis.set_major_locator(LogLocator(base=10.0, subs=subs))
+    ax.xaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
+    ax.xaxis.set_minor_locator(NullLocator())  # the round values are the ticks
 
 
 def _spread(values: pd.Series) -> float:
@@ -215,7 +248,7 @@ def pareto_section(data: ReportRuns) -> tuple[Any | None, pd.DataFrame | None]:
     palette = colors(list(dict.fromkeys(series)))
     fig, axes = new_figure(1, 1, width=7.0, height=5.0)
     ax = axes[0]
-    for name in dict.fromkeys(series):
+    for name in sorted(dict.fromkeys(series), key=series_order):
         part = runs[series == name]
         ax.scatter(part[x_key], part[y_key], s=22, color=palette[name], alpha=0.6, label=name)
     ax.plot(front[x_key], front[y_key], color="black", drawstyle="steps-post" if len(front) > 1 else "default",

@@ -16,7 +16,7 @@ from imbexp.names import FEASIBLE_TAG
 from imbexp.plots import LABELLED_LEFT, fixed_margins
 from imbexp.report._figures import colors, factor_words, new_figure
 from imbexp.report._runs import ReportRuns, read_predictions
-from imbexp.report._tables import factor_axis, on_axis, series_key
+from imbexp.report._tables import factor_axis, on_axis, round_text, series_key
 
 #: at most this many runs' predictions are read for the reliability curves
 MAX_PREDICTION_DOWNLOADS = 60
@@ -152,7 +152,7 @@ def _overlaid(curves: _Curves, best: dict[str, pd.Series], objective: Objective)
         points = curves.points(row["run_id"])
         if points is None:
             continue
-        factor = "" if pd.isna(row["factor"]) else f" f={row['factor']:g}"
+        factor = "" if pd.isna(row["factor"]) else f" f={round_text(row['factor'])}"
         top.plot(points[0], points[1], marker="o", ms=4, color=palette[name], label=f"{name}{factor}")
         scores = np.clip(curves.frames[row["run_id"]]["y_score"].to_numpy(), 1e-6, 1.0)
         bottom.hist(scores, bins=np.logspace(-6, 0, 61), histtype="step", color=palette[name], linewidth=1.2)
@@ -186,10 +186,11 @@ def _per_factor(curves: _Curves, per_factor: dict[str, list[pd.Series]], axis: s
             points = curves.points(row["run_id"])
             if points is not None:
                 ax.plot(points[0], points[1], marker="o", ms=3, color=scale[row["factor"]],
-                        label=f"f={row['factor']:g}")
+                        label=f"f={round_text(row['factor'])}")
         _reliability_axes(ax, curves.truth_label)
         ax.set_title(name, fontsize=10)
-        ax.legend(fontsize=7, loc="upper left")
+        if ax.get_legend_handles_labels()[0]:  # a series whose runs left no predictions has none
+            ax.legend(fontsize=7, loc="upper left")
     for ax in axes[len(per_factor):]:
         ax.set_visible(False)
     fixed_margins(fig, left=LABELLED_LEFT)

@@ -23,7 +23,7 @@ from imbexp.config import Objective, parse_objective
 from imbexp.errors import ImbexpError
 from imbexp.intervals import bounds_of, seed_interval
 from imbexp.report._describe import describe_runs
-from imbexp.tracking import open_store, redact
+from imbexp.tracking import DATASET_FACTS, open_store, redact
 
 PARENT_TAG = names.PARENT_RUN_TAG
 _PARENT_COLUMN = f"tags.{PARENT_TAG}"
@@ -34,7 +34,8 @@ COMPARED_TO_TAG, NO_INTERVALS_TAG = names.COMPARED_TO_TAG, names.NO_INTERVALS_TA
 _GROUP_COLUMN = f"tags.{REPEAT_GROUP_TAG}"
 _REPEATS_COLUMN = f"tags.{REPEATS_TAG}"
 #: a group's own tags a report describes it by; taken from its first seed run where it lacks them
-_INHERITED_TAGS = ("strategy", "model", "dataset", "degree", "split", names.LABEL_TAG, names.FACTOR_NAME_TAG)
+_INHERITED_TAGS = ("strategy", "model", "dataset", "degree", "split", names.LABEL_TAG, names.FACTOR_NAME_TAG,
+                   *DATASET_FACTS)
 #: the metrics a group summarises over its seeds (mean, ``_sd``, and for test ``_seed_ci_low/high``)
 _SEED_SUMMARISED = re.compile(r"((valid|test|train)_.+|fit_seconds|threshold_tuned|imbexp\.factor)")
 

@@ -3,6 +3,7 @@ run, and the Pareto front of a two-objective sweep."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -240,13 +241,100 @@ def on_axis(runs: pd.DataFrame, axis: str | None) -> pd.DataFrame:
     return runs.assign(strategy_label=labels, factor=runs["factor"].where(~off_axis))
 
 
-def series_key(runs: pd.DataFrame, facets: Sequence[str]) -> pd.Series:
+#: at most this many series (lines, colours, legend entries) in a figure: tab10 has ten colours, and
+#: two legend entries stay for what a figure adds (the Pareto front, treat all and treat none)
+MAX_SERIES = 8
+#: a number a label gives a setting by (``w=13.72819``, ``sampling_strategy=0.25``)
+_SETTING = re.compile(r"(?P<name>[\w.]+)=(?P<value>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)(?![\w.:,])")
+
+
+def series_key(runs: pd.DataFrame, facets: Sequence[str], limit: int = MAX_SERIES) -> pd.Series:
     """What one line or colour of a figure stands for: the strategy, with the dataset and the
-    model when the report spans several."""
+    model when the report spans several; at most ``limit`` of them (see :func:`readable_series`)."""
     key = runs["strategy_label"].astype(str)
     for facet in facets:
         key = key + " · " + runs[facet].astype(str)
-    return key
+    return readable_series(key, limit)
+
+
+def readable_series(labels: pd.Series, limit: int = MAX_SERIES) -> pd.Series:
+    """``labels`` as a legend can show them: the numbers they give settings rounded to three
+    significant figures, and past ``limit`` distinct labels, each setting binned between round
+    values (``w 10–20``), by 1-2-5 steps, then decades, then one bin for all.
+
+    An Optuna sweep of a second, continuous factor (``downsample_upweight w=13.72819``) makes
+    every trial its own series. Bins rather than a colorbar: the series is what every figure of
+    the report draws by (the lines against the factor, the reliability curves of each series'
+    best run, the decision curve, the Pareto front), so binning it once keeps them one legend and
+    one colour each; a colorbar would only serve the scatter plots. Where the labels differ by
+    more than their numbers (many strategies and datasets), the largest ``limit - 1`` series keep
+    their labels and the rest are one series of the others."""
+    labels = labels.astype(str).map(lambda text: _SETTING.sub(lambda m: f"{m['name']}={round_text(m['value'])}",
+                                                             text))
+    if labels.nunique() <= limit:
+        return labels
+    for steps in ((1.0, 2.0, 5.0), (1.0,), None):
+        binned = _binned(labels, steps)
+        if binned.nunique() <= limit:
+            return binned
+    counts = binned.value_counts(sort=True)
+    kept = set(counts.index[:limit - 1])
+    others = f"{len(counts) - len(kept)} other series"
+    return binned.where(binned.isin(kept), others)
+
+
+def round_text(value: object, digits: int = 3) -> str:
+    """A number to ``digits`` significant figures, without an exponent where plain reads as well:
+    ``13.72819`` -> ``13.7``, ``1234.5`` -> ``1230``, ``0.000123456`` -> ``0.000123``."""
+    return f"{float(f'{float(value):.{digits}g}'):g}"
+
+
+def _binned(labels: pd.Series, steps: tuple[float, ...] | None) -> pd.Series:
+    """Each label's settings replaced by the round bin they fall in (``w=13.7`` -> ``w 10–20``),
+    the bins of a setting made over every label of the same shape; ``steps`` None: one bin."""
+    shapes = labels.map(lambda text: _SETTING.sub(lambda m: f"{m['name']}=#", text))
+    out = labels.copy()
+    for _, part in labels.groupby(shapes, sort=False):
+        settings = [[float(m["value"]) for m in _SETTING.finditer(text)] for text in part]
+        columns = list(zip(*settings, strict=True)) if settings and settings[0] else []
+        edges = [_round_edges(np.asarray(values), steps) if len(set(values)) > 1 else None for values in columns]
+        for index, text, values in zip(part.index, part, settings, strict=True):
+            found = iter(zip(values, edges, strict=True))
+
+            def bin_of(match: re.Match, found=found) -> str:
+                value, bounds = next(found)
+                if bounds is None:
+                    return match.group(0)
+                at = int(np.clip(np.searchsorted(bounds, value, side="right") - 1, 0, len(bounds) - 2))
+                return f"{match['name']} {bounds[at]:g}–{bounds[at + 1]:g}"
+
+            out[index] = _SETTING.sub(bin_of, text)
+    return out
+
+
+def _round_edges(values: np.ndarray, steps: tuple[float, ...] | None) -> np.ndarray:
+    """Round bin edges around ``values``: matplotlib's log locator at ``steps`` in each decade for
+    positive values, its linear one otherwise, from the last edge at or below the smallest value
+    to the first at or above the largest."""
+    from matplotlib.ticker import LogLocator, MaxNLocator
+
+    low, high = float(values.min()), float(values.max())
+    if low > 0:
+        ticks = LogLocator(base=10.0, subs=steps or (1.0,), numticks=1000).tick_values(low / 10, high * 10)
+    else:
+        ticks = MaxNLocator(nbins=MAX_SERIES if steps else 1, steps=[1, 2, 5, 10]).tick_values(low, high)
+    ticks = np.unique(ticks)
+    below, above = ticks[ticks <= low], ticks[ticks >= high]
+    start = below.max() if len(below) else low
+    stop = above.min() if len(above) else high
+    edges = ticks[(ticks >= start) & (ticks <= stop)]
+    return np.array([start, stop]) if steps is None or len(edges) < 2 else edges
+
+
+def series_order(label: str) -> tuple:
+    """A sort key that reads the numbers in a label as numbers: ``w 2–5`` before ``w 10–20``."""
+    parts = re.split(r"(\d+(?:\.\d+)?)", label)
+    return tuple((0, float(part), "") if index % 2 else (1, 0.0, part) for index, part in enumerate(parts))
 
 
 def factor_table(runs: pd.DataFrame, metrics: Sequence[str], facets: Sequence[str] = ()) -> pd.DataFrame:
