@@ -60,7 +60,7 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 #: seconds a stopping sweep gives its workers to fail their trials before killing them
 STOP_GRACE_SECONDS = 60
 #: tries a stopping process gives a busy storage to record its trial as failed, a second apart
-FAIL_ATTEMPTS = 5
+FAIL_ATTEMPTS = 3
 #: Linux prctl(2) option: the signal this process gets when its parent dies
 PR_SET_PDEATHSIG = 1
 
@@ -253,17 +253,22 @@ class OptunaSweep(ExperimentSteps):
         except KeyboardInterrupt as stop:
             _ignore_stop_signals()
             stopped_by = _stop_signal(stop)
-            self._abandon_current_trial()
             how = "interrupted" if stopped_by == signal.SIGINT else f"stopped by {signal.Signals(stopped_by).name}"
             print(f"\n[sweep] {how}: stopping; finished trials stay in the study and in MLflow", flush=True)
+            self._stop_workers(stopped_by)  # first: failing this process's trial may wait for the storage
+            self._abandon_current_trial()
         except Exception:
             # a worker that could not be started, or a storage that broke: no worker runs on
-            # without this command, and the parent run is not left RUNNING
+            # without this command, and neither the parent run nor a trial is left RUNNING
             _ignore_stop_signals()
             self._stop.set()
             self._stop_workers(signal.SIGTERM)
+            with contextlib.suppress(Exception):
+                self._abandon_current_trial()
             self._wait_for_workers(signal.SIGTERM)
             if not self.is_worker:
+                with contextlib.suppress(Exception):
+                    self._fail_leftovers()
                 with contextlib.suppress(Exception):
                     _mlflow.end_parent(self.parent_id, "FAILED")
             raise
@@ -275,8 +280,6 @@ class OptunaSweep(ExperimentSteps):
             self._stop.set()
             if progress and progress.is_alive():
                 progress.join(timeout=10)
-        if stopped_by is not None:
-            self._stop_workers(stopped_by)
         stopped_by = self._wait_for_workers(stopped_by)
         if not self.is_worker:
             self._fail_leftovers()
@@ -319,15 +322,17 @@ class OptunaSweep(ExperimentSteps):
                 warnings.simplefilter("ignore")  # "heartbeat is supposed to be used with optimize"
                 trial = self.plan.study.ask()
                 self._current = (trial, None)
-                # whose it is, at once: a trial this process cannot tell any more (a storage error
-                # in its clean-up, a kill after the grace period) is then still known as this
-                # session's, and the sweep command fails it when its workers have ended
+                # whose it is, at once: a trial a worker could not fail any more (a storage error
+                # in its clean-up, a kill after the grace period) is then still known as that
+                # worker's, and the sweep command fails it when its workers have ended
                 self._claim(trial)
             # grid points whose job failed are done without being COMPLETE: fewer slots remain
             if not _study.admitted(self.plan.study, trial.number, self.plan.n_trials - (done - counts.complete)):
-                _study.requeue(self.plan.study, trial._trial_id)
+                with _interrupt_after():  # not this process's once back in the queue: another may pop it
+                    self._unclaim(trial)
+                    _study.requeue(self.plan.study, trial._trial_id)
+                    self._current = None
                 time.sleep(POLL_SECONDS * (1 + self.worker_index))
-                self._current = None
                 continue
             # two workers asking at once can draw the same grid point; the later one drops it
             if self.plan.is_grid and _study.duplicate_grid_point(self.plan.study, trial):
@@ -344,55 +349,64 @@ class OptunaSweep(ExperimentSteps):
         trial.set_user_attr(names.TRIAL_SESSION_ATTR, self.session)
         trial.set_user_attr(names.TRIAL_WORKER_ATTR, f"{self.host}:{os.getpid()}")
 
-    def _fail_trial(self, trial: optuna.Trial) -> bool:
-        """Tell a stopped trial FAIL, retrying a storage that is busy (the other processes of a
-        stopping sweep write at the same moment); whether this call failed it."""
+    @staticmethod
+    def _unclaim(trial: optuna.Trial) -> None:
+        trial.set_user_attr(names.TRIAL_SESSION_ATTR, "")
+        trial.set_user_attr(names.TRIAL_WORKER_ATTR, "")
+
+    def _fail_stored(self, trial_id: int, number: int, worker: str) -> bool:
+        """Fail the RUNNING trial ``trial_id`` if ``worker`` (``host:pid``) still holds it,
+        retrying a storage that is busy (the other processes of a stopping sweep write at the
+        same moment); whether this call failed it. A trial another process took meanwhile (put
+        back in the queue and popped elsewhere), or one told already, is left alone."""
         for attempt in range(FAIL_ATTEMPTS):
             try:
-                state = self.plan.storage.get_trial(trial._trial_id).state
-                if state != TrialState.RUNNING:  # told already, or put back in the queue (WAITING)
+                stored = self.plan.storage.get_trial(trial_id)
+                if stored.state != TrialState.RUNNING or stored.user_attrs.get(names.TRIAL_WORKER_ATTR) != worker:
                     return False
-                self.plan.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
-                return True
+                return self.plan.storage.set_trial_state_values(trial_id, TrialState.FAIL)
+            except optuna.exceptions.UpdateFinishedTrialError:  # told by its process just now
+                return False
             except Exception as exc:
                 if attempt == FAIL_ATTEMPTS - 1:
-                    log.warning("[sweep] trial %d could not be failed (%s); the sweep command fails it when "
-                                "its workers have ended", trial.number, str(exc).splitlines()[0][:300])
+                    log.warning("[sweep] trial %d could not be failed (%s); it stays RUNNING until the next sweep "
+                                "of this study on %s fails it", number, str(exc).splitlines()[0][:300], self.host)
                     return False
                 time.sleep(1.0)
         return False
 
     def _abandon_current_trial(self) -> None:
-        """Ctrl-C between asking for a trial and running it: fail it, so nothing stays RUNNING."""
+        """A stop while this process holds a trial (asking for it, running it, telling it): fail
+        it and mark its run KILLED, so nothing stays RUNNING."""
         if self._current is None:
             return
         trial, run_id = self._current
         self._current = None
-        if self._fail_trial(trial) and run_id:  # a trial told COMPLETE just before keeps its run FINISHED
+        if self._fail_stored(trial._trial_id, trial.number, f"{self.host}:{os.getpid()}") and run_id:
             _mlflow.end_child(run_id, "KILLED")
 
     def _fail_leftovers(self) -> None:
-        """Fail the trials of this sweep command and its workers still RUNNING once they have all
-        ended (a worker killed after the grace period, a clean-up the storage refused): none of
-        them can finish any more, and a RUNNING trial would count as running for ever."""
+        """Fail the trials this command's workers left RUNNING once they have all ended (one
+        killed after the grace period, a clean-up the storage refused): none can finish any more,
+        and a RUNNING trial would count as running for ever."""
+        workers = {f"{self.host}:{worker.pid}" for worker in self._workers}
+        if not workers:
+            return
         try:
             trials = self.plan.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         except Exception as exc:
-            log.warning("[sweep] the study could not be read to close its running trials: %s", exc)
+            log.warning("[sweep] the study could not be read to close its workers' trials: %s", exc)
             return
         for trial in trials:
-            if trial.user_attrs.get(names.TRIAL_SESSION_ATTR) != self.session:
+            worker = trial.user_attrs.get(names.TRIAL_WORKER_ATTR)
+            if worker not in workers or trial.user_attrs.get(names.TRIAL_SESSION_ATTR) != self.session:
                 continue
-            try:
-                if not self.plan.storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
-                    continue
-            except Exception as exc:  # another command failed it first, or the storage is gone
-                log.debug("left-over trial %d not failed: %s", trial.number, exc)
+            if not self._fail_stored(trial._trial_id, trial.number, worker):
                 continue
             run_id = trial.user_attrs.get(names.TRIAL_RUN_ATTR)
             if run_id:
                 _mlflow.end_child(str(run_id), "KILLED")
-            print(f"[sweep] trial {trial.number} was left running by a stopped process: failed", flush=True)
+            print(f"[sweep] trial {trial.number} was left running by a stopped worker ({worker}): failed", flush=True)
 
     def _fail_dead_local_trials(self, trials: list[optuna.trial.FrozenTrial]) -> bool:
         """Fail and retry the RUNNING trials whose process on this host is gone, as the heartbeat
@@ -431,7 +445,6 @@ class OptunaSweep(ExperimentSteps):
         with _interrupt_after():
             run_id = _mlflow.create_child(self.plan.experiment_id, self.parent_id, trial, self.plan.study_name)
             self._current = (trial, run_id)
-        self._claim(trial)  # again: a trial popped from the queue may carry another process's
         self._share_cores()
         beating = threading.Event()
         if self.plan.storage.get_heartbeat_interval() is not None:
@@ -450,26 +463,32 @@ class OptunaSweep(ExperimentSteps):
                 # before the tell (a finished trial takes no constraint); an error recording them
                 # fails the trial as a job's error does, rather than leave it and its run RUNNING
                 self._record_constraints(trial, run_id)
+            # Each tell and the closing of its run are one step a stop waits for: cut in between,
+            # the trial would be told but its run left RUNNING.
             except optuna.TrialPruned:  # the pruner stopped it after some folds: no failure
-                _pruning.tell_pruned(self.plan.study, trial, run_id, reports)
+                with _interrupt_after():
+                    _pruning.tell_pruned(self.plan.study, trial, run_id, reports)
+                    self._current = None
             except KeyboardInterrupt:
+                # :meth:`run` passes the stop on to the workers first, then fails this trial
+                # (``self._current``) and marks its run KILLED
                 _ignore_stop_signals()
-                self._current = None  # handled here; a storage error must not fail it twice
-                if self._fail_trial(trial):
-                    _mlflow.end_child(run_id, "KILLED")
                 raise
             except Exception as exc:  # the job's own error (or its constraints'): this trial fails, the sweep goes on
                 reason = tracking.redact(f"{type(exc).__name__}: {exc}".strip())
-                trial.set_user_attr(names.TRIAL_FAIL_REASON_ATTR, reason[:1000])
-                self.plan.study.tell(trial, state=TrialState.FAIL)
-                _mlflow.end_child(run_id, "FAILED")
+                with _interrupt_after():
+                    trial.set_user_attr(names.TRIAL_FAIL_REASON_ATTR, reason[:1000])
+                    self.plan.study.tell(trial, state=TrialState.FAIL)
+                    _mlflow.end_child(run_id, "FAILED")
+                    self._current = None
                 log.warning("[sweep] trial %d failed: %s", trial.number, reason.splitlines()[0][:500])
             else:
-                self.plan.study.tell(trial, objective_values)
-                _mlflow.end_child(run_id, "FINISHED")
+                with _interrupt_after():
+                    self.plan.study.tell(trial, objective_values)
+                    _mlflow.end_child(run_id, "FINISHED")
+                    self._current = None
         finally:
             beating.set()
-        self._current = None  # told and its run closed: a stop from here on must not touch them
         self._print_progress(trial)
 
     def _share_cores(self) -> None:
