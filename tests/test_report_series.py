@@ -92,3 +92,20 @@ def test_a_single_factor_is_one_tick_to_three_figures() -> None:
 def test_a_share_reads_in_plain_and_exponent_form() -> None:
     assert tracking.dataset_fact("0.00005") == tracking.dataset_fact("5e-05") == 5e-05
     assert tracking.dataset_fact(None, 0.25) == 0.25
+
+
+def test_a_bins_line_is_its_mean_at_each_factor_not_a_path_through_its_runs() -> None:
+    """Twelve runs of w between 1 and 2 at two values of f: one line of two points, each the
+    mean of the runs at that f, not a zig-zag through the twelve."""
+    from imbexp.report._figures import draw_against_factor
+
+    w = np.linspace(1.05, 1.95, 12)
+    f = np.repeat([2.0, 8.0], 6)
+    metric = np.linspace(0.1, 0.9, 12)
+    runs = pd.DataFrame({"strategy_label": [f"downsample_upweight w={float(value)!r}" for value in w], "factor": f,
+                         "factor_name": "downsample_factor", "test_pr_auc": metric, "is_group": False})
+    fig = draw_against_factor(runs, [("test_pr_auc", "PR-AUC")])
+    lines = [line for line in fig.axes[0].get_lines() if line.get_label() == "downsample_upweight w 1–2"]
+    assert len(lines) == 1
+    assert lines[0].get_xdata().tolist() == [2.0, 8.0]
+    assert np.allclose(lines[0].get_ydata(), [metric[:6].mean(), metric[6:].mean()])
