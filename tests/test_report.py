@@ -406,3 +406,80 @@ def test_dataset_facts_logged_as_metrics_by_older_runs_still_read(sweep, tmp_pat
         text = write_report(sweep["uri"], parent_run_id=run_id, output=tmp_path / f"{run_id}.html",
                             log_to_parent=False).read_text(encoding="utf-8")
         assert f"{share:.2%} positives" in text
+
+
+#: strategies a report may hold beside the sweep's: more than a legend's ten, none to be merged
+MORE_STRATEGIES = ("enn", "tomek_links", "near_miss v2", "oversample", "smote_enn", "class_weight", "rus",
+                   "cluster_centroids")
+
+
+def _legend_colors(figure) -> dict[str, tuple]:
+    """Each legend entry of ``figure`` (its axes' and its own) and its colour, without what a
+    figure adds to a series' name (`` (no factor)``, `` f=3``)."""
+    import re
+
+    from matplotlib.colors import to_rgb
+    from matplotlib.lines import Line2D
+
+    found = {}
+    for legend in [*figure.legends, *(ax.get_legend() for ax in figure.axes if ax.get_legend())]:
+        for handle, text in zip(legend.legend_handles, legend.get_texts(), strict=True):
+            name = re.sub(r" \(no factor\)$| f=[\d.e+-]+$", "", text.get_text())
+            if isinstance(handle, Line2D):
+                found[name] = to_rgb(handle.get_color())
+            elif len(handle.get_facecolor()):  # the Pareto front's rings are hollow
+                found[name] = to_rgb(handle.get_facecolor()[0])
+    return found
+
+
+def test_a_run_has_one_series_and_one_colour_in_every_figure_and_no_strategy_is_merged(sweep, tmp_path) -> None:
+    """The sweep's three strategies, smote at two sampling_strategy values (off the downsample_factor
+    axis: its series name says its setting) and eight more strategies: 13 series, past a legend's
+    ten, none of them merged into another, and each named and coloured alike by the claims figure,
+    the reliability curves, the decision curve and the Pareto front."""
+    from imbexp.report import choose_runs, decision_curves, decision_figure
+    from imbexp.report._runs import read_predictions
+
+    client = sweep["client"]
+    experiment_id = client.create_experiment("report-one-series")
+    parent = client.create_run(experiment_id, run_name="many").info.run_id
+    sources = [client.get_run(run_id) for run_id in sweep["jobs"]]
+    predictions = Path(client.download_artifacts(sources[0].info.run_id, "predictions/test.parquet", str(tmp_path)))
+    for source in sources:
+        tags = {k: v for k, v in source.data.tags.items() if not k.startswith("mlflow.")}
+        _copy_run(client, experiment_id, source, parent, tags, {}, {}, predictions)
+    extra = [("smote", "sampling_strategy", 0.25), ("smote", "sampling_strategy", 0.5),
+             *((name, None, None) for name in MORE_STRATEGIES)]
+    for number, (label, factor_name, factor) in enumerate(extra):
+        tags = {k: v for k, v in sources[0].data.tags.items()
+                if not k.startswith(("mlflow.", "imbexp.factor_name"))}
+        tags.update({"imbexp.label": label, "strategy": label.split()[0]})
+        metrics = {"test_pr_auc": 0.3 + 0.01 * number, "valid_ece": 0.01 + 0.001 * number}
+        if factor_name:
+            tags["imbexp.factor_name"] = factor_name
+            metrics["imbexp.factor"] = factor
+        _copy_run(client, experiment_id, sources[0], parent, tags, {}, metrics, predictions)
+    client.set_terminated(parent, "FINISHED")
+
+    data = load_runs(sweep["uri"], parent_run_id=parent)
+    expected = {"downsample", "downsample +prior", "downsample_upweight", "smote sampling_strategy=0.25", "smote sampling_strategy=0.5", *MORE_STRATEGIES}
+    assert set(data.finished["series"]) == expected
+    two_objectives = dataclasses.replace(data, objective=Objective(("pr_auc", "ece"), ("maximize", "minimize")))
+    claims = claims_figure(data.finished, data.facets)
+    chosen = choose_runs(data)
+    frames = read_predictions(data.tracking_uri, chosen.artifact_uris())
+    reliability = [figure for _, figure, _ in reliability_figures(data, chosen, frames)][0]
+    decision = decision_figure(*decision_curves(chosen.best, frames), chosen.palette)[1]
+    pareto = pareto_section(two_objectives)[0]
+    drawn = {name: _legend_colors(figure) for name, figure in
+             (("claims", claims), ("reliability", reliability), ("decision", decision), ("pareto", pareto))}
+    assert set(drawn["claims"]) == expected  # every strategy its own entry: none is "3 other series"
+    for name in ("reliability", "decision", "pareto"):
+        shown = {series: color for series, color in drawn[name].items()
+                 if series != "Pareto front" and not series.startswith("treat ")}
+        assert set(shown) == expected, name
+        for series, color in shown.items():
+            assert color == drawn["claims"][series], (name, series)
+    assert len(set(drawn["claims"].values())) == len(expected)  # thirteen colours, none reused
+    for figure in (claims, reliability, pareto):  # the long legends stay inside, clear of the panels
+        assert_labels_inside(figure)
