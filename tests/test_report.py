@@ -374,6 +374,12 @@ def test_an_optuna_sweep_of_two_continuous_factors_gets_round_ticks_and_short_le
     # the 40 values of w are a few round bins, in the order of their values
     bins = [text.get_text() for text in figures[0].legends[0].get_texts()]
     assert bins[:3] == ["downsample_upweight w 1–2", "downsample_upweight w 2–5", "downsample_upweight w 5–10"]
+    # each run is in the bin that holds its w, the bins half-open: [low, high)
+    for label, series in zip(data.finished["strategy_label"], data.finished["series"], strict=True):
+        w = float(label.removeprefix("downsample_upweight w="))
+        low, high = map(float, series.removeprefix("downsample_upweight w ").split("–"))
+        assert low <= w < high, (label, series)
+    assert set(data.finished["series"]) == set(bins)
 
 
 def test_dataset_facts_logged_as_metrics_by_older_runs_still_read(sweep, tmp_path) -> None:
@@ -406,6 +412,40 @@ def test_dataset_facts_logged_as_metrics_by_older_runs_still_read(sweep, tmp_pat
         text = write_report(sweep["uri"], parent_run_id=run_id, output=tmp_path / f"{run_id}.html",
                             log_to_parent=False).read_text(encoding="utf-8")
         assert f"{share:.2%} positives" in text
+
+    # the benchmark reads both alike, and heads the dataset's table with them
+    from imbexp.benchmark._html import _dataset_facts
+    from imbexp.benchmark._results import load_suite_runs
+
+    for experiment in (sweep["experiment_id"], experiment_id):
+        frame = load_suite_runs(client, experiment, ["pr_auc"])
+        assert frame["rows"].tolist() == [8000] * len(frame)
+        assert frame["minority_fraction"].tolist() == [share] * len(frame)
+        assert frame["positives"].tolist() == [round(share * 8000)] * len(frame)
+        assert _dataset_facts(frame.iloc[0]) == \
+            f"imbalance ratio {(1 - share) / share:.1f} · 8000 rows · {share * 8000:.0f} positives"
+
+
+def test_the_benchmark_heads_a_multi_class_dataset_by_its_classes_not_nan_positives(sweep) -> None:
+    """A multi-class run logs its classes and its smallest class's share, and no positives: the
+    benchmark's heading of its dataset says those, where it once said "nan positives"."""
+    from imbexp.benchmark._html import _dataset_facts
+    from imbexp.benchmark._results import load_suite_runs
+
+    client = sweep["client"]
+    experiment_id = client.create_experiment("benchmark-multiclass-facts")
+    parent = client.create_run(experiment_id, run_name="multi-class").info.run_id
+    source = client.get_run(sweep["jobs"][0])
+    tags = {k: v for k, v in source.data.tags.items() if not k.startswith(("mlflow.", "dataset_"))}
+    tags.update({"dataset_rows": "6000", "dataset_features": "8", "dataset_classes": "4",
+                 "dataset_minority_fraction": "0.00005"})
+    _copy_run(client, experiment_id, source, parent, tags, {}, {})
+    client.set_terminated(parent, "FINISHED")
+    frame = load_suite_runs(client, experiment_id, ["pr_auc"])
+    assert len(frame) == 1 and frame.at[0, "classes"] == 4 and frame.at[0, "minority_fraction"] == 5e-05
+    heading = _dataset_facts(frame.iloc[0])
+    assert heading == "4 classes · 6000 rows · smallest class 0.005 %", heading
+    assert "nan" not in heading
 
 
 #: strategies a report may hold beside the sweep's: more than a legend's ten, none to be merged

@@ -87,7 +87,7 @@ def _metric_section(result: MetricResult, baseline: str, alpha: float) -> str:
 
 def _dataset_facts(row: pd.Series) -> str:
     """``imbalance ratio 99.0 · 8000 rows · 80 positives``, or for a multi-class dataset
-    ``4 classes · 8000 rows · smallest class 2.50 %``; a fact the runs did not log is left out."""
+    ``4 classes · 8000 rows · smallest class 2.5 %``; a fact the runs did not log is left out."""
     parts = []
     classes = row.get("classes", math.nan)
     if pd.notna(classes) and classes > 2 or pd.isna(row.get("positives", math.nan)):
@@ -96,7 +96,7 @@ def _dataset_facts(row: pd.Series) -> str:
         if pd.notna(row.get("rows", math.nan)):
             parts.append(f"{row['rows']:.0f} rows")
         if pd.notna(row.get("minority_fraction", math.nan)):
-            parts.append(f"smallest class {row['minority_fraction']:.2%}")
+            parts.append(f"smallest class {100 * row['minority_fraction']:.3g} %")  # 0.005 %, not 0.01 %
     else:
         if pd.notna(row.get("imbalance_ratio", math.nan)):
             parts.append(f"imbalance ratio {row['imbalance_ratio']:.1f}")
