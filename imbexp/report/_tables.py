@@ -272,15 +272,16 @@ def series_of(runs: pd.DataFrame, facets: Sequence[str] = ()) -> pd.Series:
 
 def series_colors(series: Sequence[str]) -> dict[str, str]:
     """A colour per series, in the order of :func:`series_order`: tab10's ten, tab20's twenty past
-    ten, and evenly over turbo past twenty (many strategies, which no bin merges)."""
+    ten, and evenly over turbo past twenty (many strategies, which no bin merges); as hex text, so
+    that a frame of runs can hold each run's colour."""
     from matplotlib import colormaps
     from matplotlib.colors import to_hex
 
     names = sorted({str(name) for name in series}, key=series_order)
     if len(names) <= 10:
         found = [colormaps["tab10"](i) for i in range(len(names))]
-    elif len(names) <= 20:
-        found = [colormaps["tab20"](i) for i in range(len(names))]
+    elif len(names) <= 20:  # tab20's dark shades first: its pairs of one hue then meet only past ten
+        found = [colormaps["tab20"](i) for i in [*range(0, 20, 2), *range(1, 20, 2)][:len(names)]]
     else:
         found = [colormaps["turbo"](x) for x in np.linspace(0.05, 0.95, len(names))]
     return {name: to_hex(color, keep_alpha=False) for name, color in zip(names, found, strict=True)}
