@@ -417,8 +417,14 @@ def test_dataset_facts_logged_as_metrics_by_older_runs_still_read(sweep, tmp_pat
     from imbexp.benchmark._html import _dataset_facts
     from imbexp.benchmark._results import load_suite_runs
 
-    for experiment in (sweep["experiment_id"], experiment_id):
+    newer = client.create_experiment("benchmark-newer-facts")  # the sweep's runs alone, as they are
+    newer_parent = client.create_run(newer, run_name="newer").info.run_id
+    for source in sources:
+        _copy_run(client, newer, source, newer_parent,
+                  {k: v for k, v in source.data.tags.items() if not k.startswith("mlflow.")}, {}, {})
+    for experiment in (newer, experiment_id):
         frame = load_suite_runs(client, experiment, ["pr_auc"])
+        assert not frame.empty
         assert frame["rows"].tolist() == [8000] * len(frame)
         assert frame["minority_fraction"].tolist() == [share] * len(frame)
         assert frame["positives"].tolist() == [round(share * 8000)] * len(frame)
