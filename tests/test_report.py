@@ -508,7 +508,8 @@ def test_a_run_has_one_series_and_one_colour_in_every_figure_and_no_strategy_is_
     client.set_terminated(parent, "FINISHED")
 
     data = load_runs(sweep["uri"], parent_run_id=parent)
-    expected = {"downsample", "downsample +prior", "downsample_upweight", "smote sampling_strategy=0.25", "smote sampling_strategy=0.5", *MORE_STRATEGIES}
+    expected = {"downsample", "downsample +prior", "downsample_upweight", "smote sampling_strategy=0.25",
+                "smote sampling_strategy=0.5", *MORE_STRATEGIES}
     assert set(data.finished["series"]) == expected
     two_objectives = dataclasses.replace(data, objective=Objective(("pr_auc", "ece"), ("maximize", "minimize")))
     claims = claims_figure(data.finished, data.facets)
