@@ -106,7 +106,9 @@ def experiment(cfg: DictConfig) -> Result:
         tags[tracking.FACTOR_NAME_TAG] = str(strategy.factor_name)
     tags.update(_column_tags(cfg, dataset, split))
     # the dataset's facts are tags, not metrics: MLflow's charts then open on what the runs vary
-    tags.update({key: repr(float(value)) if key == "dataset_minority_fraction" else str(int(value))
+    # the share as a plain decimal (0.00005, not 5e-05), every digit kept: a tag is read as its text
+    tags.update({key: np.format_float_positional(float(value), trim="-") if key == "dataset_minority_fraction"
+                 else str(int(value))
                  for key, value in dataset.summary().items() if key in tracking.DATASET_FACTS})
     if multiclass is not None:
         tags.update(multiclass.tags(dataset))

@@ -39,7 +39,8 @@ _QUERY_SECRET = re.compile(r"(?i)([?&](?:password|passwd|pwd|token|secret|access
 def dataset_fact(tag: Any, metric: Any = None) -> float:
     """A dataset fact of a run (one of :data:`DATASET_FACTS`) as a number, from its tag's text or,
     for a run logged before the facts were tags, from its metric of the same name; nan where the
-    run has neither. ``dataset_fact(run.data.tags.get(name), run.data.metrics.get(name))``."""
+    run has neither; a share's tag may be a plain decimal (``0.00005``) or, as earlier runs wrote
+    it, in exponent form (``5e-05``). ``dataset_fact(run.data.tags.get(name), run.data.metrics.get(name))``."""
     for value in (tag, metric):
         try:
             number = float(value)

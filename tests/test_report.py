@@ -374,6 +374,12 @@ def test_an_optuna_sweep_of_two_continuous_factors_gets_round_ticks_and_short_le
     # the 40 values of w are a few round bins, in the order of their values
     bins = [text.get_text() for text in figures[0].legends[0].get_texts()]
     assert bins[:3] == ["downsample_upweight w 1–2", "downsample_upweight w 2–5", "downsample_upweight w 5–10"]
+    # each run is in the bin that holds its w, the bins half-open: [low, high)
+    for label, series in zip(data.finished["strategy_label"], data.finished["series"], strict=True):
+        w = float(label.removeprefix("downsample_upweight w="))
+        low, high = map(float, series.removeprefix("downsample_upweight w ").split("–"))
+        assert low <= w < high, (label, series)
+    assert set(data.finished["series"]) == set(bins)
 
 
 def test_dataset_facts_logged_as_metrics_by_older_runs_still_read(sweep, tmp_path) -> None:
@@ -406,3 +412,121 @@ def test_dataset_facts_logged_as_metrics_by_older_runs_still_read(sweep, tmp_pat
         text = write_report(sweep["uri"], parent_run_id=run_id, output=tmp_path / f"{run_id}.html",
                             log_to_parent=False).read_text(encoding="utf-8")
         assert f"{share:.2%} positives" in text
+
+    # the benchmark reads both alike, and heads the dataset's table with them
+    from imbexp.benchmark._html import _dataset_facts
+    from imbexp.benchmark._results import load_suite_runs
+
+    newer = client.create_experiment("benchmark-newer-facts")  # the sweep's runs alone, as they are
+    newer_parent = client.create_run(newer, run_name="newer").info.run_id
+    for source in sources:
+        _copy_run(client, newer, source, newer_parent,
+                  {k: v for k, v in source.data.tags.items() if not k.startswith("mlflow.")}, {}, {})
+    for experiment in (newer, experiment_id):
+        frame = load_suite_runs(client, experiment, ["pr_auc"])
+        assert not frame.empty
+        assert frame["rows"].tolist() == [8000] * len(frame)
+        assert frame["minority_fraction"].tolist() == [share] * len(frame)
+        assert frame["positives"].tolist() == [round(share * 8000)] * len(frame)
+        assert _dataset_facts(frame.iloc[0]) == \
+            f"imbalance ratio {(1 - share) / share:.1f} · 8000 rows · {share * 8000:.0f} positives"
+
+
+def test_the_benchmark_heads_a_multi_class_dataset_by_its_classes_not_nan_positives(sweep) -> None:
+    """A multi-class run logs its classes and its smallest class's share, and no positives: the
+    benchmark's heading of its dataset says those, where it once said "nan positives"."""
+    from imbexp.benchmark._html import _dataset_facts
+    from imbexp.benchmark._results import load_suite_runs
+
+    client = sweep["client"]
+    experiment_id = client.create_experiment("benchmark-multiclass-facts")
+    parent = client.create_run(experiment_id, run_name="multi-class").info.run_id
+    source = client.get_run(sweep["jobs"][0])
+    tags = {k: v for k, v in source.data.tags.items() if not k.startswith(("mlflow.", "dataset_"))}
+    tags.update({"dataset_rows": "6000", "dataset_features": "8", "dataset_classes": "4",
+                 "dataset_minority_fraction": "0.00005"})
+    _copy_run(client, experiment_id, source, parent, tags, {}, {})
+    client.set_terminated(parent, "FINISHED")
+    frame = load_suite_runs(client, experiment_id, ["pr_auc"])
+    assert len(frame) == 1 and frame.at[0, "classes"] == 4 and frame.at[0, "minority_fraction"] == 5e-05
+    heading = _dataset_facts(frame.iloc[0])
+    assert heading == "4 classes · 6000 rows · smallest class 0.005 %", heading
+    assert "nan" not in heading
+
+
+#: strategies a report may hold beside the sweep's: more than a legend's ten, none to be merged
+MORE_STRATEGIES = ("enn", "tomek_links", "near_miss v2", "oversample", "smote_enn", "class_weight", "rus",
+                   "cluster_centroids")
+
+
+def _legend_colors(figure) -> dict[str, tuple]:
+    """Each legend entry of ``figure`` (its axes' and its own) and its colour, without what a
+    figure adds to a series' name (`` (no factor)``, `` f=3``)."""
+    import re
+
+    from matplotlib.colors import to_rgb
+    from matplotlib.lines import Line2D
+
+    found = {}
+    for legend in [*figure.legends, *(ax.get_legend() for ax in figure.axes if ax.get_legend())]:
+        for handle, text in zip(legend.legend_handles, legend.get_texts(), strict=True):
+            name = re.sub(r" \(no factor\)$| f=[\d.e+-]+$", "", text.get_text())
+            if isinstance(handle, Line2D):
+                found[name] = to_rgb(handle.get_color())
+            elif len(handle.get_facecolor()):  # the Pareto front's rings are hollow
+                found[name] = to_rgb(handle.get_facecolor()[0])
+    return found
+
+
+def test_a_run_has_one_series_and_one_colour_in_every_figure_and_no_strategy_is_merged(sweep, tmp_path) -> None:
+    """The sweep's three strategies, smote at two sampling_strategy values (off the downsample_factor
+    axis: its series name says its setting) and eight more strategies: 13 series, past a legend's
+    ten, none of them merged into another, and each named and coloured alike by the claims figure,
+    the reliability curves, the decision curve and the Pareto front."""
+    from imbexp.report import choose_runs, decision_curves, decision_figure
+    from imbexp.report._runs import read_predictions
+
+    client = sweep["client"]
+    experiment_id = client.create_experiment("report-one-series")
+    parent = client.create_run(experiment_id, run_name="many").info.run_id
+    sources = [client.get_run(run_id) for run_id in sweep["jobs"]]
+    predictions = Path(client.download_artifacts(sources[0].info.run_id, "predictions/test.parquet", str(tmp_path)))
+    for source in sources:
+        tags = {k: v for k, v in source.data.tags.items() if not k.startswith("mlflow.")}
+        _copy_run(client, experiment_id, source, parent, tags, {}, {}, predictions)
+    extra = [("smote", "sampling_strategy", 0.25), ("smote", "sampling_strategy", 0.5),
+             *((name, None, None) for name in MORE_STRATEGIES)]
+    for number, (label, factor_name, factor) in enumerate(extra):
+        tags = {k: v for k, v in sources[0].data.tags.items()
+                if not k.startswith(("mlflow.", "imbexp.factor_name"))}
+        tags.update({"imbexp.label": label, "strategy": label.split()[0]})
+        metrics = {"test_pr_auc": 0.3 + 0.01 * number, "valid_ece": 0.01 + 0.001 * number}
+        if factor_name:
+            tags["imbexp.factor_name"] = factor_name
+            metrics["imbexp.factor"] = factor
+        _copy_run(client, experiment_id, sources[0], parent, tags, {}, metrics, predictions)
+    client.set_terminated(parent, "FINISHED")
+
+    data = load_runs(sweep["uri"], parent_run_id=parent)
+    expected = {"downsample", "downsample +prior", "downsample_upweight", "smote sampling_strategy=0.25",
+                "smote sampling_strategy=0.5", *MORE_STRATEGIES}
+    assert set(data.finished["series"]) == expected
+    two_objectives = dataclasses.replace(data, objective=Objective(("pr_auc", "ece"), ("maximize", "minimize")))
+    claims = claims_figure(data.finished, data.facets)
+    chosen = choose_runs(data)
+    frames = read_predictions(data.tracking_uri, chosen.artifact_uris())
+    reliability = [figure for _, figure, _ in reliability_figures(data, chosen, frames)][0]
+    decision = decision_figure(*decision_curves(chosen.best, frames), chosen.palette)[1]
+    pareto = pareto_section(two_objectives)[0]
+    drawn = {name: _legend_colors(figure) for name, figure in
+             (("claims", claims), ("reliability", reliability), ("decision", decision), ("pareto", pareto))}
+    assert set(drawn["claims"]) == expected  # every strategy its own entry: none is "3 other series"
+    for name in ("reliability", "decision", "pareto"):
+        shown = {series: color for series, color in drawn[name].items()
+                 if series != "Pareto front" and not series.startswith("treat ")}
+        assert set(shown) == expected, name
+        for series, color in shown.items():
+            assert color == drawn["claims"][series], (name, series)
+    assert len(set(drawn["claims"].values())) == len(expected)  # thirteen colours, none reused
+    for figure in (claims, reliability, pareto):  # the long legends stay inside, clear of the panels
+        assert_labels_inside(figure)

@@ -85,14 +85,37 @@ def _metric_section(result: MetricResult, baseline: str, alpha: float) -> str:
     return "".join(parts)
 
 
+def _dataset_facts(row: pd.Series) -> str:
+    """``imbalance ratio 99.0 · 8000 rows · 80 positives``, or for a multi-class dataset
+    ``4 classes · 8000 rows · smallest class 2.5 %``; a fact the runs did not log is left out."""
+    parts = []
+    classes = row.get("classes", math.nan)
+    if pd.notna(classes) and classes > 2 or pd.isna(row.get("positives", math.nan)):
+        if pd.notna(classes):
+            parts.append(f"{classes:.0f} classes")
+        if pd.notna(row.get("rows", math.nan)):
+            parts.append(f"{row['rows']:.0f} rows")
+        if pd.notna(row.get("minority_fraction", math.nan)):
+            parts.append(f"smallest class {100 * row['minority_fraction']:.3g} %")  # 0.005 %, not 0.01 %
+    else:
+        if pd.notna(row.get("imbalance_ratio", math.nan)):
+            parts.append(f"imbalance ratio {row['imbalance_ratio']:.1f}")
+        if pd.notna(row.get("rows", math.nan)):
+            parts.append(f"{row['rows']:.0f} rows")
+        parts.append(f"{row['positives']:.0f} positives")
+    return " · ".join(parts)
+
+
 def _dataset_tables(frame: pd.DataFrame, metrics: list[str], baseline: str) -> str:
     parts = []
     verdicts = {(model, metric): dataset_verdicts(frame, model, metric, baseline).set_index(["dataset", "strategy"])
                 for model in sorted(frame["model"].unique()) for metric in metrics}
-    info = frame.groupby("dataset")[["imbalance_ratio", "rows", "positives"]].first().sort_values("imbalance_ratio")
+    columns = [c for c in ("imbalance_ratio", "rows", "positives", "classes", "minority_fraction") if c in frame]
+    info = frame.groupby("dataset")[columns].first()
+    if "minority_fraction" in info:  # the most imbalanced last, binary or multi-class alike
+        info = info.sort_values("minority_fraction", ascending=False, na_position="last")
     for dataset, row in info.iterrows():
-        parts.append(f"<h3>{_e(dataset)} <small>imbalance ratio {row['imbalance_ratio']:.1f} · "
-                     f"{row['rows']:.0f} rows · {row['positives']:.0f} positives</small></h3>")
+        parts.append(f"<h3>{_e(dataset)} <small>{_dataset_facts(row)}</small></h3>")
         table_rows = []
         here = frame[frame["dataset"] == dataset]
         for (model, strategy), group in here.groupby(["model", "strategy"]):

@@ -59,6 +59,8 @@ def load_suite_runs(client: Any, experiment_id: str, metrics: list[str]) -> pd.D
                "strategy_name": name, "factor_name": factor, "factor": value,
                "seed": int(float(run.data.params.get("seed", 0))),
                "rows": _fact(run, "dataset_rows"), "positives": _fact(run, "dataset_positives"),
+               "classes": _fact(run, "dataset_classes"),
+               "minority_fraction": _fact(run, "dataset_minority_fraction"),
                "start": run.info.start_time}
         for metric in metrics:
             row[metric] = m.get(f"test_{metric}", math.nan)
@@ -70,7 +72,9 @@ def load_suite_runs(client: Any, experiment_id: str, metrics: list[str]) -> pd.D
     frame["strategy"] = _labels(frame)
     # newest first (the search's order): a configuration run again keeps its latest run
     frame = frame.drop_duplicates(subset=list(KEYS), keep="first")
+    # a multi-class dataset has no positives: its classes and smallest class's share say it instead
     frame["imbalance_ratio"] = (frame["rows"] - frame["positives"]) / frame["positives"]
+    frame["minority_fraction"] = frame["minority_fraction"].fillna(frame["positives"] / frame["rows"])
     return frame.reset_index(drop=True)
 
 

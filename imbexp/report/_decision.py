@@ -70,12 +70,14 @@ def decision_curves(best: dict[str, pd.Series],
     return pd.concat(curves, ignore_index=True), pd.DataFrame(marks)
 
 
-def decision_figure(curves: pd.DataFrame, marks: pd.DataFrame) -> tuple[str, Any, str] | None:
-    """The decision curve of every series, with treat all and treat none: (title, figure, caption)."""
+def decision_figure(curves: pd.DataFrame, marks: pd.DataFrame,
+                    palette: dict[str, Any] | None = None) -> tuple[str, Any, str] | None:
+    """The decision curve of every series, with treat all and treat none: (title, figure, caption);
+    ``palette``: each series' colour in the report's other figures."""
     if curves.empty:
         return None
     series = list(dict.fromkeys(curves["series"]))
-    palette = colors(series)
+    palette = {**colors(series), **(palette or {})}
     fig, axes = new_figure(1, 1, width=LEGEND_RIGHT + 6.5, height=4.6)
     ax = axes[0]
     for name in series:

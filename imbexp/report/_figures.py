@@ -21,9 +21,11 @@ from imbexp.report._tables import (
     factor_axis,
     factor_table,
     on_axis,
+    palette_of,
     pareto_front,
     round_text,
-    series_key,
+    series_colors,
+    series_of,
     series_order,
 )
 
@@ -75,11 +77,26 @@ def figure_png(fig, dpi: int = 90) -> bytes:
 
 
 def colors(labels: Sequence[str]) -> dict[str, Any]:
-    """A colour per label, sorted, so a strategy has the same colour in every figure of a report."""
-    from matplotlib import colormaps
+    """A colour per label, sorted (see :func:`imbexp.report._tables.series_colors`); the report's
+    figures take the colours it gave its runs when loading them (``palette_of``)."""
+    return series_colors(labels)
 
-    cmap = colormaps["tab10"]
-    return {label: cmap(i % 10) for i, label in enumerate(sorted(set(labels), key=series_order))}
+
+#: a legend of more entries than this leaves the axes for the band below them, in columns
+LEGEND_ON_AXES = 10
+
+
+def legend_below(fig, handles: Sequence[Any], labels: Sequence[str], fontsize: float = 8) -> float:
+    """A figure legend below the panels, in as many columns as its longest label fits across the
+    figure (about 12 characters an inch at this size, with the marker), the figure made taller by
+    the band it needs; returns that band in inches, for ``fixed_margins(below=...)``. Many
+    strategies are never merged into one series, so their legend leaves the axes it would cover."""
+    width = fig.get_figwidth()
+    columns = max(1, min(len(labels), int(width * 12 / (max(map(len, labels)) + 6))))
+    band = 0.2 + 0.2 * math.ceil(len(labels) / columns)
+    fig.set_figheight(fig.get_figheight() + band)
+    fig.legend(handles, labels, loc="lower center", ncols=columns, fontsize=fontsize, frameon=False)
+    return band
 
 
 def factor_words(name: str | None) -> str:
@@ -102,11 +119,13 @@ def draw_against_factor(runs: pd.DataFrame, panels: Sequence[tuple[str, str]], f
     if not panels:
         return None
     axis = factor_axis(runs)
+    runs = runs.assign(series=series_of(runs, facets))
+    palette = palette_of(runs, facets)
     table = factor_table(on_axis(runs, axis), [m for m, _ in panels], facets)
     series = sorted(dict.fromkeys(table["series"]), key=series_order)
     fig, axes = new_figure(math.ceil(len(panels) / cols), cols)
     for ax, (metric, label) in zip(axes, panels, strict=False):
-        _draw_panel(ax, table, series, metric)
+        _draw_panel(ax, table, series, metric, palette)
         _scale_panel(ax, table, metric)
         ax.set_xlabel(f"{factor_words(axis)} f")
         ax.set_title(label, fontsize=10)
@@ -127,8 +146,7 @@ def draw_against_factor(runs: pd.DataFrame, panels: Sequence[tuple[str, str]], f
     return fig
 
 
-def _draw_panel(ax, table: pd.DataFrame, series: list[str], metric: str) -> None:
-    palette = colors(series)
+def _draw_panel(ax, table: pd.DataFrame, series: list[str], metric: str, palette: dict[str, Any]) -> None:
     for number, name in enumerate(series):
         part = table[table["series"] == name]
         with_factor = part[part["factor"].notna()].sort_values("factor")
@@ -170,17 +188,25 @@ def factor_ticks(ax, factors: Sequence[float]) -> None:
     """A log factor axis (the factors are >= 1 or shares, and span decades) with major ticks at
     round values: a small grid's own factors (1, 3, 10, 30), else 1, 2, 5 in each decade over up
     to three decades, the decades alone beyond, every digit within half a decade; an Optuna
-    sweep's 40 sampled factors are points, not ticks, which merged into one smear."""
-    from matplotlib.ticker import FixedLocator, LogLocator, NullLocator, StrMethodFormatter
+    sweep's 40 sampled factors are points, not ticks, which merged into one smear. A single
+    factor is its own tick, to three significant figures. The decades are those of the axis as
+    drawn (its margins widen a narrow range), so the ticks are counted over what is shown."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator, StrMethodFormatter
 
     ax.set_xscale("log")
-    positive = [float(f) for f in factors if f > 0]
+    positive = sorted({float(f) for f in factors if f > 0})
     if not positive:
+        return
+    if len(positive) == 1:
+        ax.xaxis.set_major_locator(FixedLocator(positive))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: round_text(x)))
+        ax.xaxis.set_minor_locator(NullLocator())
         return
     if len(positive) <= GRID_TICKS and all(float(round_text(f, 2)) == f for f in positive):
         ax.xaxis.set_major_locator(FixedLocator(positive))
     else:
-        decades = math.log10(max(positive) / min(positive))
+        low, high = ax.get_xlim()  # after autoscaling to the drawn factors
+        decades = math.log10(high / low) if low > 0 and high > low else math.log10(max(positive) / min(positive))
         subs = (1.0,) if decades > 3 else (1.0, 2.0, 5.0) if decades >= 0.5 else tuple(range(1, 10))
         ax.xaxis.set_major_locator(LogLocator(base=10.0, subs=subs))
     ax.xaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
@@ -244,8 +270,8 @@ def pareto_section(data: ReportRuns) -> tuple[Any | None, pd.DataFrame | None]:
         return None, None
     runs, front = found
     x_key, y_key = data.objective.keys
-    series = series_key(runs, data.facets)
-    palette = colors(list(dict.fromkeys(series)))
+    series = series_of(runs, data.facets)
+    palette = palette_of(data.finished, data.facets)
     fig, axes = new_figure(1, 1, width=7.0, height=5.0)
     ax = axes[0]
     for name in sorted(dict.fromkeys(series), key=series_order):
@@ -257,7 +283,12 @@ def pareto_section(data: ReportRuns) -> tuple[Any | None, pd.DataFrame | None]:
     ax.set_xlabel(f"{x_key} ({data.objective.directions[0]})")
     ax.set_ylabel(f"{y_key} ({data.objective.directions[1]})")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    handles, labels = ax.get_legend_handles_labels()
+    below = 0.0
+    if len(labels) > LEGEND_ON_AXES:
+        below = legend_below(fig, handles, labels)
+    else:
+        ax.legend(fontsize=8)
     ax.set_title(f"Pareto front on valid: {len(front)} of {len(runs)} runs", fontsize=10)
-    fixed_margins(fig, left=LABELLED_LEFT)
+    fixed_margins(fig, left=LABELLED_LEFT, below=below)
     return fig, front

@@ -413,7 +413,7 @@ def render_html(data: ReportRuns, claims_png: bytes | None = None) -> str:
         frames = read_predictions(binary.tracking_uri, chosen.artifact_uris())
         progress("drawing the reliability curves and the decision curve")
         reliability = [_figure(*found) for found in reliability_figures(binary, chosen, frames)]
-        found = decision_figure(*decision_curves(chosen.best, frames))
+        found = decision_figure(*decision_curves(chosen.best, frames), chosen.palette)
         decision = _figure(*found) if found is not None else None
     images, tables = parent_artifacts(data)
     return _template().render(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -14,9 +14,9 @@ import pandas as pd
 from imbexp.config import Objective
 from imbexp.names import FEASIBLE_TAG
 from imbexp.plots import LABELLED_LEFT, fixed_margins
-from imbexp.report._figures import colors, factor_words, new_figure
+from imbexp.report._figures import LEGEND_ON_AXES, factor_words, legend_below, new_figure
 from imbexp.report._runs import ReportRuns, read_predictions
-from imbexp.report._tables import factor_axis, on_axis, round_text, series_key
+from imbexp.report._tables import factor_axis, on_axis, palette_of, round_text, series_of
 
 #: at most this many runs' predictions are read for the reliability curves
 MAX_PREDICTION_DOWNLOADS = 60
@@ -75,6 +75,8 @@ class ChosenRuns:
     best: dict[str, pd.Series]
     per_factor: dict[str, list[pd.Series]]
     axis: str | None
+    #: each series' colour, as in every figure of the report
+    palette: dict[str, str] = field(default_factory=dict)
 
     def artifact_uris(self) -> dict[str, str]:
         rows = [*self.best.values(), *(row for rows in self.per_factor.values() for row in rows)]
@@ -85,8 +87,7 @@ class ChosenRuns:
 def choose_runs(data: ReportRuns) -> ChosenRuns:
     """The runs the reliability curves and the decision curve draw (see :class:`ChosenRuns`)."""
     axis = factor_axis(data.finished)
-    runs = on_axis(data.finished, axis)
-    runs = runs.assign(series=series_key(runs, data.facets))
+    runs = on_axis(data.finished.assign(series=series_of(data.finished, data.facets)), axis)
     best = {name: _stand_in(data, _pick_by_objective(part, data.objective))
             for name, part in runs.groupby("series", sort=False)}
     per_factor: dict[str, list[pd.Series]] = {}
@@ -96,7 +97,7 @@ def choose_runs(data: ReportRuns) -> ChosenRuns:
             chosen = _spread_pick(list(factors), MAX_FACTORS_PER_PANEL)
             per_factor[name] = [_stand_in(data, _pick_by_objective(part[part["factor"] == f], data.objective))
                                 for f in chosen]
-    return ChosenRuns(best, per_factor, axis)
+    return ChosenRuns(best, per_factor, axis, palette_of(data.finished, data.facets))
 
 
 def _stand_in(data: ReportRuns, row: pd.Series) -> pd.Series:
@@ -123,7 +124,7 @@ def reliability_figures(data: ReportRuns, chosen: ChosenRuns | None = None,
     if not frames:
         return []
     curves = _Curves(frames)
-    figures = [_overlaid(curves, chosen.best, data.objective)]
+    figures = [_overlaid(curves, chosen.best, data.objective, chosen.palette)]
     if chosen.per_factor:
         figures.append(_per_factor(curves, chosen.per_factor, chosen.axis))
     return figures
@@ -144,8 +145,8 @@ class _Curves:
         return reliability_points(frame["y_score"], frame["p_true"] if self.use_truth else frame["y_true"])
 
 
-def _overlaid(curves: _Curves, best: dict[str, pd.Series], objective: Objective) -> tuple[str, Any, str]:
-    palette = colors(list(best))
+def _overlaid(curves: _Curves, best: dict[str, pd.Series], objective: Objective,
+              palette: dict[str, str]) -> tuple[str, Any, str]:
     fig, (top, bottom) = new_figure(2, 1, width=7.5, height=3.4)
     fig.get_axes()[0].get_gridspec().set_height_ratios([3, 1.2])
     for name, row in best.items():
@@ -159,7 +160,12 @@ def _overlaid(curves: _Curves, best: dict[str, pd.Series], objective: Objective)
     _reliability_axes(top, curves.truth_label)
     top.set_title(f"Reliability on test, strategies overlaid (each at its best run by {objective.keys[0]}); "
                   f"quantile bins", fontsize=10)
-    top.legend(fontsize=8, loc="upper left")
+    handles, labels = top.get_legend_handles_labels()
+    below = 0.0
+    if len(labels) > LEGEND_ON_AXES:
+        below = legend_below(fig, handles, labels)
+    else:
+        top.legend(fontsize=8, loc="upper left")
     bottom.set_xscale("log")
     bottom.set_yscale("log")
     bottom.minorticks_off()  # as on the curves above
@@ -167,7 +173,7 @@ def _overlaid(curves: _Curves, best: dict[str, pd.Series], objective: Objective)
     bottom.set_xlabel("predicted probability")
     bottom.set_ylabel("test rows")
     bottom.grid(alpha=0.3)
-    fixed_margins(fig, left=LABELLED_LEFT)
+    fixed_margins(fig, left=LABELLED_LEFT, below=below)
     return ("Reliability, strategies overlaid", fig,
             f"y axis: {curves.truth_label} in each of {RELIABILITY_BINS} quantile bins of the scores; "
             "the diagonal is perfect calibration. Below: the distribution of the scores.")

@@ -94,6 +94,20 @@ class ReportRuns:
         return seeds.iloc[0] if len(seeds) else row
 
 
+def _with_series(runs: pd.DataFrame, facets: Sequence[str]) -> pd.DataFrame:
+    """``runs`` with each finished run's series (``series``) and its colour (``series_color``),
+    made once over the report's finished runs, so that a run has one name and one colour in every
+    figure, whatever subset of the runs a figure draws."""
+    from imbexp.report._tables import report_series, series_colors
+
+    finished = _finished(runs)
+    if finished.empty:
+        return runs.assign(series=None, series_color=None)
+    series = report_series(finished, facets)
+    palette = series_colors(series)
+    return runs.assign(series=series, series_color=series.map(palette))
+
+
 def _finished(frame: pd.DataFrame) -> pd.DataFrame:
     if frame.empty or "test_pr_auc" not in frame:
         return frame.iloc[0:0]
@@ -226,6 +240,7 @@ def load_runs(tracking_uri: str, parent_run_id: str | None = None, experiment: s
     runs, seeds = _with_groups(runs.reset_index(drop=True), seeds.reset_index(drop=True))
     runs, seeds = describe_runs(runs), describe_runs(seeds)
     facets = [column for column in ("dataset", "model") if runs[column].nunique(dropna=True) > 1]
+    runs = _with_series(runs, facets)
     counted = f" and {len(seeds)} seed runs of {int(runs['is_group'].sum())} groups" if len(seeds) else ""
     progress(f"{len(runs)} runs ({int((runs['status'] == 'FINISHED').sum())} finished){counted}")
     objective = _objective(tracking_uri, pd.concat([seeds, runs]) if len(seeds) else runs)

@@ -257,30 +257,63 @@ def series_key(runs: pd.DataFrame, facets: Sequence[str], limit: int = MAX_SERIE
     return readable_series(key, limit)
 
 
+def report_series(runs: pd.DataFrame, facets: Sequence[str]) -> pd.Series:
+    """Each run's series as every figure names it: :func:`series_key` of the runs as drawn
+    against the report's factor axis (:func:`on_axis`)."""
+    return series_key(on_axis(runs, factor_axis(runs)), facets)
+
+
+def series_of(runs: pd.DataFrame, facets: Sequence[str] = ()) -> pd.Series:
+    """The series the report gave each of ``runs`` when it loaded them, else made from them."""
+    if "series" in runs and runs["series"].notna().all():
+        return runs["series"].astype(str)
+    return report_series(runs, facets)
+
+
+def series_colors(series: Sequence[str]) -> dict[str, str]:
+    """A colour per series, in the order of :func:`series_order`: tab10's ten, tab20's twenty past
+    ten, and evenly over turbo past twenty (many strategies, which no bin merges); as hex text, so
+    that a frame of runs can hold each run's colour."""
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    names = sorted({str(name) for name in series}, key=series_order)
+    if len(names) <= 10:
+        found = [colormaps["tab10"](i) for i in range(len(names))]
+    elif len(names) <= 20:  # tab20's dark shades first: its pairs of one hue then meet only past ten
+        found = [colormaps["tab20"](i) for i in [*range(0, 20, 2), *range(1, 20, 2)][:len(names)]]
+    else:
+        found = [colormaps["turbo"](x) for x in np.linspace(0.05, 0.95, len(names))]
+    return {name: to_hex(color, keep_alpha=False) for name, color in zip(names, found, strict=True)}
+
+
+def palette_of(runs: pd.DataFrame, facets: Sequence[str] = ()) -> dict[str, str]:
+    """Each series' colour: the one the report gave it when loading, else made from ``runs``."""
+    if "series_color" in runs and runs["series_color"].notna().all() and "series" in runs:
+        return dict(zip(runs["series"].astype(str), runs["series_color"], strict=True))
+    return series_colors(series_of(runs, facets))
+
+
 def readable_series(labels: pd.Series, limit: int = MAX_SERIES) -> pd.Series:
     """``labels`` as a legend can show them: the numbers they give settings rounded to three
-    significant figures, and past ``limit`` distinct labels, each setting binned between round
-    values (``w 10–20``), by 1-2-5 steps, then decades, then one bin for all.
+    significant figures, and past ``limit`` distinct labels, the settings of a sweep binned
+    between round values (``w 10–20``), as few bins merged as reach ``limit``.
 
     An Optuna sweep of a second, continuous factor (``downsample_upweight w=13.72819``) makes
     every trial its own series. Bins rather than a colorbar: the series is what every figure of
     the report draws by (the lines against the factor, the reliability curves of each series'
     best run, the decision curve, the Pareto front), so binning it once keeps them one legend and
-    one colour each; a colorbar would only serve the scatter plots. Where the labels differ by
-    more than their numbers (many strategies and datasets), the largest ``limit - 1`` series keep
-    their labels and the rest are one series of the others."""
-    labels = labels.astype(str).map(lambda text: _SETTING.sub(lambda m: f"{m['name']}={round_text(m['value'])}",
-                                                             text))
-    if labels.nunique() <= limit:
-        return labels
-    for steps in ((1.0, 2.0, 5.0), (1.0,), None):
-        binned = _binned(labels, steps)
-        if binned.nunique() <= limit:
-            return binned
-    counts = binned.value_counts(sort=True)
-    kept = set(counts.index[:limit - 1])
-    others = f"{len(counts) - len(kept)} other series"
-    return binned.where(binned.isin(kept), others)
+    one colour each; a colorbar would only serve the scatter plots.
+
+    Only labels that differ in nothing but their numbers share a bin, and only a setting with
+    more than :data:`MAX_SERIES` distinct values is binned: a grid keeps each value it was run at.
+    Labels that differ otherwise (strategies, datasets) stay apart however many there are, since a
+    figure that merged them would average different techniques into one line."""
+    labels = labels.astype(str)
+    rounded = labels.map(lambda text: _SETTING.sub(lambda m: f"{m['name']}={round_text(m['value'])}", text))
+    if rounded.nunique() <= limit:
+        return rounded
+    return _Bins(labels).fewest(limit)  # binned by the values run, not their rounding (19.996 < 20)
 
 
 def round_text(value: object, digits: int = 3) -> str:
@@ -289,33 +322,74 @@ def round_text(value: object, digits: int = 3) -> str:
     return f"{float(f'{float(value):.{digits}g}'):g}"
 
 
-def _binned(labels: pd.Series, steps: tuple[float, ...] | None) -> pd.Series:
-    """Each label's settings replaced by the round bin they fall in (``w=13.7`` -> ``w 10–20``),
-    the bins of a setting made over every label of the same shape; ``steps`` None: one bin."""
-    shapes = labels.map(lambda text: _SETTING.sub(lambda m: f"{m['name']}=#", text))
-    out = labels.copy()
-    for _, part in labels.groupby(shapes, sort=False):
-        settings = [[float(m["value"]) for m in _SETTING.finditer(text)] for text in part]
-        columns = list(zip(*settings, strict=True)) if settings and settings[0] else []
-        edges = [_round_edges(np.asarray(values), steps) if len(set(values)) > 1 else None for values in columns]
-        for index, text, values in zip(part.index, part, settings, strict=True):
-            found = iter(zip(values, edges, strict=True))
-
-            def bin_of(match: re.Match, found=found) -> str:
-                value, bounds = next(found)
-                if bounds is None:
-                    return match.group(0)
-                at = int(np.clip(np.searchsorted(bounds, value, side="right") - 1, 0, len(bounds) - 2))
-                return f"{match['name']} {bounds[at]:g}–{bounds[at + 1]:g}"
-
-            out[index] = _SETTING.sub(bin_of, text)
-    return out
+#: the round edges a setting is binned between, finest first: 1, 2 and 5 in each decade, the
+#: decades, then one bin (log steps for positive settings, matplotlib's linear ones otherwise)
+_LEVELS = ((1.0, 2.0, 5.0), (1.0,), None)
 
 
-def _round_edges(values: np.ndarray, steps: tuple[float, ...] | None) -> np.ndarray:
-    """Round bin edges around ``values``: matplotlib's log locator at ``steps`` in each decade for
-    positive values, its linear one otherwise, from the last edge at or below the smallest value
-    to the first at or above the largest."""
+class _Bins:
+    """The settings of labels of one shape (the label with its numbers left out) and the text
+    each of their values is shown by, merged bin by bin.
+
+    By hand: no library bins the numbers inside text labels; matplotlib's locators give the edges."""
+
+    def __init__(self, labels: pd.Series) -> None:
+        self.labels = labels
+        self.shapes = labels.map(lambda text: _SETTING.sub(lambda m: f"{m['name']}=#", text))
+        self.values = {index: tuple(float(m["value"]) for m in _SETTING.finditer(text))
+                       for index, text in labels.items()}
+        self.rows = set(zip(self.shapes, (self.values[i] for i in labels.index), strict=True))
+        self.names: dict[tuple[str, int], str] = {}
+        self.texts: dict[tuple[str, int], dict[float, str]] = {}
+        for index, text in labels.items():
+            for column, match in enumerate(_SETTING.finditer(text)):
+                key = (self.shapes[index], column)
+                self.names[key] = match["name"]
+                self.texts.setdefault(key, {})[float(match["value"])] = f"{match['name']}={round_text(match['value'])}"
+
+    def count(self, texts: dict[tuple[str, int], dict[float, str]]) -> int:
+        return len({(shape, *(texts[(shape, c)][v] for c, v in enumerate(values))) for shape, values in self.rows})
+
+    def fewest(self, limit: int) -> pd.Series:
+        """The labels with the fewest values merged that leave at most ``limit`` of them (or as
+        few as binning the swept settings can)."""
+        texts = {key: dict(found) for key, found in self.texts.items()}
+        current = self.count(texts)
+        swept = [key for key, found in texts.items() if len(found) > MAX_SERIES]
+        for steps in _LEVELS:
+            bins = [(key, lo, hi) for key in swept for lo, hi in _round_bins(np.array(sorted(texts[key])), steps)]
+            while current > limit:
+                trials = []
+                for key, lo, hi in bins:
+                    inside = [v for v in texts[key] if lo <= v < hi]
+                    text = f"{self.names[key]} {round_text(lo)}–{round_text(hi)}"
+                    if len(inside) < 2 or all(texts[key][v] == text for v in inside):
+                        continue
+                    trial = {**texts, key: {**texts[key], **dict.fromkeys(inside, text)}}
+                    trials.append((self.count(trial), trial))
+                if not trials:
+                    break
+                # the merge that reaches the limit with the most series left, else the largest one
+                reaching = [found for found in trials if found[0] <= limit]
+                current, texts = max(reaching, key=lambda found: found[0]) if reaching else \
+                    min(trials, key=lambda found: found[0])
+            if current <= limit:
+                break
+
+        def text_of(index) -> str:
+            values = iter(enumerate(self.values[index]))
+
+            def setting(match: re.Match) -> str:
+                column, value = next(values)
+                return texts[(self.shapes[index], column)][value]
+
+            return _SETTING.sub(setting, self.labels[index])
+
+        return pd.Series([text_of(index) for index in self.labels.index], index=self.labels.index)
+
+
+def _round_bins(values: np.ndarray, steps: tuple[float, ...] | None) -> list[tuple[float, float]]:
+    """Half-open round bins ``[low, high)`` over ``values``, the last edge above the largest."""
     from matplotlib.ticker import LogLocator, MaxNLocator
 
     low, high = float(values.min()), float(values.max())
@@ -323,12 +397,14 @@ def _round_edges(values: np.ndarray, steps: tuple[float, ...] | None) -> np.ndar
         ticks = LogLocator(base=10.0, subs=steps or (1.0,), numticks=1000).tick_values(low / 10, high * 10)
     else:
         ticks = MaxNLocator(nbins=MAX_SERIES if steps else 1, steps=[1, 2, 5, 10]).tick_values(low, high)
+        ticks = np.append(ticks, ticks[-1] + (ticks[-1] - ticks[-2]))
     ticks = np.unique(ticks)
-    below, above = ticks[ticks <= low], ticks[ticks >= high]
-    start = below.max() if len(below) else low
-    stop = above.min() if len(above) else high
+    start = ticks[ticks <= low].max()
+    stop = ticks[ticks > high].min()
+    if steps is None:
+        return [(float(start), float(stop))]
     edges = ticks[(ticks >= start) & (ticks <= stop)]
-    return np.array([start, stop]) if steps is None or len(edges) < 2 else edges
+    return [(float(a), float(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
 
 
 def series_order(label: str) -> tuple:
@@ -341,7 +417,7 @@ def factor_table(runs: pd.DataFrame, metrics: Sequence[str], facets: Sequence[st
     """Mean of each metric per (series, factor), with the interval bounds where logged: a run's
     own interval, and for a group of seeds the t interval across its seeds (which holds the
     spread between seeds, so that a claim is about the technique, not one draw)."""
-    runs = runs.assign(series=series_key(runs, facets))
+    runs = runs.assign(series=series_of(runs, facets))
     groups = runs["is_group"].fillna(False).astype(bool) if "is_group" in runs else pd.Series(False, index=runs.index)
     for metric in metrics:
         for bound in ("low", "high"):
