@@ -317,10 +317,10 @@ def _counts(n: int, n_resamples: int, seed: int) -> Iterable[np.ndarray]:
 
 
 #: the draws of the score vectors this process resampled last, by :attr:`_Resampled.key` and
-#: the resamples: a grid or sweep compares each run with its baseline and its factor-1 run at
+#: the resamples. A grid or sweep compares each run with its baseline and its factor-1 run at
 #: its end, on the same resamples of the same test rows as each run's own intervals (the same
-#: seed), which then cost a second and third pass of 1000 resamples a comparison. 5 metrics x
-#: 1000 draws are 40 kB an entry.
+#: seed): each comparison would otherwise resample both runs' scores again (1000 resamples of
+#: each). 5 metrics x 1000 draws are 40 kB an entry.
 _DRAWS: OrderedDict[tuple, dict[str, np.ndarray]] = OrderedDict()
 _DRAWS_KEPT = 128
 

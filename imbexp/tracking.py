@@ -416,9 +416,9 @@ def _option(cfg: DictConfig, key: str) -> bool:
 
 def run_as_sweep_job(cfg: DictConfig) -> Any:
     """Run ``cfg`` (:func:`imbexp.run.experiment`) as one of a sweep's runs: a baseline the end of
-    a grid or sweep adds. It runs after the jobs, where ``auto`` no longer sees a multirun, and
-    drew four plots and logged the model (4-6 s at 200k rows) the jobs beside it skip; what the
-    config sets explicitly is kept."""
+    a grid or sweep adds. It runs after the jobs, where ``auto`` no longer sees a multirun: it
+    would draw four plots and log the model (4-6 s at 200k rows) that the jobs beside it skip.
+    What the config sets explicitly is kept."""
     from imbexp.run import experiment
 
     for key in ("plots", "log_model"):
