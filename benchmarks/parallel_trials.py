@@ -47,20 +47,21 @@ def model_overrides(model: str, trees: int) -> list[str]:
     return [f"model.estimator.n_estimators={trees}"] if model == "lightgbm" else [f"model={model}"]
 
 
-def timeline(trials: list, started: float, ended: float) -> str:
+def timeline(trials: list, leader_pid: int, started: float, ended: float) -> str:
     """Per process: first trial's start after the command's, time in trials, idle at the end;
     then the tail after the last trial."""
-    by_process: dict[int, list] = {}
-    for trial in trials:
-        by_process.setdefault(int(trial.user_attrs.get("imbexp.worker", 0)), []).append(trial)
+    by_process: dict[str, list] = {}
+    for trial in trials:  # the trial's process, recorded as host:pid
+        by_process.setdefault(str(trial.user_attrs.get("imbexp.worker", "?")), []).append(trial)
     last = max(t.datetime_complete.timestamp() for t in trials)
     parts = []
-    for process, done in sorted(by_process.items()):
+    for process, done in sorted(by_process.items(), key=lambda item: min(t.datetime_start for t in item[1])):
         first = min(t.datetime_start.timestamp() for t in done) - started
         busy = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in done)
         idle = last - max(t.datetime_complete.timestamp() for t in done)
-        parts.append(f"{'leader' if process == 0 else f'worker {process}'}: {len(done)} trials, first at "
-                     f"+{first:.1f} s, {busy:.1f} s in trials, idle {idle:.1f} s at the end")
+        who = "leader" if process.endswith(f":{leader_pid}") else f"worker {process}"
+        parts.append(f"{who}: {len(done)} trials, first at +{first:.1f} s, {busy:.1f} s in trials, "
+                     f"idle {idle:.1f} s at the end")
     return "; ".join(parts) + f"; after the last trial {ended - last:.1f} s"
 
 
@@ -79,9 +80,12 @@ def sweep(n_jobs: int, args: argparse.Namespace) -> tuple[float, float]:
                    f"hydra.sweeper.n_trials={args.trials}", f"hydra.sweeper.n_jobs={n_jobs}",
                    f"dataset.rows={args.rows}", *model_overrides(args.model, args.trees), *grid(args.trials)]
         started, start = time.time(), time.perf_counter()
-        result = subprocess.run(command, env=env, capture_output=True, text=True, cwd=home)
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   cwd=home)
+        stdout, stderr = process.communicate()
         elapsed = time.perf_counter() - start
         ended = time.time()
+        result = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
         if result.returncode != 0:
             sys.exit(f"n_jobs={n_jobs} failed:\n{result.stderr[-3000:]}")
         import optuna
@@ -92,7 +96,7 @@ def sweep(n_jobs: int, args: argparse.Namespace) -> tuple[float, float]:
         [summary] = optuna.get_all_study_summaries(storage)
         trials = optuna.load_study(study_name=summary.study_name, storage=storage).trials
         complete = sum(t.state.name == "COMPLETE" for t in trials)
-        print(f"  n_jobs={n_jobs}: {timeline([t for t in trials if t.datetime_complete], started, ended)}",
+        print(f"  n_jobs={n_jobs}: {timeline([t for t in trials if t.datetime_complete], process.pid, started, ended)}",
               flush=True)
         if complete != args.trials:
             sys.exit(f"n_jobs={n_jobs} finished {complete} trials, not {args.trials}")
