@@ -4,7 +4,6 @@ resampled again at the end."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
@@ -67,8 +66,8 @@ def test_draws_of_a_vector_resampled_before_are_the_same_and_read_only(monkeypat
                                                intervals._Resampled(y, other, 0.4, 15)], y.size, 50, seed=3)
     assert again is first and not again["pr_auc"].flags.writeable
     monkeypatch.setattr(intervals, "_DRAWS", type(intervals._DRAWS)())
-    fresh = intervals.bootstrap_draws([intervals._Resampled(y, score, 0.4, 15), intervals._Resampled(y, other, 0.4, 15)],
-                                      y.size, 50, seed=3)
+    both = [intervals._Resampled(y, score, 0.4, 15), intervals._Resampled(y, other, 0.4, 15)]
+    fresh = intervals.bootstrap_draws(both, y.size, 50, seed=3)
     for name in intervals.BOOTSTRAP_METRICS:
         np.testing.assert_array_equal(first[name], fresh[0][name])
         np.testing.assert_array_equal(paired[name], fresh[1][name])
