@@ -10,6 +10,13 @@ time of the command and the *trial span* (first trial's start to last trial's en
 MLflow child runs), i.e. the wall time without start-up and the end-of-sweep summary, which are
 paid once per sweep in either mode. Then both ratios t(n_jobs=1) / t(n_jobs=k).
 
+Where a parallel sweep loses against k times the serial one, per process (the leader and each
+worker, from the Optuna trials' start and end times and the worker each ran in): when its first
+trial started (counted from the command's start: the worker's includes its own start-up, a
+second Python process importing everything, composing the config and opening both stores),
+the time it spent in trials, and how long it sat idle at the end while another process ran the
+last trial; and the tail after the last trial (the end-of-sweep summary, comparisons, report).
+
 Model threads follow IMBEXP_THREADS = cores // n_jobs, as the sweeper sets it, so both sweeps
 use every core; ``--threads 1`` pins them to compare the same single-threaded fits run one or
 two at a time. For LightGBM the script also times one fit of the first trial's size with 1 and
@@ -40,6 +47,24 @@ def model_overrides(model: str, trees: int) -> list[str]:
     return [f"model.estimator.n_estimators={trees}"] if model == "lightgbm" else [f"model={model}"]
 
 
+def timeline(trials: list, leader_pid: int, started: float, ended: float) -> str:
+    """Per process: first trial's start after the command's, time in trials, idle at the end;
+    then the tail after the last trial."""
+    by_process: dict[str, list] = {}
+    for trial in trials:  # the trial's process, recorded as host:pid
+        by_process.setdefault(str(trial.user_attrs.get("imbexp.worker", "?")), []).append(trial)
+    last = max(t.datetime_complete.timestamp() for t in trials)
+    parts = []
+    for process, done in sorted(by_process.items(), key=lambda item: min(t.datetime_start for t in item[1])):
+        first = min(t.datetime_start.timestamp() for t in done) - started
+        busy = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in done)
+        idle = last - max(t.datetime_complete.timestamp() for t in done)
+        who = "leader" if process.endswith(f":{leader_pid}") else f"worker {process}"
+        parts.append(f"{who}: {len(done)} trials, first at +{first:.1f} s, {busy:.1f} s in trials, "
+                     f"idle {idle:.1f} s at the end")
+    return "; ".join(parts) + f"; after the last trial {ended - last:.1f} s"
+
+
 def sweep(n_jobs: int, args: argparse.Namespace) -> tuple[float, float]:
     """Wall time of the command, and the span of its trials."""
     with tempfile.TemporaryDirectory(prefix="imbexp-bench-") as home:
@@ -54,9 +79,13 @@ def sweep(n_jobs: int, args: argparse.Namespace) -> tuple[float, float]:
         command = [sys.executable, "-m", "imbexp", "sweep=downsample_upweight", "hydra/sweeper/sampler=grid",
                    f"hydra.sweeper.n_trials={args.trials}", f"hydra.sweeper.n_jobs={n_jobs}",
                    f"dataset.rows={args.rows}", *model_overrides(args.model, args.trees), *grid(args.trials)]
-        start = time.perf_counter()
-        result = subprocess.run(command, env=env, capture_output=True, text=True, cwd=home)
+        started, start = time.time(), time.perf_counter()
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   cwd=home)
+        stdout, stderr = process.communicate()
         elapsed = time.perf_counter() - start
+        ended = time.time()
+        result = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
         if result.returncode != 0:
             sys.exit(f"n_jobs={n_jobs} failed:\n{result.stderr[-3000:]}")
         import optuna
@@ -65,8 +94,10 @@ def sweep(n_jobs: int, args: argparse.Namespace) -> tuple[float, float]:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         storage = f"sqlite:///{home}/runs/optuna.db"
         [summary] = optuna.get_all_study_summaries(storage)
-        complete = sum(t.state.name == "COMPLETE" for t in optuna.load_study(
-            study_name=summary.study_name, storage=storage).trials)
+        trials = optuna.load_study(study_name=summary.study_name, storage=storage).trials
+        complete = sum(t.state.name == "COMPLETE" for t in trials)
+        print(f"  n_jobs={n_jobs}: {timeline([t for t in trials if t.datetime_complete], process.pid, started, ended)}",
+              flush=True)
         if complete != args.trials:
             sys.exit(f"n_jobs={n_jobs} finished {complete} trials, not {args.trials}")
         client = MlflowClient(uri)

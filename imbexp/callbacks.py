@@ -174,11 +174,10 @@ def _compare_with_baselines(uri: str, parent_id: str) -> None:
     """The grid's runs against their baselines (:func:`imbexp.compare.compare_children`), and the
     table of each configuration against its baseline. A baseline the experiment lacks is run here,
     in this process, nested under the grid's parent."""
-    from imbexp import compare
-    from imbexp.run import experiment
+    from imbexp import compare, tracking
 
     try:
-        compare.compare_children(uri, parent_id, run_one=experiment, what="grid")
+        compare.compare_children(uri, parent_id, run_one=tracking.run_as_sweep_job, what="grid")
     except Exception as exc:  # the runs are tracked; missing deltas must not fail the grid
         log.warning("grid sweep: the runs were not compared with their baselines: %s", exc,
                     exc_info=not isinstance(exc, ImbexpError))

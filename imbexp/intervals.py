@@ -25,7 +25,9 @@ Below :data:`MIN_POSITIVES` test positives (or negatives) no interval is given (
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -271,7 +273,11 @@ class _Resampled:
 
     def __init__(self, y_true: np.ndarray, y_score: np.ndarray, threshold: float, n_bins: int) -> None:
         actual = np.asarray(y_true) == 1
-        self.order = order = M._ScoreOrder(actual, np.asarray(y_score, dtype=np.float64))
+        y_score = np.ascontiguousarray(y_score, dtype=np.float64)
+        #: everything the draws depend on besides the resamples (see :func:`bootstrap_draws`)
+        self.key = (hashlib.blake2b(actual.tobytes(), digest_size=16).digest(),
+                    hashlib.blake2b(y_score.tobytes(), digest_size=16).digest(), float(threshold), int(n_bins))
+        self.order = order = M._ScoreOrder(actual, y_score)
         score, n = order.score, order.score.size
         self.cut_half = int(np.sum(score >= 0.5))  # rows predicted positive at 0.5 (sorted: a prefix)
         self.cut_tuned = int(np.sum(score >= threshold))
@@ -310,13 +316,37 @@ def _counts(n: int, n_resamples: int, seed: int) -> Iterable[np.ndarray]:
         yield np.bincount(rng.integers(0, n, n), minlength=n)
 
 
+#: the draws of the score vectors this process resampled last, by :attr:`_Resampled.key` and
+#: the resamples. A grid or sweep compares each run with its baseline and its factor-1 run at
+#: its end, on the same resamples of the same test rows as each run's own intervals (the same
+#: seed): each comparison would otherwise resample both runs' scores again (1000 resamples of
+#: each). 5 metrics x 1000 draws are 40 kB an entry.
+_DRAWS: OrderedDict[tuple, dict[str, np.ndarray]] = OrderedDict()
+_DRAWS_KEPT = 128
+
+
 def bootstrap_draws(resampled: list[_Resampled], n: int, n_resamples: int, seed: int) -> list[dict[str, np.ndarray]]:
-    """Each score vector's metrics on the same resamples of the rows (paired when several)."""
-    out = [{m: np.empty(n_resamples) for m in BOOTSTRAP_METRICS} for _ in resampled]
-    for i, count in enumerate(_counts(n, n_resamples, seed)):
-        for one, draws in zip(resampled, out, strict=True):
-            for name, value in one.values(count).items():
-                draws[name][i] = value
+    """Each score vector's metrics on the same resamples of the rows (paired when several).
+    A vector already resampled the same way in this process is not resampled again (its arrays
+    are read-only)."""
+    keys = [(one.key, n, n_resamples, seed) for one in resampled]
+    missing = {i: {m: np.empty(n_resamples) for m in BOOTSTRAP_METRICS}
+               for i, key in enumerate(keys) if key not in _DRAWS}
+    if missing:
+        for i, count in enumerate(_counts(n, n_resamples, seed)):
+            for j, draws in missing.items():
+                for name, value in resampled[j].values(count).items():
+                    draws[name][i] = value
+        for j, draws in missing.items():
+            for values in draws.values():
+                values.flags.writeable = False
+            _DRAWS[keys[j]] = draws
+    out = []
+    for key in keys:
+        _DRAWS.move_to_end(key)
+        out.append(_DRAWS[key])
+    while len(_DRAWS) > _DRAWS_KEPT:
+        _DRAWS.popitem(last=False)
     return out
 
 

@@ -434,6 +434,19 @@ def _option(cfg: DictConfig, key: str) -> bool:
     return not (HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN)
 
 
+def run_as_sweep_job(cfg: DictConfig) -> Any:
+    """Run ``cfg`` (:func:`imbexp.run.experiment`) as one of a sweep's runs: a baseline the end of
+    a grid or sweep adds. It runs after the jobs, where ``auto`` no longer sees a multirun: it
+    would draw four plots and log the model (4-6 s at 200k rows) that the jobs beside it skip.
+    What the config sets explicitly is kept."""
+    from imbexp.run import experiment
+
+    for key in ("plots", "log_model"):
+        if cfg.tracking.get(key, "auto") == "auto":
+            cfg.tracking[key] = False
+    return experiment(cfg)
+
+
 def log_model(model: Any) -> None:
     """The fitted model as the run's ``model`` artifact (MLflow's sklearn flavour).
 

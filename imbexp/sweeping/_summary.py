@@ -297,15 +297,14 @@ def compare_with_baselines(uri: str, parent_id: str) -> int | None:
 
     Comparing can take seconds a trial: Ctrl-C or SIGTERM stops it (the runs compared so far keep
     their deltas) and the sweep then ends as a stopped one; returns that signal, or None."""
-    from imbexp import compare
+    from imbexp import compare, tracking
     from imbexp.errors import ImbexpError
-    from imbexp.run import experiment
 
     main = threading.current_thread() is threading.main_thread()
     previous = {number: signal.signal(number, _raise_stopped) for number in (signal.SIGINT, signal.SIGTERM)} \
         if main else {}
     try:
-        compare.compare_children(uri, parent_id, run_one=experiment, what="sweep")
+        compare.compare_children(uri, parent_id, run_one=tracking.run_as_sweep_job, what="sweep")
     except _Stopped as stop:
         print(f"\n[sweep] comparisons stopped by {signal.Signals(stop.signum).name}; the runs compared so far "
               "keep their deltas", flush=True)
