@@ -135,7 +135,7 @@ class File:
     drop: Sequence[str] = ()
     name: str | None = None
     read_in_batches: Any = "auto"
-    batch_rows: int = 1_000_000
+    batch_rows: int = 250_000
     sep: str | None = None
     encoding: str = "utf-8"
     unparsable: str = "error"
@@ -293,12 +293,9 @@ class File:
         mostly numbers, are decided from the rows read.
         """
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         rows = np.unique(np.asarray(rows, dtype=np.int64))
-        # pre_buffer=False: with it, Arrow buffers the column chunks of the whole file (950 MB of
-        # 10M rows x 20 float32) while the batches are read.
-        with pq.ParquetFile(self.file_path, pre_buffer=False) as parquet:
+        with _batches_of(self.file_path) as parquet:
             schema = parquet.schema_arrow
             columns = self._feature_columns(schema.names)
             filled, gathered, seen = _gather(parquet, rows, columns, int(self.batch_rows))
@@ -337,12 +334,14 @@ class File:
         holds its columns, and each part's model predicts its own. At most one batch of
         features is in memory at a time; what stays is one float per wanted row."""
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
-        orders = [np.argsort(rows, kind="stable") for rows, _ in parts]
-        wanted = [np.asarray(rows, dtype=np.int64)[order] for (rows, _), order in zip(parts, orders, strict=True)]
+        # a split's parts come sorted: those are used as they are (an argsort and a copy are 16
+        # bytes a row, 64 MB for the 4M valid and test rows of a 10M-row file)
+        orders = [None if _ascending(rows) else np.argsort(rows, kind="stable") for rows, _ in parts]
+        wanted = [np.asarray(rows, dtype=np.int64) if order is None else np.asarray(rows, dtype=np.int64)[order]
+                  for (rows, _), order in zip(parts, orders, strict=True)]
         found = [np.empty(rows.size, dtype=np.float64) for rows in wanted]
-        with pq.ParquetFile(self.file_path, pre_buffer=False) as parquet:  # pre_buffer: see read_rows
+        with _batches_of(self.file_path) as parquet:
             columns = self._feature_columns(parquet.schema_arrow.names)
             start = 0
             for batch in parquet.iter_batches(batch_size=int(self.batch_rows), columns=columns):
@@ -362,12 +361,12 @@ class File:
         if start != read.n_rows:
             raise DataError(f"dataset.path={str(self.path)!r} changed while it was read "
                             f"({start} rows, {read.n_rows} labels).")
-        result = []
-        for values, order in zip(found, orders, strict=True):
-            back = np.empty_like(values)
-            back[order] = values
-            result.append(back)
-        return result
+        for i, order in enumerate(orders):
+            if order is not None:  # back to the order asked
+                back = np.empty_like(found[i])
+                back[order] = found[i]
+                found[i] = back
+        return found
 
     def _feature_columns(self, names: list[str]) -> list[str]:
         """The file's columns that are features, in file order (the names before renaming)."""
@@ -440,6 +439,25 @@ def _gather(parquet, rows: np.ndarray, columns: list[str], batch_rows: int) -> t
                 gathered[name].append(column.take(pa.array(local)))
         done += local.size
     return filled, gathered, start
+
+
+#: bytes of a column chunk read at a time when a file is read in batches (Arrow's buffered stream)
+READ_BUFFER_BYTES = 2**20
+
+
+def _batches_of(path: Path):
+    """The Parquet file opened for reading batch by batch in little memory. pre_buffer=False: with
+    it, Arrow buffers the column chunks of the whole file (950 MB of 10M rows x 20 float32) while
+    the batches are read; a buffered stream (:data:`READ_BUFFER_BYTES`) instead of each column
+    chunk read whole: measured on 10M rows x 20 float32 in row groups of 1M, batches of 250k rows
+    peak at 0.16 GB over the interpreter instead of 0.29 GB, in the same time."""
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path, pre_buffer=False, buffer_size=READ_BUFFER_BYTES)
+
+
+def _ascending(rows: np.ndarray) -> bool:
+    return bool(rows.size < 2 or np.all(rows[1:] >= rows[:-1]))
 
 
 def _like(frame: pd.DataFrame, read: Dataset, path: Any) -> pd.DataFrame:
