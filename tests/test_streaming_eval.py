@@ -178,3 +178,24 @@ def test_a_bad_sample_is_one_sentence(run_cli, parquet_file, value, allowed) -> 
     assert f"dataset.eval_sample={value!r}" in done.stderr or f"dataset.eval_sample={value}" in done.stderr
     assert allowed in done.stderr
     assert "Traceback" not in done.stderr
+
+
+# ----------------------------------------------------------------- the split, in little memory
+
+
+@pytest.mark.parametrize("n, classes, share, seed", [(1_000, 2, 0.2, 0), (12_345, 3, 0.25, 7), (50_001, 2, 0.1, 3),
+                                                    (777, 5, 0.5, 11)])
+def test_the_lean_stratified_split_gives_sklearns_rows_in_sklearns_order(n, classes, share, seed) -> None:
+    from sklearn.model_selection import train_test_split
+
+    from imbexp.splits import stratified_split_off
+
+    rng = np.random.default_rng(n)
+    y = rng.integers(0, classes, n).astype(np.int8)
+    positions = np.sort(rng.choice(10 * n, n, replace=False))
+    for given, expected_rows in ((positions, positions), (None, np.arange(n))):
+        expected = train_test_split(expected_rows, test_size=share, stratify=y, random_state=seed)
+        found = stratified_split_off(given, y, share, seed)
+        for mine, theirs in zip(found, expected, strict=True):
+            np.testing.assert_array_equal(mine, theirs)
+            assert mine.dtype == np.int64
