@@ -77,7 +77,9 @@ def roc_curve(y_true, y_score, path: Path) -> Path:
 def _curve(display, y_true, y_score, title: str, path: Path) -> Path:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 5))
-    display.from_predictions(y_true, y_score, ax=ax, name="model", plot_chance_level=True)
+    # the thresholds that add no corner to the drawn curve are dropped (ROC's default, not PR's):
+    # the same picture, without a point per test row (2M rows drew in +0.37 GB)
+    display.from_predictions(y_true, y_score, ax=ax, name="model", plot_chance_level=True, drop_intermediate=True)
     ax.set_title(title)
     return _save(fig, path, plt)
 

@@ -9,6 +9,8 @@ plots, model, tracking), and the fits' as ``fit_seconds``, so a sweep shows wher
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ from imbexp import calibration, components, intervals, models, names, plots, tra
 from imbexp import metrics as M
 from imbexp.config import Objective, validate
 from imbexp.datasets import Dataset, column_words, load_dataset, read_rows, reads_in_batches, source_of
+from imbexp.datasets._base import BatchPredictable
 from imbexp.errors import ConfigError, ImbexpError, first_line
 from imbexp.splits import Split, make_split, validate_split
 from imbexp.strategies import Strategy, TrainingSet
@@ -95,8 +98,15 @@ def experiment(cfg: DictConfig) -> Result:
             decisions.check_threshold_config(cfg.get("threshold") or {}, None)  # multi-class keys on binary data
         _check_cost_columns(cfg, objective, dataset)
         split = make_split(dataset.y, cfg.split, seed, group=dataset.group, time=dataset.time)
+        split, sample_words = _eval_sample(split, dataset.y, getattr(source, "eval_sample", None), seed)
+        # Read in batches, valid and test are predicted batch by batch after the fits (a binary
+        # run on a file whose columns allow it); otherwise they are read with the training rows.
+        # Multi-class runs keep reading them: their scores are one row of K probabilities each.
+        stream = source if (in_batches and multiclass is None and isinstance(source, BatchPredictable)
+                            and source.streams_predictions()) else None
         if in_batches:
-            dataset = read_rows(source, dataset, _rows_used(split, strategy, dataset, seed))
+            dataset = read_rows(source, dataset, _rows_used(split, strategy, dataset, seed,
+                                                            evaluated=stream is None))
 
     run_name = run_name_of(strategy, model_name)
     tags = {"strategy": strategy.name, "model": model_name, "dataset": dataset.name,
@@ -112,6 +122,8 @@ def experiment(cfg: DictConfig) -> Result:
                  for key, value in dataset.summary().items() if key in tracking.DATASET_FACTS})
     if multiclass is not None:
         tags.update(multiclass.tags(dataset))
+    if sample_words is not None:
+        tags[EVAL_SAMPLE_TAG] = sample_words
     with tracking.start_run(cfg, run_name, tags) as run:
         tracking.log_params(tracking.run_params(cfg))
         import mlflow
@@ -126,7 +138,8 @@ def experiment(cfg: DictConfig) -> Result:
             scored, test_scores, predicted, model, run_tags = multiclass.fit_and_score(
                 cfg, dataset, split, strategy, seed, n_bins, clock, _fit_one)
         else:
-            scored, test_scores, model, run_tags = _fit_and_score(cfg, dataset, split, strategy, seed, n_bins, clock)
+            scored, test_scores, model, run_tags = _fit_and_score(cfg, dataset, split, strategy, seed, n_bins, clock,
+                                                                  stream)
         values.update(scored)
         if factor is not None:
             values[tracking.FACTOR_METRIC] = factor
@@ -170,11 +183,12 @@ def experiment(cfg: DictConfig) -> Result:
     if os.environ.get(names.QUIET_TRIALS_ENV) != "1":  # a quiet sweep prints one line per trial itself
         if multiclass is not None:
             lines = multiclass.summary_lines(dataset, strategy, model_name, result)
+            lines += [f"  {sample_words}"] if sample_words is not None else []
             lines += [f"  objective: {_objective_words(result)}",
                       f"  MLflow run {result.run_id} · {tracking.ui_hint(str(cfg.tracking.uri))}"]
             print("\n".join(lines), flush=True)
         else:
-            _print_summary(cfg, dataset, strategy, model_name, result)
+            _print_summary(cfg, dataset, strategy, model_name, result, sample_words)
     return result
 
 
@@ -203,32 +217,86 @@ def _draw_plots(dataset: Dataset, rows: np.ndarray, test_scores: np.ndarray, val
     plots.confusion_matrix(y_test, test_scores, values["threshold_tuned"], out / "confusion_matrix.png")
 
 
-def _rows_used(split: Split, strategy: Strategy, dataset: Dataset, seed: int) -> np.ndarray:
-    """Positions of every row a run touches: test, each fold's valid part and the training
-    rows the strategy keeps (chosen from the labels and weights exactly as :func:`_fit_one`)."""
+#: the tag of a run scored on a sample of valid and test (what was sampled, how many rows)
+EVAL_SAMPLE_TAG = "imbexp.eval_sample"
+
+
+def _eval_sample(split: Split, y: np.ndarray, sample: float | int | None, seed: int) -> tuple[Split, str | None]:
+    """``split`` with each fold's valid part and the test part replaced by a stratified sample
+    (``dataset.eval_sample``: a fraction of each part, or a number of rows of each), seeded by
+    the run's seed, and the sentence that says so; ``split`` itself when ``sample`` is null.
+
+    Every class keeps its share within rounding (scikit-learn's stratified split allocates the
+    rows); a class the sample would leave without a row stops the run, since its metrics would
+    be undefined."""
+    if sample is None:
+        return split, None
+    from sklearn.model_selection import train_test_split
+
+    def sampled(rows: np.ndarray, part: str) -> np.ndarray:
+        n = int(sample) if sample > 1 else round(float(sample) * rows.size)
+        if n >= rows.size:
+            return rows
+        present = np.unique(y[rows])
+        if n < present.size:
+            raise ConfigError(f"dataset.eval_sample={sample!r} keeps {n} of the {rows.size:,} {part} rows, fewer "
+                              f"than its {present.size} classes; use a larger fraction or number of rows.")
+        kept = np.sort(train_test_split(rows, train_size=n, stratify=y[rows], random_state=seed)[0])
+        lost = np.setdiff1d(present, y[kept])
+        if lost.size:
+            raise ConfigError(f"dataset.eval_sample={sample!r} keeps no row of class {lost[0]} in the {part} part "
+                              f"(it has {int(np.sum(y[rows] == lost[0]))} of the part's {rows.size:,} rows); use a "
+                              "larger fraction or number of rows.")
+        return kept
+
+    folds = [dataclasses.replace(fold, valid=sampled(fold.valid, "valid")) for fold in split.folds]
+    test = sampled(split.test, "test")
+    valid_n, valid_all = sum(f.valid.size for f in folds), sum(f.valid.size for f in split.folds)
+    words = (f"evaluated on a stratified sample (dataset.eval_sample={sample}): {valid_n:,} of {valid_all:,} valid "
+             f"rows{' (all folds)' if split.kind == 'cv' else ''} and {test.size:,} of {split.test.size:,} test "
+             "rows scored")
+    log.info("%s", words)
+    return dataclasses.replace(split, folds=folds, test=test), words
+
+
+def _rows_used(split: Split, strategy: Strategy, dataset: Dataset, seed: int, evaluated: bool = True) -> np.ndarray:
+    """Positions of every row a run reads into memory: the training rows the strategy keeps
+    (chosen from the labels and weights exactly as :func:`_fit_one`) and, with ``evaluated``,
+    test and each fold's valid part (else those are predicted batch by batch)."""
     y = dataset.y
     fits = [fold.train for fold in split.folds] + ([split.train_all] if split.kind == "cv" else [])
-    parts = [split.test, *(fold.valid for fold in split.folds)]
+    parts = [split.test, *(fold.valid for fold in split.folds)] if evaluated else []
     parts += [rows[strategy.select_rows(y[rows], _at(dataset.weight, rows), random_state=seed).indices]
               for rows in fits]
     return np.unique(np.concatenate(parts))
 
 
 def _fit_and_score(cfg: DictConfig, dataset: Dataset, split, strategy: Strategy, seed: int, n_bins: int,
-                   clock: Stopwatch) -> tuple[dict[str, float], np.ndarray, Any, dict[str, str]]:
+                   clock: Stopwatch, stream: BatchPredictable | None = None,
+                   ) -> tuple[dict[str, float], np.ndarray, Any, dict[str, str]]:
     """Fit on each fold's rebalanced training rows; score valid per fold and test once.
-    Returns the metrics, the test scores, the model that made them and the run's interval tags."""
+    Returns the metrics, the test scores, the model that made them and the run's interval tags.
+
+    ``stream``: the source that predicts valid and test batch by batch (``dataset`` then holds
+    the kept training rows only): every model is fitted first, then one pass over the file
+    scores each fold's valid rows with that fold's model and test with the test model (the
+    ``predict`` stage then includes reading the file). Without it, each fold is fitted and
+    scored in turn, so a pruner can stop the trial before the next fit."""
     y = dataset.y
     # an anomaly detector's scores are mapped to probabilities on valid even without calibration=
     method = models.score_calibration(cfg.model, str(cfg.get("calibration", "none")))
     rule = _threshold_rule(cfg)
     fold_metrics, thresholds = [], []
     pooled_raw, pooled_scores, pooled_y = [], [], []  # valid scores of every fold
+    streamed = _fit_and_stream(cfg, dataset, split, strategy, seed, clock, stream) if stream is not None else None
     for number, fold in enumerate(split.folds):
-        model, training, fit_seconds = _fit_one(cfg, dataset, fold.train, strategy, seed, clock)
         y_valid = y[fold.valid]
-        with clock.stage("predict"):
-            raw = strategy.correct_probabilities(models.predict_positive(model, dataset.features(fold.valid)))
+        if streamed is None:
+            model, training, fit_seconds = _fit_one(cfg, dataset, fold.train, strategy, seed, clock)
+            with clock.stage("predict"):
+                raw = strategy.correct_probabilities(models.predict_positive(model, dataset.features(fold.valid)))
+        else:
+            (model, training), raw = streamed.fits[number], streamed.valid[number]
         with clock.stage("metrics"):
             p_valid = raw
             if method != "none":
@@ -254,11 +322,17 @@ def _fit_and_score(cfg: DictConfig, dataset: Dataset, split, strategy: Strategy,
     valid_y, valid_scores = np.concatenate(pooled_y), np.concatenate(pooled_scores)
 
     if split.kind == "cv":  # the test model is fitted on the whole training part
-        model, training, fit_seconds = _fit_one(cfg, dataset, split.train_all, strategy, seed, clock)
+        if streamed is None:
+            model, training, fit_seconds = _fit_one(cfg, dataset, split.train_all, strategy, seed, clock)
+        else:
+            model, training = streamed.fits[-1]
         values["cv_folds"] = len(split.folds)
     y_test = y[split.test]
-    with clock.stage("predict"):
-        test_scores = strategy.correct_probabilities(models.predict_positive(model, dataset.features(split.test)))
+    if streamed is None:
+        with clock.stage("predict"):
+            test_scores = strategy.correct_probabilities(models.predict_positive(model, dataset.features(split.test)))
+    else:
+        test_scores = streamed.test
     with clock.stage("metrics"):
         uncalibrated: dict[str, float] = {}
         if method != "none":  # fitted on valid only (under cv: every fold's held-out scores)
@@ -367,6 +441,38 @@ def _deployment_metrics(prevalence: float, data_prevalence: float, y_valid, vali
     return values
 
 
+@dataclass
+class _Streamed:
+    """The fits of a run whose valid and test were predicted batch by batch, and their scores."""
+
+    fits: list[tuple[Any, TrainingSet]]  # per fold, then (under cv) the test model's
+    valid: list[np.ndarray]  # per fold, prior-corrected like the in-memory path's
+    test: np.ndarray
+
+
+def _fit_and_stream(cfg: DictConfig, dataset: Dataset, split: Split, strategy: Strategy, seed: int,
+                    clock: Stopwatch, stream: BatchPredictable) -> _Streamed:
+    """Every fold's model (and under cv the test model, on the whole training part), then one
+    pass over the source predicting each fold's valid rows and the test rows."""
+    fits, corrections = [], []
+    for rows in [fold.train for fold in split.folds] + ([split.train_all] if split.kind == "cv" else []):
+        model, training, _ = _fit_one(cfg, dataset, rows, strategy, seed, clock)
+        fits.append((model, training))
+        # a prior correction is the ratio of the fit just made (Strategy.correct_probabilities): kept per fit
+        corrections.append(copy.copy(strategy).correct_probabilities)
+    test_fit = len(fits) - 1  # holdout: the fold's model scores test too
+
+    def predictor(model: Any):
+        return lambda X: models.predict_positive(model, X)
+
+    parts = [(fold.valid, predictor(fits[i][0])) for i, fold in enumerate(split.folds)]
+    parts.append((split.test, predictor(fits[test_fit][0])))
+    with clock.stage("predict"):
+        raw = stream.predict_rows(dataset, parts)
+    valid = [corrections[i](scores) for i, scores in enumerate(raw[:-1])]
+    return _Streamed(fits, valid, corrections[test_fit](raw[-1]))
+
+
 def _fit_one(cfg: DictConfig, dataset: Dataset, rows: np.ndarray, strategy: Strategy, seed: int,
              clock: Stopwatch):
     """Rebalance ``rows`` with the strategy and fit a fresh model on them."""
@@ -386,7 +492,8 @@ def _fit_one(cfg: DictConfig, dataset: Dataset, rows: np.ndarray, strategy: Stra
     return model, training, clock.seconds["fit"] - before
 
 
-def _print_summary(cfg: DictConfig, dataset: Dataset, strategy: Strategy, model_name: str, result: Result) -> None:
+def _print_summary(cfg: DictConfig, dataset: Dataset, strategy: Strategy, model_name: str, result: Result,
+                   sample_words: str | None = None) -> None:
     m = result.metrics
     lines = [
         f"imbexp · {strategy.label()} · {model_name} · {dataset.name} "
@@ -410,6 +517,8 @@ def _print_summary(cfg: DictConfig, dataset: Dataset, strategy: Strategy, model_
     else:
         lines.append("  intervals: off (metrics.bootstrap=0)")
     lines.extend(models.detector_summary(result.tags))
+    if sample_words is not None:
+        lines.append(f"  {sample_words}")
     lines.append(f"  threshold tuned on valid: {m['threshold_tuned']:.4f}; trained on "
                  f"{int(m['train_rows']):,} rows ({100 * m['train_positive_fraction']:.2f}% positive, "
                  f"{100 * m['train_weighted_positive_fraction']:.2f}% of the weight) in {m['fit_seconds']:.2f} s")

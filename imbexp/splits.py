@@ -127,17 +127,17 @@ def make_split(y: np.ndarray, cfg: Any, seed: int, *, group: np.ndarray | None =
 
 
 def _make_split(y: np.ndarray, cfg: Any, seed: int) -> Split:
-    from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
+    from sklearn.model_selection import RepeatedStratifiedKFold
 
-    positions = np.arange(len(y))
-    train_all, test = _split_off(positions, y, cfg["test_size"], seed, "test", train_test_split)
+    train_all, test = _split_off(None, y, cfg["test_size"], seed, "test")  # None: every row
     _require_minority(y, test, "test", cfg)
     if cfg["kind"] == "holdout":
         valid_share = cfg["valid_size"] / (1 - cfg["test_size"])
-        train, valid = _split_off(train_all, y, valid_share, seed + 1, "valid", train_test_split)
+        train, valid = _split_off(train_all, y, valid_share, seed + 1, "valid")
         _require_minority(y, valid, "valid", cfg)
         _require_minority(y, train, "train", cfg)
-        return Split("holdout", [Fold(np.sort(train), np.sort(valid))], np.sort(train), np.sort(test))
+        train = np.sort(train)  # one array for the fold and the whole training part (they are the same rows)
+        return Split("holdout", [Fold(train, np.sort(valid))], train, np.sort(test))
     k = cfg["n_splits"]
     counts = np.bincount(y[train_all], minlength=_n_classes(y))
     if counts.min() < k:
@@ -162,11 +162,58 @@ def _share_words(y: np.ndarray, part: np.ndarray) -> str:
     return f"smallest class {100 * counts.min() / max(len(part), 1):.2f}%"
 
 
-def _split_off(positions, y, share, seed, name, train_test_split):
+def _split_off(positions, y, share, seed, name):
     try:
-        return train_test_split(positions, test_size=share, stratify=y[positions], random_state=seed)
+        return stratified_split_off(positions, y if positions is None else y[positions], share, seed)
     except ValueError as exc:  # too few rows of a class to stratify
         raise DataError(f"the data cannot be split into a stratified {name} part: {exc}") from exc
+
+
+def stratified_split_off(positions: np.ndarray | None, y: np.ndarray, test_size: float, seed: int,
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """``train_test_split(positions, test_size=test_size, stratify=y, random_state=seed)`` (``None``:
+    ``np.arange(len(y))``, never built): the
+    same rows in the same order (the same draws of the same generator), in a fraction of its
+    memory. scikit-learn's ``StratifiedShuffleSplit`` gathers the rows into Python lists of numpy
+    scalars (about 40 bytes a row: 0.7 GB over the labels of 10M rows, 7 GB of 100M), and sorts
+    an int64 copy of the labels; here each class's rows are found with one comparison and
+    shuffled as int32 positions (``RandomState.shuffle`` draws the same whatever the dtype)."""
+    from sklearn.model_selection._split import _validate_shuffle_split
+    from sklearn.utils import check_random_state
+    from sklearn.utils.extmath import _approximate_mode
+
+    n_train, n_test = _validate_shuffle_split(len(y), test_size, None, default_test_size=0.25)
+    classes, counts = np.unique(y, return_counts=True)
+    if counts.min() < 2:
+        raise ValueError(f"The least populated classes in y have only 1 member, which is too few. The minimum "
+                         f"number of groups for any class cannot be less than 2. Classes with too few members "
+                         f"are: {classes[counts < 2].tolist()}")
+    for size, words in ((n_train, "train_size"), (n_test, "test_size")):
+        if size < len(classes):
+            raise ValueError(f"The {words} = {size} should be greater or equal to the number of classes = "
+                             f"{len(classes)}")
+    rng = check_random_state(seed)
+    n_i = _approximate_mode(counts, n_train, rng)
+    t_i = _approximate_mode(counts - n_i, n_test, rng)
+    small = np.int32 if len(y) < 2**31 else np.int64
+    rows = np.arange(len(y), dtype=small)
+    train_parts, test_parts = [], []
+    for i, label in enumerate(classes):
+        permutation = np.arange(counts[i], dtype=small)
+        rng.shuffle(permutation)  # rng.permutation(counts[i]), as int32
+        chosen = rows[y == label][permutation]  # the class's rows (ascending, as sklearn's stable sort), shuffled
+        del permutation
+        train_parts.append(chosen[:n_i[i]].copy())
+        test_parts.append(chosen[n_i[i]:n_i[i] + t_i[i]].copy())
+        del chosen
+    train, test = np.concatenate(train_parts), np.concatenate(test_parts)
+    del train_parts, test_parts
+    del rows
+    rng.shuffle(train)
+    rng.shuffle(test)
+    if positions is None:
+        return train.astype(np.int64), test.astype(np.int64)
+    return positions[train], positions[test]
 
 
 def _require_minority(y: np.ndarray, part: np.ndarray, name: str, cfg: Any) -> None:

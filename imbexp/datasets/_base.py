@@ -8,7 +8,7 @@ read the labels first and then only the rows the run uses.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -397,6 +397,23 @@ class BatchReadable(Protocol):
 
     def read_rows(self, labels: Dataset, rows: np.ndarray) -> Dataset:
         """``labels`` with the feature rows at positions ``rows``."""
+        ...
+
+
+@runtime_checkable
+class BatchPredictable(Protocol):
+    """The capability, beside :class:`BatchReadable`, to predict valid and test batch by batch
+    from the source, so a run keeps their labels and scores but never their features."""
+
+    def streams_predictions(self) -> bool:
+        """Whether :meth:`predict_rows` gives the features a whole read would (else the run reads
+        valid and test with the training rows)."""
+        ...
+
+    def predict_rows(self, read: Dataset, parts: Sequence[tuple[np.ndarray, Callable[[pd.DataFrame], np.ndarray]]],
+                     ) -> list[np.ndarray]:
+        """``predict(features at rows)`` for each ``(rows, predict)``, in one pass; ``read`` holds
+        the training rows, whose columns the batches are converted like."""
         ...
 
 
