@@ -118,8 +118,12 @@ def _group_options_listed_once(arguments: list[str]) -> Iterator[None]:
     if not any(argument in _HELP_FLAGS for argument in arguments):
         yield
         return
-    from hydra._internal.config_loader_impl import ConfigLoaderImpl
-    from hydra.core.object_type import ObjectType
+    try:  # Hydra's private loader: another Hydra that moved it prints its help as it is
+        from hydra._internal.config_loader_impl import ConfigLoaderImpl
+        from hydra.core.object_type import ObjectType
+    except ImportError:
+        yield
+        return
 
     original = ConfigLoaderImpl.get_group_options
     if not hasattr(ConfigLoaderImpl, "_parse_overrides_and_create_caching_repo"):  # another Hydra: as it is
@@ -130,9 +134,12 @@ def _group_options_listed_once(arguments: list[str]) -> Iterator[None]:
     def get_group_options(self: Any, group_name: str, results_filter: Any = ObjectType.CONFIG,
                           config_name: str | None = None, overrides: list[str] | None = None) -> list[str]:
         key = (id(self), config_name, tuple(overrides or ()))
-        if key not in copies:
-            copies[key] = self._parse_overrides_and_create_caching_repo(config_name, list(overrides or ()))[1]
-        return copies[key].get_group_options(group_name, results_filter)
+        try:
+            if key not in copies:
+                copies[key] = self._parse_overrides_and_create_caching_repo(config_name, list(overrides or ()))[1]
+            return copies[key].get_group_options(group_name, results_filter)
+        except (TypeError, AttributeError, IndexError):  # the private method changed shape: Hydra's own way
+            return original(self, group_name, results_filter, config_name, overrides)
 
     ConfigLoaderImpl.get_group_options = get_group_options
     try:

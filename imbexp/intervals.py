@@ -320,9 +320,11 @@ def _counts(n: int, n_resamples: int, seed: int) -> Iterable[np.ndarray]:
 #: the resamples. A grid or sweep compares each run with its baseline and its factor-1 run at
 #: its end, on the same resamples of the same test rows as each run's own intervals (the same
 #: seed): each comparison would otherwise resample both runs' scores again (1000 resamples of
-#: each). 5 metrics x 1000 draws are 40 kB an entry.
+#: each). 5 metrics x 1000 draws are 40 kB an entry; the cache keeps at most
+#: :data:`_DRAWS_BYTES` (the oldest go first), whatever ``metrics.bootstrap`` asks for.
 _DRAWS: OrderedDict[tuple, dict[str, np.ndarray]] = OrderedDict()
-_DRAWS_KEPT = 128
+_DRAWS_KEPT = 1024
+_DRAWS_BYTES = 64 * 2**20
 
 
 def bootstrap_draws(resampled: list[_Resampled], n: int, n_resamples: int, seed: int) -> list[dict[str, np.ndarray]]:
@@ -345,9 +347,11 @@ def bootstrap_draws(resampled: list[_Resampled], n: int, n_resamples: int, seed:
     for key in keys:
         _DRAWS.move_to_end(key)
         out.append(_DRAWS[key])
-    while len(_DRAWS) > _DRAWS_KEPT:
-        _DRAWS.popitem(last=False)
-    return out
+    held = sum(values.nbytes for draws in _DRAWS.values() for values in draws.values())
+    while len(_DRAWS) > len(keys) and (len(_DRAWS) > _DRAWS_KEPT or held > _DRAWS_BYTES):
+        _, dropped = _DRAWS.popitem(last=False)
+        held -= sum(values.nbytes for values in dropped.values())
+    return [dict(draws) for draws in out]  # a caller's own dict: adding a key cannot reach the cache
 
 
 def _from_draws(estimate: float, draws: np.ndarray, kind: str, confidence: float = 0.95) -> tuple[float, float]:

@@ -64,19 +64,25 @@ def test_draws_of_a_vector_resampled_before_are_the_same_and_read_only(monkeypat
     # comes from the cache, the second is drawn on the same resamples
     again, paired = intervals.bootstrap_draws([intervals._Resampled(y.astype(np.int8), score.copy(), 0.4, 15),
                                                intervals._Resampled(y, other, 0.4, 15)], y.size, 50, seed=3)
-    assert again is first and not again["pr_auc"].flags.writeable
+    assert again["pr_auc"] is first["pr_auc"] and not again["pr_auc"].flags.writeable
+    again["extra"] = np.zeros(1)  # a caller's own dict: the cache does not see it
+    assert "extra" not in intervals.bootstrap_draws([intervals._Resampled(y, score, 0.4, 15)], y.size, 50, seed=3)[0]
     monkeypatch.setattr(intervals, "_DRAWS", type(intervals._DRAWS)())
     both = [intervals._Resampled(y, score, 0.4, 15), intervals._Resampled(y, other, 0.4, 15)]
     fresh = intervals.bootstrap_draws(both, y.size, 50, seed=3)
     for name in intervals.BOOTSTRAP_METRICS:
         np.testing.assert_array_equal(first[name], fresh[0][name])
         np.testing.assert_array_equal(paired[name], fresh[1][name])
-    # another threshold, seed or number of resamples is drawn anew
-    for key, (threshold, resamples, seed) in {"threshold": (0.5, 50, 3), "seed": (0.4, 50, 4),
-                                              "resamples": (0.4, 60, 3)}.items():
-        new = intervals.bootstrap_draws([intervals._Resampled(y, score, threshold, 15)], y.size, resamples, seed)[0]
-        assert new is not first, key
-    assert len(intervals._DRAWS) == 5
+    # another threshold, seed, number of resamples, ECE bins or labels is drawn anew
+    flipped = y.copy()
+    flipped[:5] = 1 - flipped[:5]
+    for key, (labels, threshold, resamples, seed, bins) in {
+            "threshold": (y, 0.5, 50, 3, 15), "seed": (y, 0.4, 50, 4, 15), "resamples": (y, 0.4, 60, 3, 15),
+            "bins": (y, 0.4, 50, 3, 10), "labels": (flipped, 0.4, 50, 3, 15)}.items():
+        vector = intervals._Resampled(labels, score, threshold, bins)
+        new = intervals.bootstrap_draws([vector], y.size, resamples, seed)[0]
+        assert new["pr_auc"] is not first["pr_auc"], key
+    assert len(intervals._DRAWS) == 7
 
 
 def test_the_cache_keeps_a_bounded_number_of_vectors(monkeypatch) -> None:
@@ -86,6 +92,12 @@ def test_the_cache_keeps_a_bounded_number_of_vectors(monkeypatch) -> None:
     for threshold in (0.1, 0.2, 0.3, 0.4, 0.5):
         intervals.bootstrap_draws([intervals._Resampled(y, score, threshold, 15)], y.size, 10, seed=0)
     assert [key[0][2] for key in intervals._DRAWS] == [0.3, 0.4, 0.5]
+    # and a bounded size, however many resamples are asked for: 2 entries of 5 x 100 draws fit here
+    monkeypatch.setattr(intervals, "_DRAWS_KEPT", 1000)
+    monkeypatch.setattr(intervals, "_DRAWS_BYTES", 2 * len(intervals.BOOTSTRAP_METRICS) * 100 * 8)
+    for threshold in (0.6, 0.7, 0.8):
+        intervals.bootstrap_draws([intervals._Resampled(y, score, threshold, 15)], y.size, 100, seed=0)
+    assert [key[0][2] for key in intervals._DRAWS] == [0.7, 0.8]
 
 
 def test_paired_deltas_after_the_runs_own_intervals_are_unchanged(monkeypatch) -> None:
@@ -101,6 +113,7 @@ def test_paired_deltas_after_the_runs_own_intervals_are_unchanged(monkeypatch) -
     assert intervals.paired(y, score, baseline, 0.4, 0.35, n_resamples=100, seed=0) == cold
 
 
+@pytest.mark.smoke  # Hydra's loader is wrapped for a help: CI checks it on the newest Hydra too
 def test_help_lists_every_config_group_and_option(run_cli) -> None:
     from imbexp._paths import config_dir
 
