@@ -74,9 +74,19 @@ def is_group(run: Any) -> bool:
     return names.REPEATS_TAG in run.data.tags
 
 
+#: params that change how a file is read, not what is read: two runs that differ in them are
+#: the same experiment (the same rows, the same scores)
+FREE_KEYS = ("dataset.batch_rows", "dataset.read_in_batches")
+#: params added after runs were logged without them, with the value that means what those runs
+#: did: an older run pairs with a newer one that logs the key at that value
+ADDED_DEFAULTS = {"dataset.eval_sample": "null", "dataset.classes": "2", "dataset.class_fractions": "null",
+                  "threshold.multiclass": "argmax", "threshold.cost_matrix": "null"}
+
+
 def _identity(run: Any) -> tuple[tuple[str, str], ...]:
     """The params two runs must share to be paired, beside the strategy."""
-    return tuple(sorted((k, v) for k, v in run.data.params.items() if not k.startswith(FREE_PREFIXES)))
+    return tuple(sorted((k, v) for k, v in run.data.params.items()
+                        if not k.startswith(FREE_PREFIXES) and k not in FREE_KEYS and ADDED_DEFAULTS.get(k) != v))
 
 
 def _strategy_params(run: Any) -> dict[str, str]:

@@ -102,8 +102,10 @@ def experiment(cfg: DictConfig) -> Result:
         # Read in batches, valid and test are predicted batch by batch after the fits (a binary
         # run on a file whose columns allow it); otherwise they are read with the training rows.
         # Multi-class runs keep reading them: their scores are one row of K probabilities each.
+        # A sweep's pruner does too: streamed, every fold is fitted before the first is scored,
+        # and a pruned trial would have saved no fit.
         stream = source if (in_batches and multiclass is None and isinstance(source, BatchPredictable)
-                            and source.streams_predictions()) else None
+                            and source.streams_predictions() and _pruning.reports_folds() is False) else None
         if in_batches:
             dataset = read_rows(source, dataset, _rows_used(split, strategy, dataset, seed,
                                                             evaluated=stream is None))
@@ -231,7 +233,7 @@ def _eval_sample(split: Split, y: np.ndarray, sample: float | int | None, seed: 
     be undefined."""
     if sample is None:
         return split, None
-    from sklearn.model_selection import train_test_split
+    from imbexp.splits import stratified_split_off
 
     def sampled(rows: np.ndarray, part: str) -> np.ndarray:
         n = int(sample) if sample > 1 else round(float(sample) * rows.size)
@@ -241,7 +243,12 @@ def _eval_sample(split: Split, y: np.ndarray, sample: float | int | None, seed: 
         if n < present.size:
             raise ConfigError(f"dataset.eval_sample={sample!r} keeps {n} of the {rows.size:,} {part} rows, fewer "
                               f"than its {present.size} classes; use a larger fraction or number of rows.")
-        kept = np.sort(train_test_split(rows, train_size=n, stratify=y[rows], random_state=seed)[0])
+        try:  # the split's own stratified draw, without scikit-learn's Python lists of rows
+            kept = np.sort(stratified_split_off(rows, y[rows], rows.size - n, seed)[0])
+        except ValueError as exc:  # a class of one row, or too few rows left out to stratify
+            raise ConfigError(f"dataset.eval_sample={sample!r} cannot be drawn from the {rows.size:,} {part} rows "
+                              f"({first_line(str(exc))}); use a larger fraction or number of rows, or "
+                              "dataset.eval_sample=null.") from None
         lost = np.setdiff1d(present, y[kept])
         if lost.size:
             raise ConfigError(f"dataset.eval_sample={sample!r} keeps no row of class {lost[0]} in the {part} part "
@@ -457,7 +464,9 @@ def _fit_and_stream(cfg: DictConfig, dataset: Dataset, split: Split, strategy: S
     fits, corrections = [], []
     for rows in [fold.train for fold in split.folds] + ([split.train_all] if split.kind == "cv" else []):
         model, training, _ = _fit_one(cfg, dataset, rows, strategy, seed, clock)
-        fits.append((model, training))
+        # the features are the model's now: held for every fold at once they would add up to
+        # several copies of the training part (the labels and weights are what is logged)
+        fits.append((model, dataclasses.replace(training, X=training.X.iloc[:0])))
         # a prior correction is the ratio of the fit just made (Strategy.correct_probabilities): kept per fit
         corrections.append(copy.copy(strategy).correct_probabilities)
     test_fit = len(fits) - 1  # holdout: the fold's model scores test too

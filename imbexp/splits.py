@@ -178,9 +178,15 @@ def stratified_split_off(positions: np.ndarray | None, y: np.ndarray, test_size:
     scalars (about 40 bytes a row: 0.7 GB over the labels of 10M rows, 7 GB of 100M), and sorts
     an int64 copy of the labels; here each class's rows are found with one comparison and
     shuffled as int32 positions (``RandomState.shuffle`` draws the same whatever the dtype)."""
-    from sklearn.model_selection._split import _validate_shuffle_split
+    try:  # scikit-learn's private helpers, so the draws are its own; moved in another release: its split
+        from sklearn.model_selection._split import _validate_shuffle_split
+        from sklearn.utils.extmath import _approximate_mode
+    except ImportError:
+        from sklearn.model_selection import train_test_split
+
+        everything = np.arange(len(y)) if positions is None else positions
+        return tuple(train_test_split(everything, test_size=test_size, stratify=y, random_state=seed))
     from sklearn.utils import check_random_state
-    from sklearn.utils.extmath import _approximate_mode
 
     n_train, n_test = _validate_shuffle_split(len(y), test_size, None, default_test_size=0.25)
     classes, counts = np.unique(y, return_counts=True)

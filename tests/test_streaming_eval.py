@@ -199,3 +199,35 @@ def test_the_lean_stratified_split_gives_sklearns_rows_in_sklearns_order(n, clas
         for mine, theirs in zip(found, expected, strict=True):
             np.testing.assert_array_equal(mine, theirs)
             assert mine.dtype == np.int64
+
+
+def test_a_sample_a_part_cannot_give_is_one_sentence() -> None:
+    from imbexp.errors import ConfigError
+    from imbexp.run import _eval_sample
+
+    y = np.zeros(600, dtype=np.int8)
+    y[:3] = 1  # one positive in each of train, valid and test: a class of one row cannot be stratified
+    split = make_split(y, {"kind": "holdout", "valid_size": 0.2, "test_size": 0.2}, seed=0)
+    with pytest.raises(ConfigError, match=r"dataset.eval_sample=0.5 cannot be drawn from the 120 valid rows .*"
+                                          r"dataset.eval_sample=null"):
+        _eval_sample(split, y, 0.5, 0)
+
+
+def test_how_a_file_is_read_and_keys_newer_runs_log_at_their_old_meaning_do_not_stop_pairing(mlflow_client) -> None:
+    from imbexp.compare import _identity
+
+    experiment_id = mlflow_client.create_experiment("pairing-keys")
+    common = {"dataset.path": "events.parquet", "model.name": "lightgbm", "seed": "0"}
+
+    def run(**params: str):
+        created = mlflow_client.create_run(experiment_id)
+        for key, value in {**common, **params}.items():
+            mlflow_client.log_param(created.info.run_id, key, value)
+        return mlflow_client.get_run(created.info.run_id)
+
+    older = run(**{"dataset.batch_rows": "1000000", "strategy.name": "none"})
+    newer = run(**{"dataset.batch_rows": "250000", "dataset.read_in_batches": "true", "dataset.eval_sample": "null",
+                   "threshold.multiclass": "argmax", "strategy.name": "downsample"})
+    sampled = run(**{"dataset.eval_sample": "0.5"})
+    assert _identity(older) == _identity(newer)
+    assert _identity(sampled) != _identity(older)  # a sample scores other rows: another experiment

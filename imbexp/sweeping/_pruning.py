@@ -174,6 +174,11 @@ def reporting(trial: optuna.Trial, pruner: str, metric: str) -> Iterator[Reports
         _current = None
 
 
+def reports_folds() -> bool:
+    """Whether a pruner hears of each fold of the run in this process (a sweep's trial)."""
+    return _current is not None
+
+
 def report_fold(fold_metrics: Mapping[str, float], run_folds: Sequence[Mapping[str, float]],
                 seconds: Mapping[str, float] | None = None) -> None:
     """Report a finished fold to the current trial; raise :class:`optuna.TrialPruned` when the
