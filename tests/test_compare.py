@@ -281,7 +281,8 @@ def test_a_stopped_repeats_leaves_no_run_running(imbexp_home, mlflow_client) -> 
     runs = _runs(mlflow_client, "cmp-stop")
     (group,) = [run for run in runs if names.REPEATS_TAG in run.data.tags]
     assert group.info.status == "KILLED" and group.info.run_id in err
-    assert all(run.info.status in ("FINISHED", "KILLED") for run in runs)
+    assert all(run.info.status in ("FINISHED", "KILLED") for run in runs), \
+        [(run.info.run_name, run.info.status) for run in runs] + [err[-2000:]]
 
 
 @pytest.mark.parametrize("command", [["-m", "strategy=downsample_upweight"],

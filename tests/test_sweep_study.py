@@ -368,3 +368,26 @@ def test_gp_needs_pytorch_or_says_so(run_cli, imbexp_home) -> None:
     study = _study(imbexp_home, "gp")
     assert len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 3
     assert all(t.constraints for t in study.trials)
+
+
+def test_a_killed_process_its_parent_has_not_reaped_holds_no_trial() -> None:
+    import signal
+    import sys
+    import time
+
+    from imbexp.sweeping._study import pid_alive
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert pid_alive(child.pid)
+        os.kill(child.pid, signal.SIGKILL)
+        for _ in range(100):  # a zombie until this process waits for it
+            if not pid_alive(child.pid):
+                break
+            time.sleep(0.05)
+        assert not pid_alive(child.pid)
+        assert child.poll() == -signal.SIGKILL  # reaped only now: it was a zombie above
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()

@@ -192,7 +192,16 @@ def duplicate_grid_point(study: optuna.Study, trial: optuna.Trial, wait: float =
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether a process with this id exists on this host."""
+    """Whether a process with this id runs on this host. A zombie (dead, its parent has not
+    reaped it yet: a killed worker whose launcher is busy) runs nothing and holds no trial."""
+    if os.path.exists("/proc/self/stat"):
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except FileNotFoundError:
+            return False
+        except (OSError, IndexError):  # unreadable: ask the kernel
+            pass
     try:
         os.kill(pid, 0)  # signal 0: only asks whether the process exists
     except ProcessLookupError:
