@@ -74,19 +74,15 @@ def is_group(run: Any) -> bool:
     return names.REPEATS_TAG in run.data.tags
 
 
-#: params that change how a file is read, not what is read: two runs that differ in them are
-#: the same experiment (the same rows, the same scores)
-FREE_KEYS = ("dataset.batch_rows", "dataset.read_in_batches")
-#: params added after runs were logged without them, with the value that means what those runs
-#: did: an older run pairs with a newer one that logs the key at that value
-ADDED_DEFAULTS = {"dataset.eval_sample": "null", "dataset.classes": "2", "dataset.class_fractions": "null",
-                  "threshold.multiclass": "argmax", "threshold.cost_matrix": "null"}
+#: params added after runs were logged without them, as the text they log at the value that
+#: means what those runs did: an older run pairs with a newer one that logs the key at that value
+ADDED_PARAMS = {key: tracking.param_text(value) for key, value in names.ADDED_KEYS.items()}
 
 
 def _identity(run: Any) -> tuple[tuple[str, str], ...]:
     """The params two runs must share to be paired, beside the strategy."""
     return tuple(sorted((k, v) for k, v in run.data.params.items()
-                        if not k.startswith(FREE_PREFIXES) and k not in FREE_KEYS and ADDED_DEFAULTS.get(k) != v))
+                        if not k.startswith(FREE_PREFIXES) and k not in names.READ_KEYS and ADDED_PARAMS.get(k) != v))
 
 
 def _strategy_params(run: Any) -> dict[str, str]:
@@ -639,11 +635,6 @@ def _mean_value(values: list[float | list[float]]) -> float | list[float]:
     return float(np.mean(values))
 
 
-#: the tags a group takes from its first seed run: what reports and the MLflow UI group runs by
-_COPIED_TAGS = ("strategy", "model", "dataset", "degree", "split", names.LABEL_TAG, names.FACTOR_NAME_TAG,
-                names.CLASSES_TAG, *tracking.DATASET_FACTS)
-
-
 def run_repeats(cfg: DictConfig, run_one: Callable[[DictConfig], Any], baselines_now: bool) -> GroupResult:
     """``repeats=k``: the config with seeds seed..seed+k-1, each a normal run nested under one
     group run, which then logs the seeds' mean, sd and t interval (:func:`group_metrics`).
@@ -705,7 +696,7 @@ def run_repeats(cfg: DictConfig, run_one: Callable[[DictConfig], Any], baselines
         metrics = [Metric(key, v, now, 0) for key, v in values.items()]
         for start in range(0, len(metrics), 1000):  # MLflow's batch limit
             client.log_batch(group_id, metrics=metrics[start:start + 1000])
-        copied = [RunTag(t, first.data.tags[t]) for t in _COPIED_TAGS if t in first.data.tags]
+        copied = [RunTag(t, first.data.tags[t]) for t in tracking.GROUP_TAGS if t in first.data.tags]
         client.log_batch(group_id, tags=copied)
         client.update_run(group_id, name=f"{label(first)} · {k} seeds")
         # compared once the group's own numbers are logged: rows that differ from compare_to's

@@ -129,3 +129,19 @@ FEASIBLE_TAG = "imbexp.feasible"
 VIOLATED_TAG = "imbexp.violated_constraints"
 #: set by a sweep that is not verbose: its trials skip the single run's printed summary
 QUIET_TRIALS_ENV = "IMBEXP_QUIET_TRIALS"
+
+
+# -- config keys whose meaning runs and studies recorded earlier share ----------------------------
+#: config keys added after runs and studies were recorded, with the value that does what a config
+#: without them did: a study recorded before them resumes, and a run logged before them pairs
+#: with a newer one, when they are at that value
+ADDED_KEYS: dict[str, object] = {
+    "dataset.classes": 2,
+    "dataset.class_fractions": None,
+    "dataset.eval_sample": None,
+    "threshold.multiclass": "argmax",
+    "threshold.cost_matrix": None,
+}
+#: config keys that change how a file is read, never what is read or scored (valid and test
+#: predicted batch by batch give a whole read's scores): the same experiment whatever they are
+READ_KEYS = ("dataset.batch_rows", "dataset.read_in_batches")

@@ -31,6 +31,10 @@ FACTOR_METRIC = names.FACTOR_METRIC
 #: logged as metrics were what MLflow's metric charts and compare view opened on
 DATASET_FACTS = ("dataset_rows", "dataset_features", "dataset_positives", "dataset_classes",
                  "dataset_minority_fraction")
+#: the tags a group of repeated seeds carries from its first seed, and a report gives a group
+#: whose own tags lack them: what its seeds share
+GROUP_TAGS = ("strategy", "model", "dataset", "degree", "split", names.LABEL_TAG, names.FACTOR_NAME_TAG,
+              names.CLASSES_TAG, *DATASET_FACTS)
 
 _CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<secret>[^@/\s]+)@")
 _QUERY_SECRET = re.compile(r"(?i)([?&](?:password|passwd|pwd|token|secret|access_key)=)[^&\s]+")
@@ -83,9 +87,13 @@ def run_params(cfg: DictConfig) -> dict[str, str]:
     chosen = {key: tree[key] for key in PARAM_GROUPS if key in tree}
     params = {}
     for key, value in flatten(chosen).items():
-        text = redact("null" if value is None else str(value))
-        params[key] = text[:MAX_PARAM_VALUE]
+        params[key] = redact(param_text(value))[:MAX_PARAM_VALUE]
     return params
+
+
+def param_text(value: Any) -> str:
+    """A config value as its MLflow param reads (``null`` for None)."""
+    return "null" if value is None else str(value)
 
 
 def config_yaml(cfg: DictConfig) -> str:

@@ -264,7 +264,7 @@ def test_a_study_recorded_before_the_multiclass_keys_resumes_at_their_defaults(c
     import json
 
     from imbexp import names
-    from imbexp.sweeping._fingerprint import ADDED_KEYS, check, fingerprint
+    from imbexp.sweeping._fingerprint import check, fingerprint
     from imbexp.sweeping._space import parse_search_space
     from imbexp.sweeping._study import open_storage
 
@@ -272,13 +272,41 @@ def test_a_study_recorded_before_the_multiclass_keys_resumes_at_their_defaults(c
     storage = open_storage(f"sqlite:///{tmp_path.as_posix()}/optuna.db")
     study = optuna.create_study(study_name="old", storage=storage)
     now = fingerprint(compose(), space)
-    assert set(ADDED_KEYS) <= set(now)
-    older = {key: value for key, value in now.items() if key not in ADDED_KEYS}
+    multiclass_keys = {key for key in names.ADDED_KEYS if key != "dataset.eval_sample"}  # a file's key
+    assert multiclass_keys <= set(now)
+    older = {key: value for key, value in now.items() if key not in names.ADDED_KEYS}
     study.set_user_attr(names.STUDY_FINGERPRINT_ATTR, json.dumps(older, sort_keys=True))
     check(storage, optuna.load_study(study_name="old", storage=storage), now)  # resumes
     with pytest.raises(ConfigError, match=r"it was run with threshold.multiclass=unset \(now ovr_f1\)"):
         check(storage, optuna.load_study(study_name="old", storage=storage),
               fingerprint(compose("threshold.multiclass=ovr_f1"), space))
+
+
+def test_a_file_study_recorded_before_batch_scoring_resumes_whatever_its_batches(compose, tmp_path) -> None:
+    """How a file is read (dataset.batch_rows, whose default fell from 1,000,000 to 250,000, and
+    dataset.read_in_batches) changes no trial's value, and dataset.eval_sample=null is what a
+    study recorded before that key did; a sample is another experiment."""
+    import json
+
+    from imbexp import names
+    from imbexp.sweeping._fingerprint import check, fingerprint
+    from imbexp.sweeping._space import parse_search_space
+    from imbexp.sweeping._study import open_storage
+
+    data = ["dataset=file", f"dataset.path={tmp_path.as_posix()}/events.parquet", "dataset.target=label"]
+    space = parse_search_space({"strategy.downsample_factor": "choice(1.0, 4.0)"})
+    storage = open_storage(f"sqlite:///{tmp_path.as_posix()}/optuna.db")
+    study = optuna.create_study(study_name="file", storage=storage)
+    now = fingerprint(compose(*data), space)
+    assert "dataset.eval_sample" in now and "dataset.batch_rows" not in now
+    older = {key: value for key, value in now.items() if key != "dataset.eval_sample"}
+    older["dataset.batch_rows"] = "1000000"
+    study.set_user_attr(names.STUDY_FINGERPRINT_ATTR, json.dumps(older, sort_keys=True))
+    check(storage, optuna.load_study(study_name="file", storage=storage),
+          fingerprint(compose(*data, "dataset.read_in_batches=true"), space))  # resumes
+    with pytest.raises(ConfigError, match=r"it was run with dataset.eval_sample=unset \(now 0.5\)"):
+        check(storage, optuna.load_study(study_name="file", storage=storage),
+              fingerprint(compose(*data, "dataset.eval_sample=0.5"), space))
 
 
 def test_target_and_timeout_end_the_sweep_cleanly_with_the_reason(run_cli, imbexp_home, mlflow_client) -> None:

@@ -23,7 +23,7 @@ from imbexp.config import Objective, parse_objective
 from imbexp.errors import ImbexpError
 from imbexp.intervals import bounds_of, seed_interval
 from imbexp.report._describe import describe_runs
-from imbexp.tracking import DATASET_FACTS, open_store, redact
+from imbexp.tracking import GROUP_TAGS, open_store, redact
 
 PARENT_TAG = names.PARENT_RUN_TAG
 _PARENT_COLUMN = f"tags.{PARENT_TAG}"
@@ -33,9 +33,6 @@ BASELINE_RUN_TAG, FACTOR1_RUN_TAG = names.BASELINE_RUN_TAG, names.FACTOR1_RUN_TA
 COMPARED_TO_TAG, NO_INTERVALS_TAG = names.COMPARED_TO_TAG, names.NO_INTERVALS_TAG
 _GROUP_COLUMN = f"tags.{REPEAT_GROUP_TAG}"
 _REPEATS_COLUMN = f"tags.{REPEATS_TAG}"
-#: a group's own tags a report describes it by; taken from its first seed run where it lacks them
-_INHERITED_TAGS = ("strategy", "model", "dataset", "degree", "split", names.LABEL_TAG, names.FACTOR_NAME_TAG,
-                   *DATASET_FACTS)
 #: the metrics a group summarises over its seeds (mean, ``_sd``, and for test ``_seed_ci_low/high``)
 _SEED_SUMMARISED = re.compile(r"((valid|test|train)_.+|fit_seconds|threshold_tuned|imbexp\.factor)")
 
@@ -340,7 +337,7 @@ def _with_groups(runs: pd.DataFrame, seeds: pd.DataFrame) -> tuple[pd.DataFrame,
     if seeds.empty:
         return runs, seeds
     inherited = [c for c in seeds if c.startswith("params.")]
-    inherited += [f"tags.{tag}" for tag in _INHERITED_TAGS if f"tags.{tag}" in seeds]
+    inherited += [f"tags.{tag}" for tag in GROUP_TAGS if f"tags.{tag}" in seeds]
     summarised = [c for c in seeds if _SEED_SUMMARISED.fullmatch(c) and not _derived(c)
                   and pd.api.types.is_numeric_dtype(seeds[c])]
     additions: dict[str, dict[int, Any]] = {}

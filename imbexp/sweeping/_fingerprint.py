@@ -34,8 +34,8 @@ IGNORED_ROOTS = ("hydra", "tracking")
 #: keys that change no trial's valid objective, so a resume that changes them is the same
 #: experiment: test-side output only (bootstrap intervals, the metrics at a deployment
 #: prevalence, paired deltas against another run), and the model's thread count (how fast,
-#: not what, it fits; a run sets it from IMBEXP_THREADS anyway)
-IGNORED_KEYS = ("metrics.bootstrap", "deployment.prevalence", "compare_to")
+#: not what, it fits; a run sets it from IMBEXP_THREADS anyway), and how a file is read
+IGNORED_KEYS = ("metrics.bootstrap", "deployment.prevalence", "compare_to", *names.READ_KEYS)
 #: with dataset=file, the file's size and modification time beside dataset.path: the same path
 #: with other contents is another dataset
 FILE_STAMP_KEYS = ("dataset.path.bytes", "dataset.path.modified")
@@ -80,14 +80,6 @@ def _file_stamp(dataset: Any) -> dict[str, str]:
     return dict(zip(FILE_STAMP_KEYS, (json.dumps(stat.st_size), json.dumps(modified)), strict=True))
 
 
-#: config keys added after studies were recorded, with the value that does what a config
-#: without them did: a study recorded before them resumes when they are at that value
-ADDED_KEYS: dict[str, object] = {
-    "dataset.classes": 2,
-    "dataset.class_fractions": None,
-    "threshold.multiclass": "argmax",
-    "threshold.cost_matrix": None,
-}
 _NO_DEFAULT = object()
 
 
@@ -110,7 +102,7 @@ def check(storage: optuna.storages.RDBStorage, study: optuna.Study, wanted: dict
     wanted = {key: value for key, value in wanted.items() if key in before or key not in FILE_STAMP_KEYS}
     # keys added to the config since the study was recorded, at the value that keeps the old behaviour
     wanted = {key: value for key, value in wanted.items()
-              if key in before or json.loads(value) != ADDED_KEYS.get(key, _NO_DEFAULT)}
+              if key in before or json.loads(value) != names.ADDED_KEYS.get(key, _NO_DEFAULT)}
     if before == wanted:
         return
     changed = [key for key in sorted({*before, *wanted}) if before.get(key) != wanted.get(key)]
