@@ -105,7 +105,7 @@ def experiment(cfg: DictConfig) -> Result:
         # A sweep's pruner does too: streamed, every fold is fitted before the first is scored,
         # and a pruned trial would have saved no fit.
         stream = source if (in_batches and multiclass is None and isinstance(source, BatchPredictable)
-                            and source.streams_predictions() and _pruning.reports_folds() is False) else None
+                            and source.streams_predictions() and not _pruning.reports_folds()) else None
         if in_batches:
             dataset = read_rows(source, dataset, _rows_used(split, strategy, dataset, seed,
                                                             evaluated=stream is None))
@@ -228,7 +228,7 @@ def _eval_sample(split: Split, y: np.ndarray, sample: float | int | None, seed: 
     (``dataset.eval_sample``: a fraction of each part, or a number of rows of each), seeded by
     the run's seed, and the sentence that says so; ``split`` itself when ``sample`` is null.
 
-    Every class keeps its share within rounding (scikit-learn's stratified split allocates the
+    Every class keeps its share within rounding (the split's stratified draw allocates the
     rows); a class the sample would leave without a row stops the run, since its metrics would
     be undefined."""
     if sample is None:
@@ -299,7 +299,7 @@ def _fit_and_score(cfg: DictConfig, dataset: Dataset, split, strategy: Strategy,
     for number, fold in enumerate(split.folds):
         y_valid = y[fold.valid]
         if streamed is None:
-            model, training, fit_seconds = _fit_one(cfg, dataset, fold.train, strategy, seed, clock)
+            model, training, _ = _fit_one(cfg, dataset, fold.train, strategy, seed, clock)
             with clock.stage("predict"):
                 raw = strategy.correct_probabilities(models.predict_positive(model, dataset.features(fold.valid)))
         else:
@@ -330,7 +330,7 @@ def _fit_and_score(cfg: DictConfig, dataset: Dataset, split, strategy: Strategy,
 
     if split.kind == "cv":  # the test model is fitted on the whole training part
         if streamed is None:
-            model, training, fit_seconds = _fit_one(cfg, dataset, split.train_all, strategy, seed, clock)
+            model, training, _ = _fit_one(cfg, dataset, split.train_all, strategy, seed, clock)
         else:
             model, training = streamed.fits[-1]
         values["cv_folds"] = len(split.folds)

@@ -171,13 +171,13 @@ def _split_off(positions, y, share, seed, name):
 
 def stratified_split_off(positions: np.ndarray | None, y: np.ndarray, test_size: float, seed: int,
                          ) -> tuple[np.ndarray, np.ndarray]:
-    """``train_test_split(positions, test_size=test_size, stratify=y, random_state=seed)`` (``None``:
-    ``np.arange(len(y))``, never built): the
-    same rows in the same order (the same draws of the same generator), in a fraction of its
-    memory. scikit-learn's ``StratifiedShuffleSplit`` gathers the rows into Python lists of numpy
-    scalars (about 40 bytes a row: 0.7 GB over the labels of 10M rows, 7 GB of 100M), and sorts
-    an int64 copy of the labels; here each class's rows are found with one comparison and
-    shuffled as int32 positions (``RandomState.shuffle`` draws the same whatever the dtype)."""
+    """``train_test_split(positions, test_size=test_size, stratify=y, random_state=seed)``, with
+    ``positions=None`` for ``np.arange(len(y))`` (never built): the same rows in the same order
+    (the same draws of the same generator), in a fraction of its memory. scikit-learn's
+    ``StratifiedShuffleSplit`` gathers the rows into Python lists of numpy scalars (about 40
+    bytes a row: 0.7 GB over the labels of 10M rows, 7 GB of 100M), and sorts an int64 copy of
+    the labels; here each class's rows are found with one comparison and shuffled as int32
+    positions (``RandomState.shuffle`` draws the same whatever the dtype)."""
     try:  # scikit-learn's private helpers, so the draws are its own; moved in another release: its split
         from sklearn.model_selection._split import _validate_shuffle_split
         from sklearn.utils.extmath import _approximate_mode

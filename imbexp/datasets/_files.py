@@ -299,9 +299,7 @@ class File:
             schema = parquet.schema_arrow
             columns = self._feature_columns(schema.names)
             filled, gathered, seen = _gather(parquet, rows, columns, int(self.batch_rows))
-        if seen != labels.n_rows:
-            raise DataError(f"dataset.path={str(self.path)!r} changed while it was read "
-                            f"({seen} rows, {labels.n_rows} labels).")
+        self._check_unchanged(seen, labels.n_rows)
         pa.default_memory_pool().release_unused()  # the decoded batches, back to the system
         X = pd.DataFrame({name: filled[name] if name in filled
                           else pa.chunked_array(gathered[name], type=schema.field(name).type).to_pandas()
@@ -338,8 +336,8 @@ class File:
         # a split's parts come sorted: those are used as they are (an argsort and a copy are 16
         # bytes a row, 64 MB for the 4M valid and test rows of a 10M-row file)
         orders = [None if _ascending(rows) else np.argsort(rows, kind="stable") for rows, _ in parts]
-        wanted = [np.asarray(rows, dtype=np.int64) if order is None else np.asarray(rows, dtype=np.int64)[order]
-                  for (rows, _), order in zip(parts, orders, strict=True)]
+        wanted = [np.asarray(rows, dtype=np.int64) for rows, _ in parts]
+        wanted = [rows if order is None else rows[order] for rows, order in zip(wanted, orders, strict=True)]
         found = [np.empty(rows.size, dtype=np.float64) for rows in wanted]
         with _batches_of(self.file_path) as parquet:
             columns = self._feature_columns(parquet.schema_arrow.names)
@@ -358,9 +356,7 @@ class File:
                     found[i][low:high] = parts[i][1](X.iloc[at])
                 del X
         pa.default_memory_pool().release_unused()
-        if start != read.n_rows:
-            raise DataError(f"dataset.path={str(self.path)!r} changed while it was read "
-                            f"({start} rows, {read.n_rows} labels).")
+        self._check_unchanged(start, read.n_rows)
         for i, order in enumerate(orders):
             if order is not None:  # back to the order asked
                 back = np.empty_like(found[i])
@@ -373,6 +369,12 @@ class File:
         drop = {self.target, *_as_list(self.drop), *self._not_features()}
         drop |= set(_index_columns(names, list(drop), self.path, quiet=True))
         return [c for c in names if c not in drop]
+
+    def _check_unchanged(self, rows_read: int, labels: int) -> None:
+        """The file's rows read now are as many as its labels read first, or one sentence."""
+        if rows_read != labels:
+            raise DataError(f"dataset.path={str(self.path)!r} changed while it was read "
+                            f"({rows_read} rows, {labels} labels).")
 
     def _roles(self) -> dict[str, str]:
         """The role columns that are set: role -> column name."""

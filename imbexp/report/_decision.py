@@ -19,7 +19,8 @@ import pandas as pd
 from imbexp import intervals
 from imbexp.plots import LABELLED_LEFT, fixed_margins
 from imbexp.report._describe import number
-from imbexp.report._figures import colors, new_figure
+from imbexp.report._figures import new_figure
+from imbexp.report._tables import series_colors
 
 #: thresholds drawn per curve
 DECISION_POINTS = 101
@@ -77,7 +78,7 @@ def decision_figure(curves: pd.DataFrame, marks: pd.DataFrame,
     if curves.empty:
         return None
     series = list(dict.fromkeys(curves["series"]))
-    palette = {**colors(series), **(palette or {})}
+    palette = {**series_colors(series), **(palette or {})}
     fig, axes = new_figure(1, 1, width=LEGEND_RIGHT + 6.5, height=4.6)
     ax = axes[0]
     for name in series:

@@ -24,7 +24,6 @@ from imbexp.report._tables import (
     palette_of,
     pareto_front,
     round_text,
-    series_colors,
     series_of,
     series_order,
 )
@@ -76,14 +75,25 @@ def figure_png(fig, dpi: int = 90) -> bytes:
     return buffer.getvalue()
 
 
-def colors(labels: Sequence[str]) -> dict[str, Any]:
-    """A colour per label, sorted (see :func:`imbexp.report._tables.series_colors`); the report's
-    figures take the colours it gave its runs when loading them (``palette_of``)."""
-    return series_colors(labels)
-
-
 #: a legend of more entries than this leaves the axes for the band below them, in columns
 LEGEND_ON_AXES = 10
+
+
+def legend_columns(fig, labels: Sequence[str], most: int | None = None) -> int:
+    """As many legend columns as the longest label fits across the figure (about 12 characters
+    an inch at the legends' size, with the marker), at most ``most``."""
+    fitting = int(fig.get_figwidth() * 12 / (max(map(len, labels)) + 6))
+    return max(1, min(len(labels), fitting, most or len(labels)))
+
+
+def legend_or_below(fig, ax, **legend: Any) -> float:
+    """``ax``'s legend on the axes, or below the panels past :data:`LEGEND_ON_AXES` entries;
+    returns the band below (0 on the axes), for ``fixed_margins(below=...)``."""
+    handles, labels = ax.get_legend_handles_labels()
+    if len(labels) > LEGEND_ON_AXES:
+        return legend_below(fig, handles, labels)
+    ax.legend(fontsize=8, **legend)
+    return 0.0
 
 
 def legend_below(fig, handles: Sequence[Any], labels: Sequence[str], fontsize: float = 8) -> float:
@@ -91,8 +101,7 @@ def legend_below(fig, handles: Sequence[Any], labels: Sequence[str], fontsize: f
     figure (about 12 characters an inch at this size, with the marker), the figure made taller by
     the band it needs; returns that band in inches, for ``fixed_margins(below=...)``. Many
     strategies are never merged into one series, so their legend leaves the axes it would cover."""
-    width = fig.get_figwidth()
-    columns = max(1, min(len(labels), int(width * 12 / (max(map(len, labels)) + 6))))
+    columns = legend_columns(fig, labels)
     band = 0.2 + 0.2 * math.ceil(len(labels) / columns)
     fig.set_figheight(fig.get_figheight() + band)
     fig.legend(handles, labels, loc="lower center", ncols=columns, fontsize=fontsize, frameon=False)
@@ -136,10 +145,8 @@ def draw_against_factor(runs: pd.DataFrame, panels: Sequence[tuple[str, str]], f
     labels, handles = list(entries), list(entries.values())
     legend_rows = 0
     if handles:
-        # as many columns as the longest label fits across the figure (about 12 characters an
-        # inch at this size, with the marker): binned labels such as ``downsample_upweight w 50–100``
-        width = fig.get_figwidth()
-        columns = max(1, min(len(labels), 4, int(width * 12 / (max(map(len, labels)) + 6))))
+        # binned labels such as ``downsample_upweight w 50–100`` take several columns' width
+        columns = legend_columns(fig, labels, most=4)
         legend_rows = math.ceil(len(labels) / columns)
         fig.legend(handles, labels, loc="lower center", ncols=columns, fontsize=9, frameon=False)
     fixed_margins(fig, title=title, below=0.1 + 0.25 * legend_rows)
@@ -283,12 +290,7 @@ def pareto_section(data: ReportRuns) -> tuple[Any | None, pd.DataFrame | None]:
     ax.set_xlabel(f"{x_key} ({data.objective.directions[0]})")
     ax.set_ylabel(f"{y_key} ({data.objective.directions[1]})")
     ax.grid(alpha=0.3)
-    handles, labels = ax.get_legend_handles_labels()
-    below = 0.0
-    if len(labels) > LEGEND_ON_AXES:
-        below = legend_below(fig, handles, labels)
-    else:
-        ax.legend(fontsize=8)
+    below = legend_or_below(fig, ax)
     ax.set_title(f"Pareto front on valid: {len(front)} of {len(runs)} runs", fontsize=10)
     fixed_margins(fig, left=LABELLED_LEFT, below=below)
     return fig, front

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -14,7 +14,7 @@ import pandas as pd
 from imbexp.config import Objective
 from imbexp.names import FEASIBLE_TAG
 from imbexp.plots import LABELLED_LEFT, fixed_margins
-from imbexp.report._figures import LEGEND_ON_AXES, factor_words, legend_below, new_figure
+from imbexp.report._figures import factor_words, legend_or_below, new_figure
 from imbexp.report._runs import ReportRuns, read_predictions
 from imbexp.report._tables import factor_axis, on_axis, palette_of, round_text, series_of
 
@@ -76,7 +76,7 @@ class ChosenRuns:
     per_factor: dict[str, list[pd.Series]]
     axis: str | None
     #: each series' colour, as in every figure of the report
-    palette: dict[str, str] = field(default_factory=dict)
+    palette: dict[str, str]
 
     def artifact_uris(self) -> dict[str, str]:
         rows = [*self.best.values(), *(row for rows in self.per_factor.values() for row in rows)]
@@ -86,8 +86,9 @@ class ChosenRuns:
 
 def choose_runs(data: ReportRuns) -> ChosenRuns:
     """The runs the reliability curves and the decision curve draw (see :class:`ChosenRuns`)."""
-    axis = factor_axis(data.finished)
-    runs = on_axis(data.finished.assign(series=series_of(data.finished, data.facets)), axis)
+    finished = data.finished  # a property that filters the runs: read once
+    axis = factor_axis(finished)
+    runs = on_axis(finished.assign(series=series_of(finished, data.facets)), axis)
     best = {name: _stand_in(data, _pick_by_objective(part, data.objective))
             for name, part in runs.groupby("series", sort=False)}
     per_factor: dict[str, list[pd.Series]] = {}
@@ -97,7 +98,7 @@ def choose_runs(data: ReportRuns) -> ChosenRuns:
             chosen = _spread_pick(list(factors), MAX_FACTORS_PER_PANEL)
             per_factor[name] = [_stand_in(data, _pick_by_objective(part[part["factor"] == f], data.objective))
                                 for f in chosen]
-    return ChosenRuns(best, per_factor, axis, palette_of(data.finished, data.facets))
+    return ChosenRuns(best, per_factor, axis, palette_of(finished, data.facets))
 
 
 def _stand_in(data: ReportRuns, row: pd.Series) -> pd.Series:
@@ -160,12 +161,7 @@ def _overlaid(curves: _Curves, best: dict[str, pd.Series], objective: Objective,
     _reliability_axes(top, curves.truth_label)
     top.set_title(f"Reliability on test, strategies overlaid (each at its best run by {objective.keys[0]}); "
                   f"quantile bins", fontsize=10)
-    handles, labels = top.get_legend_handles_labels()
-    below = 0.0
-    if len(labels) > LEGEND_ON_AXES:
-        below = legend_below(fig, handles, labels)
-    else:
-        top.legend(fontsize=8, loc="upper left")
+    below = legend_or_below(fig, top, loc="upper left")
     bottom.set_xscale("log")
     bottom.set_yscale("log")
     bottom.minorticks_off()  # as on the curves above

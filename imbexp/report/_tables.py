@@ -248,13 +248,13 @@ MAX_SERIES = 8
 _SETTING = re.compile(r"(?P<name>[\w.]+)=(?P<value>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)(?![\w.:,])")
 
 
-def series_key(runs: pd.DataFrame, facets: Sequence[str], limit: int = MAX_SERIES) -> pd.Series:
+def series_key(runs: pd.DataFrame, facets: Sequence[str]) -> pd.Series:
     """What one line or colour of a figure stands for: the strategy, with the dataset and the
-    model when the report spans several; at most ``limit`` of them (see :func:`readable_series`)."""
+    model when the report spans several; made readable by :func:`readable_series`."""
     key = runs["strategy_label"].astype(str)
     for facet in facets:
         key = key + " · " + runs[facet].astype(str)
-    return readable_series(key, limit)
+    return readable_series(key)
 
 
 def report_series(runs: pd.DataFrame, facets: Sequence[str]) -> pd.Series:
@@ -294,10 +294,10 @@ def palette_of(runs: pd.DataFrame, facets: Sequence[str] = ()) -> dict[str, str]
     return series_colors(series_of(runs, facets))
 
 
-def readable_series(labels: pd.Series, limit: int = MAX_SERIES) -> pd.Series:
+def readable_series(labels: pd.Series) -> pd.Series:
     """``labels`` as a legend can show them: the numbers they give settings rounded to three
-    significant figures, and past ``limit`` distinct labels, the settings of a sweep binned
-    between round values (``w 10–20``), as few bins merged as reach ``limit``.
+    significant figures, and past :data:`MAX_SERIES` distinct labels, the settings of a sweep
+    binned between round values (``w 10–20``), as few bins merged as reach that limit.
 
     An Optuna sweep of a second, continuous factor (``downsample_upweight w=13.72819``) makes
     every trial its own series. Bins rather than a colorbar: the series is what every figure of
@@ -311,9 +311,9 @@ def readable_series(labels: pd.Series, limit: int = MAX_SERIES) -> pd.Series:
     figure that merged them would average different techniques into one line."""
     labels = labels.astype(str)
     rounded = labels.map(lambda text: _SETTING.sub(lambda m: f"{m['name']}={round_text(m['value'])}", text))
-    if rounded.nunique() <= limit:
+    if rounded.nunique() <= MAX_SERIES:
         return rounded
-    return _Bins(labels).fewest(limit)  # binned by the values run, not their rounding (19.996 < 20)
+    return _Bins(labels).fewest()  # binned by the values run, not their rounding (19.996 < 20)
 
 
 def round_text(value: object, digits: int = 3) -> str:
@@ -350,12 +350,12 @@ class _Bins:
     def count(self, texts: dict[tuple[str, int], dict[float, str]]) -> int:
         return len({(shape, *(texts[(shape, c)][v] for c, v in enumerate(values))) for shape, values in self.rows})
 
-    def fewest(self, limit: int) -> pd.Series:
+    def fewest(self, limit: int = MAX_SERIES) -> pd.Series:
         """The labels with the fewest values merged that leave at most ``limit`` of them (or as
         few as binning the swept settings can)."""
         texts = {key: dict(found) for key, found in self.texts.items()}
         current = self.count(texts)
-        swept = [key for key, found in texts.items() if len(found) > MAX_SERIES]
+        swept = [key for key, found in texts.items() if len(found) > limit]
         for steps in _LEVELS:
             bins = [(key, lo, hi) for key in swept for lo, hi in _round_bins(np.array(sorted(texts[key])), steps)]
             while current > limit:
