@@ -202,24 +202,30 @@ def stratified_split_off(positions: np.ndarray | None, y: np.ndarray, test_size:
     n_i = _approximate_mode(counts, n_train, rng)
     t_i = _approximate_mode(counts - n_i, n_test, rng)
     small = np.int32 if len(y) < 2**31 else np.int64
-    rows = np.arange(len(y), dtype=small)
     train_parts, test_parts = [], []
     for i, label in enumerate(classes):
-        permutation = np.arange(counts[i], dtype=small)
-        rng.shuffle(permutation)  # rng.permutation(counts[i]), as int32
-        chosen = rows[y == label][permutation]  # the class's rows (ascending, as sklearn's stable sort), shuffled
-        del permutation
+        chosen = _rows_of(y, label, small)  # the class's rows, ascending (as sklearn's stable sort)
+        # shuffled in place: the swaps depend on the length alone, so this is the class's rows
+        # indexed by rng.permutation(counts[i]), without a second array of the class's size
+        rng.shuffle(chosen)
         train_parts.append(chosen[:n_i[i]].copy())
         test_parts.append(chosen[n_i[i]:n_i[i] + t_i[i]].copy())
         del chosen
     train, test = np.concatenate(train_parts), np.concatenate(test_parts)
     del train_parts, test_parts
-    del rows
     rng.shuffle(train)
     rng.shuffle(test)
-    if positions is None:
-        return train.astype(np.int64), test.astype(np.int64)
+    if positions is None:  # int32 below 2**31 rows: half the memory of the positions a run holds
+        return train, test
     return positions[train], positions[test]
+
+
+def _rows_of(y: np.ndarray, label: Any, dtype: Any, chunk: int = 1 << 23) -> np.ndarray:
+    """Positions of the rows of ``y`` equal to ``label``, ascending, as ``dtype``; found chunk by
+    chunk, so no int64 array of the class's size (0.8 GB for the majority of 100M rows) is made."""
+    parts = [(np.flatnonzero(y[start:start + chunk] == label) + start).astype(dtype, copy=False)
+             for start in range(0, len(y), chunk)]
+    return np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
 
 
 def _require_minority(y: np.ndarray, part: np.ndarray, name: str, cfg: Any) -> None:
