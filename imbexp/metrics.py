@@ -37,12 +37,19 @@ def expected_calibration_error(y_true: np.ndarray, y_score: np.ndarray, n_bins: 
     """
     y_true = np.asarray(y_true, dtype=np.float64)
     y_score = np.asarray(y_score, dtype=np.float64)
-    w = np.ones_like(y_score) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     # Right-closed bins except the first, so a score of exactly 1.0 lands in the last bin.
-    bins = np.clip(np.ceil(y_score * n_bins).astype(int) - 1, 0, n_bins - 1)
-    mass = np.bincount(bins, weights=w, minlength=n_bins)
-    predicted = np.bincount(bins, weights=w * y_score, minlength=n_bins)
-    observed = np.bincount(bins, weights=w * y_true, minlength=n_bins)
+    bins = np.ceil(y_score * n_bins).astype(int)
+    bins -= 1
+    np.clip(bins, 0, n_bins - 1, out=bins)
+    if sample_weight is None:  # the same sums, without row-long weights of one (16 MB at 2M rows)
+        mass = np.bincount(bins, minlength=n_bins).astype(np.float64)
+        predicted = np.bincount(bins, weights=y_score, minlength=n_bins)
+        observed = np.bincount(bins, weights=y_true, minlength=n_bins)
+    else:
+        w = np.asarray(sample_weight, dtype=np.float64)
+        mass = np.bincount(bins, weights=w, minlength=n_bins)
+        predicted = np.bincount(bins, weights=w * y_score, minlength=n_bins)
+        observed = np.bincount(bins, weights=w * y_true, minlength=n_bins)
     filled = mass > 0
     return float(np.sum(np.abs(predicted[filled] - observed[filled])) / mass.sum())
 
@@ -61,17 +68,18 @@ def probability_metrics(y_true: np.ndarray, y_score: np.ndarray, n_bins: int = 1
     bias = float(np.average(y_score, weights=w) - np.average(y_true, weights=w))
     actual = np.asarray(y_true) == 1
     score = np.asarray(y_score, dtype=np.float64)
-    clipped = np.clip(score, 1e-15, 1 - 1e-15)
     if w is None and 0 < actual.sum() < actual.size and np.isfinite(score).all():
         order = _ScoreOrder(actual, score)
         roc_auc, pr_auc = order.roc_pr(*order.cumulative(np.ones(score.size, dtype=np.int64)))
+        del order
         ranking = {
             "roc_auc": roc_auc,
             "pr_auc": pr_auc,
-            "log_loss": float(-np.mean(np.where(actual, np.log(clipped), np.log1p(-clipped)))),
+            "log_loss": _log_loss(actual, score),
             "brier": float(np.mean((score - actual) ** 2)),
         }
     else:
+        clipped = np.clip(score, 1e-15, 1 - 1e-15)
         ranking = {
             "roc_auc": float(skm.roc_auc_score(y_true, y_score, sample_weight=w)),
             "pr_auc": float(skm.average_precision_score(y_true, y_score, sample_weight=w)),
@@ -84,6 +92,16 @@ def probability_metrics(y_true: np.ndarray, y_score: np.ndarray, n_bins: int = 1
         "prediction_bias": bias,
         "abs_prediction_bias": abs(bias),
     }
+
+
+def _log_loss(actual: np.ndarray, score: np.ndarray, chunk: int = 1 << 20) -> float:
+    """scikit-learn's log loss (scores clipped to [1e-15, 1 - 1e-15]) of 0/1 labels, summed a
+    chunk of rows at a time: three row-long temporaries of one chunk, not of every row."""
+    total = 0.0
+    for start in range(0, score.size, chunk):
+        clipped = np.clip(score[start:start + chunk], 1e-15, 1 - 1e-15)
+        total += float(np.sum(np.where(actual[start:start + chunk], np.log(clipped), np.log1p(-clipped))))
+    return -total / score.size
 
 
 def threshold_metrics(y_true: np.ndarray, y_score: np.ndarray, threshold: float,
@@ -134,8 +152,11 @@ def tune_threshold(y_true: np.ndarray, y_score: np.ndarray, rule: str = "f1", *,
     """
     if rule == "min_cost" and fn_cost is not None:
         return min_cost_threshold(y_true, y_score, cost_fp, fn_cost, sample_weight)
-    precision, recall, thresholds = skm.precision_recall_curve(y_true, y_score, sample_weight=sample_weight)
-    precision, recall = precision[:-1], recall[:-1]
+    if sample_weight is None and rule in ("f1", "fbeta", "precision_at_recall") and np.any(np.asarray(y_true) == 1):
+        precision, recall, thresholds = _curve_at_positives(y_true, y_score)
+    else:
+        precision, recall, thresholds = skm.precision_recall_curve(y_true, y_score, sample_weight=sample_weight)
+        precision, recall = precision[:-1], recall[:-1]
     if rule in ("f1", "fbeta"):
         b2 = 1.0 if rule == "f1" else beta**2
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -155,6 +176,23 @@ def tune_threshold(y_true: np.ndarray, y_score: np.ndarray, rule: str = "f1", *,
         raise ValueError(f"unknown threshold rule {rule!r}")
     best = np.flatnonzero(gain == gain.max())[-1]
     return float(thresholds[best])
+
+
+def _curve_at_positives(y_true: np.ndarray, y_score: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Precision and recall of ``score >= t`` at each distinct score of a positive ``t``
+    (ascending): scikit-learn's ``precision_recall_curve`` (unweighted) at those of its
+    thresholds, to the bit (the same counts, divided alike), in one sorted copy of the scores
+    instead of its nine row-long arrays (140 MB for the 2M valid rows of a 10M-row file). The
+    rules that maximise F-beta or precision never choose another of its thresholds when there is a
+    positive: below a positive's score, until the next, only false positives are added, which
+    lowers both. By hand because scikit-learn has no such restricted curve."""
+    actual = np.asarray(y_true) == 1
+    score = np.asarray(y_score, dtype=np.float64)
+    positives = np.sort(score[actual])
+    thresholds = np.unique(positives)
+    tp = (positives.size - np.searchsorted(positives, thresholds, "left")).astype(np.float64)
+    predicted = (score.size - np.searchsorted(np.sort(score), thresholds, "left")).astype(np.float64)
+    return tp / predicted, tp / positives.size, thresholds
 
 
 def min_cost_threshold(y_true: np.ndarray, y_score: np.ndarray, cost_fp: float, fn_cost: np.ndarray,

@@ -214,8 +214,8 @@ def _draw_plots(dataset: Dataset, rows: np.ndarray, test_scores: np.ndarray, val
     y_test = dataset.y[rows]
     p_true = dataset.p_true[rows] if dataset.p_true is not None else None
     plots.reliability(y_test, test_scores, out / "reliability.png", n_bins, values["test_ece"], p_true)
-    plots.pr_curve(y_test, test_scores, out / "pr_curve.png")
-    plots.roc_curve(y_test, test_scores, out / "roc_curve.png")
+    plots.pr_curve(y_test, test_scores, out / "pr_curve.png", values.get("test_pr_auc"))
+    plots.roc_curve(y_test, test_scores, out / "roc_curve.png", values.get("test_roc_auc"))
     plots.confusion_matrix(y_test, test_scores, values["threshold_tuned"], out / "confusion_matrix.png")
 
 

@@ -63,6 +63,24 @@ def test_delong_is_scikit_learns_auc_and_a_score_against_itself_differs_by_exact
     assert (delta.value, delta.low, delta.high) == (0.0, 0.0, 0.0)
 
 
+@pytest.mark.parametrize("decimals", [None, 2])
+def test_delongs_components_are_the_midranks_of_sun_and_xu(truth, decimals) -> None:
+    from scipy.stats import rankdata
+
+    y, p = truth
+    y, p = y[:5000], p[:5000]
+    other = np.clip(p + np.random.default_rng(0).normal(0, 0.1, p.size), 0, 1)
+    if decimals is not None:
+        p, other = np.round(p, decimals), np.round(other, decimals)
+    aucs, v10, v01 = I._delong_components(y, [p, other])
+    for i, score in enumerate((p, other)):  # Sun & Xu (2014), from three rankings
+        x, z = score[y == 1], score[y == 0]
+        both = rankdata(np.concatenate([x, z]))
+        np.testing.assert_allclose(v10[i], (both[:x.size] - rankdata(x)) / z.size, rtol=0, atol=1e-15)
+        np.testing.assert_allclose(v01[i], 1 - (both[x.size:] - rankdata(z)) / x.size, rtol=0, atol=1e-15)
+        assert aucs[i] == pytest.approx((both[:x.size].sum() - x.size * (x.size + 1) / 2) / (x.size * z.size), abs=1e-15)
+
+
 def test_identical_scores_give_deltas_of_zero(truth) -> None:
     y, p = truth
     for metric, delta in I.paired(y[:5000], p[:5000], p[:5000], 0.2, 0.2, n_resamples=200).items():

@@ -133,3 +133,32 @@ def test_threshold_metrics_match_scikit_learn_and_imbalanced_learn(weighted) -> 
         }
         for name, value in expected.items():
             assert got[name] == pytest.approx(value, abs=1e-12), (threshold, name)
+
+
+@pytest.mark.parametrize("rule, options", [("f1", {}), ("fbeta", {"beta": 2.0}), ("fbeta", {"beta": 0.5}),
+                                           ("precision_at_recall", {"min_recall": 0.3}),
+                                           ("precision_at_recall", {"min_recall": 0.95})])
+def test_the_tuned_threshold_is_the_one_of_scikit_learns_whole_curve(rule: str, options: dict) -> None:
+    """The threshold rules read precision and recall at the positives' scores only
+    (:func:`imbexp.metrics._curve_at_positives`): the same threshold as the rule applied to
+    scikit-learn's whole precision-recall curve, ties (the highest) included."""
+    rng = np.random.default_rng(7)
+    for case in range(300):
+        n = int(rng.integers(2, 400))
+        y = (rng.random(n) < rng.uniform(0.01, 0.6)).astype(int)
+        y[rng.integers(n)] = 1
+        score = rng.random(n)
+        if case % 3 == 0:
+            score = np.round(score, 1)  # many ties, across classes
+        if case % 50 == 0:
+            score = np.full(n, 0.5)  # one threshold for every row
+        precision, recall, thresholds = skm.precision_recall_curve(y, score)
+        precision, recall = precision[:-1], recall[:-1]
+        if rule == "precision_at_recall":
+            gain = np.where(recall >= options["min_recall"] - 1e-12, precision, -1.0)
+        else:
+            b2 = options.get("beta", 1.0) ** 2
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gain = np.where(b2 * precision + recall > 0, (1 + b2) * precision * recall / (b2 * precision + recall), 0.0)
+        expected = thresholds[np.flatnonzero(gain == gain.max())[-1]]
+        assert M.tune_threshold(y, score, rule, **options) == expected, (case, n, int(y.sum()))
