@@ -125,6 +125,39 @@ def lightgbm_threads(rows: int, trees: int) -> tuple[float, float]:
     return times[0], times[1]
 
 
+def _fits(rows: int, trees: int, repeats: int) -> list[float]:
+    """``repeats`` single-threaded fits of the first grid point, one after another (the data made first)."""
+    import lightgbm
+    import numpy as np
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=int(rows * 0.6), n_features=20, n_informative=8, n_redundant=2,
+                               weights=[0.98], flip_y=0.0, random_state=0)
+    X = X.astype(np.float32)
+    times = []
+    for _ in range(repeats):
+        model = lightgbm.LGBMClassifier(n_estimators=trees, learning_rate=0.05, n_jobs=1, verbose=-1)
+        start = time.perf_counter()
+        model.fit(X, y)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def ceiling(rows: int, trees: int, jobs: int) -> tuple[float, float]:
+    """The most ``n_jobs=jobs`` can give with single-threaded fits on this machine, imbexp aside:
+    the same fit in one process alone, then in ``jobs`` processes at once (each fitting 3 times
+    in a row; the middle fit, which the others overlap whole, is the one counted). Two fits at
+    once can be slower each than one alone: shared caches and memory bandwidth, or two virtual
+    cores on one physical core."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=1) as pool:
+        alone = pool.submit(_fits, rows, trees, 3).result()[1]
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        together = [f.result()[1] for f in [pool.submit(_fits, rows, trees, 3) for _ in range(jobs)]]
+    return alone, max(together)
+
+
 def load() -> str:
     return "load " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -146,6 +179,11 @@ def main() -> None:
         one, every = lightgbm_threads(args.rows, args.trees)
         print(f"LightGBM alone, one fit of {int(args.rows * 0.6):,} rows: 1 thread {one:.2f} s, "
               f"{os.cpu_count()} threads {every:.2f} s ({one / every:.2f}x); {load()}", flush=True)
+        if (args.threads or 0) == 1:
+            alone, together = ceiling(args.rows, args.trees, args.jobs)
+            print(f"The same single-threaded fit alone {alone:.2f} s, in {args.jobs} processes at once {together:.2f} s "
+                  f"each: the ceiling of n_jobs={args.jobs} here, imbexp aside, is {args.jobs * alone / together:.2f}x; "
+                  f"{load()}", flush=True)
     serial, serial_span = sweep(1, args)
     print(f"n_jobs=1: {serial:.1f} s (trials {serial_span:.1f} s); {load()}", flush=True)
     parallel, parallel_span = sweep(args.jobs, args)
