@@ -468,8 +468,8 @@ MMAP_THRESHOLD_BYTES = 2**20
 
 def _return_freed_memory() -> None:
     """A run reading in batches gives the memory of each freed batch and array back to the system.
-    Two allocators keep it otherwise (measured on the 10M-row file, benchmarks/scale.py: peak RSS
-    0.65 GiB -> 0.56 GiB): glibc's malloc raises its mmap threshold to the size of the largest
+    Two allocators keep it otherwise (on the 10M-row file of benchmarks/scale.py, the resident
+    memory through the pass and the metrics went from 0.57-0.59 GiB to 0.51-0.55 GiB): glibc's malloc raises its mmap threshold to the size of the largest
     array freed (up to 32 MB), so that later arrays below it come from a heap that is not
     returned; Arrow's default mimalloc pool keeps the pages of decoded batches. glibc's
     ``mallopt(M_MMAP_THRESHOLD)`` fixes the threshold (no Python library sets it), and Arrow's
