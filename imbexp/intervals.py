@@ -257,8 +257,10 @@ def _delong_components(y_true: np.ndarray, scores: Iterable[np.ndarray]) -> tupl
         m, n = x.size, y.size
         # the midrank form, by counting: a positive's share is the negatives below it plus half
         # those tied, a negative's the positives above it plus half those tied. By hand, as
-        # sorted lookups instead of three rankings (scipy's rankdata) of the rows: no row-long
-        # temporaries beyond one chunk of the negatives (the 2M test rows of a 10M-row file)
+        # sorted lookups instead of three rankings (scipy's rankdata) of the rows: besides the
+        # negatives' scores and one sorted copy of them, temporaries of one chunk of negatives,
+        # not of every row (the 2M test rows of a 10M-row file). A NaN score would sort as the
+        # highest (rankdata gave a NaN AUC); a run's scores are probabilities.
         y_sorted = np.sort(y)
         v10 = (np.searchsorted(y_sorted, x, "left") + np.searchsorted(y_sorted, x, "right")) / (2.0 * n)
         del y_sorted

@@ -95,8 +95,8 @@ def probability_metrics(y_true: np.ndarray, y_score: np.ndarray, n_bins: int = 1
 
 
 def _log_loss(actual: np.ndarray, score: np.ndarray, chunk: int = 1 << 20) -> float:
-    """scikit-learn's log loss (scores clipped to [1e-15, 1 - 1e-15]) of 0/1 labels, summed a
-    chunk of rows at a time: three row-long temporaries of one chunk, not of every row."""
+    """The log loss of 0/1 labels with scores clipped to [1e-15, 1 - 1e-15] (as a run has always
+    logged it), summed a chunk of rows at a time: three temporaries of one chunk, not of every row."""
     total = 0.0
     for start in range(0, score.size, chunk):
         clipped = np.clip(score[start:start + chunk], 1e-15, 1 - 1e-15)
@@ -152,7 +152,7 @@ def tune_threshold(y_true: np.ndarray, y_score: np.ndarray, rule: str = "f1", *,
     """
     if rule == "min_cost" and fn_cost is not None:
         return min_cost_threshold(y_true, y_score, cost_fp, fn_cost, sample_weight)
-    if sample_weight is None and rule in ("f1", "fbeta", "precision_at_recall") and np.any(np.asarray(y_true) == 1):
+    if sample_weight is None and rule in ("f1", "fbeta", "precision_at_recall") and _plain_binary(y_true, y_score):
         precision, recall, thresholds = _curve_at_positives(y_true, y_score)
     else:
         precision, recall, thresholds = skm.precision_recall_curve(y_true, y_score, sample_weight=sample_weight)
@@ -176,6 +176,13 @@ def tune_threshold(y_true: np.ndarray, y_score: np.ndarray, rule: str = "f1", *,
         raise ValueError(f"unknown threshold rule {rule!r}")
     best = np.flatnonzero(gain == gain.max())[-1]
     return float(thresholds[best])
+
+
+def _plain_binary(y_true: np.ndarray, y_score: np.ndarray) -> bool:
+    """0/1 labels with a positive and finite scores: what :func:`_curve_at_positives` is exact
+    for; anything else goes to scikit-learn, which says what is wrong with it."""
+    y = np.asarray(y_true)
+    return bool(np.any(y == 1) and np.all((y == 0) | (y == 1)) and np.isfinite(np.asarray(y_score, dtype=np.float64)).all())
 
 
 def _curve_at_positives(y_true: np.ndarray, y_score: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

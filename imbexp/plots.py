@@ -70,7 +70,7 @@ def pr_curve(y_true, y_score, path: Path, average_precision: float | None = None
     # the run's own average precision in the legend: the display would compute it again, from a
     # second whole curve (9 row-long arrays, 140 MB at 2M test rows)
     precision, recall, _ = precision_recall_curve(y_true, y_score, drop_intermediate=True)
-    shown = PrecisionRecallDisplay(precision, recall, average_precision=average_precision,
+    shown = PrecisionRecallDisplay(precision, recall, average_precision=average_precision, pos_label=1,
                                    prevalence_pos_label=float(np.mean(np.asarray(y_true) == 1)))
     return _drawn(shown, "Precision-recall (test)", path)
 
@@ -82,7 +82,7 @@ def roc_curve(y_true, y_score, path: Path, roc_auc: float | None = None) -> Path
     if roc_auc is None:
         return _curve(RocCurveDisplay, y_true, y_score, "ROC (test)", path)
     fpr, tpr, _ = curve(y_true, y_score, drop_intermediate=True)
-    return _drawn(RocCurveDisplay(fpr=fpr, tpr=tpr, roc_auc=roc_auc), "ROC (test)", path)
+    return _drawn(RocCurveDisplay(fpr=fpr, tpr=tpr, roc_auc=roc_auc, pos_label=1), "ROC (test)", path)
 
 
 def _curve(display, y_true, y_score, title: str, path: Path) -> Path:
@@ -96,7 +96,8 @@ def _curve(display, y_true, y_score, title: str, path: Path) -> Path:
 
 
 def _drawn(display, title: str, path: Path) -> Path:
-    """A display made from its curve, drawn as :func:`_curve` draws one from the predictions."""
+    """A display made from its curve (positive label 1, as a run's labels), drawn as :func:`_curve`
+    draws one from the predictions."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 5))
     display.plot(ax=ax, name="model", plot_chance_level=True)

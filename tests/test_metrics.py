@@ -162,3 +162,12 @@ def test_the_tuned_threshold_is_the_one_of_scikit_learns_whole_curve(rule: str, 
                 gain = np.where(b2 * precision + recall > 0, (1 + b2) * precision * recall / (b2 * precision + recall), 0.0)
         expected = thresholds[np.flatnonzero(gain == gain.max())[-1]]
         assert M.tune_threshold(y, score, rule, **options) == expected, (case, n, int(y.sum()))
+
+
+def test_a_threshold_from_scores_that_are_not_finite_or_labels_that_are_not_0_1_is_refused() -> None:
+    y, score = np.array([0, 1, 0, 1]), np.array([0.1, 0.2, 0.3, 0.8])
+    assert M.tune_threshold(y, score) == 0.2  # highest F1 (0.8) at the lowest positive's score
+    with pytest.raises(ValueError, match="NaN"):
+        M.tune_threshold(y, np.array([0.1, np.nan, 0.3, 0.8]))
+    with pytest.raises(ValueError, match="multiclass"):
+        M.tune_threshold(np.array([0, 1, 2, 1]), score)

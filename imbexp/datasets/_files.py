@@ -38,7 +38,6 @@ predicts fraud); list it in ``drop`` as well to keep it out of the features.
 from __future__ import annotations
 
 import codecs
-import contextlib
 import csv
 import dataclasses
 import difflib
@@ -261,7 +260,6 @@ class File:
         reading it in batches."""
         import pyarrow.parquet as pq
 
-        _return_freed_memory()
         target = self.target
         try:
             schema = pq.read_schema(self.file_path)
@@ -348,7 +346,10 @@ class File:
             start = 0
             for batch in parquet.iter_batches(batch_size=int(self.batch_rows), columns=columns):
                 first, start = start, start + batch.num_rows
-                spans = [(i, *np.searchsorted(rows, [first, start])) for i, rows in enumerate(wanted)]
+                # the bounds in the positions' own dtype: a list of Python ints would have numpy
+                # convert every int32 position to int64 first, once per part and batch
+                spans = [(i, *np.searchsorted(rows, np.array([first, start], dtype=rows.dtype)))
+                         for i, rows in enumerate(wanted)]
                 spans = [(i, low, high) for i, low, high in spans if high > low]
                 if not spans:
                     continue
@@ -460,30 +461,6 @@ def _batches_of(path: Path):
     import pyarrow.parquet as pq
 
     return pq.ParquetFile(path, pre_buffer=False, buffer_size=READ_BUFFER_BYTES)
-
-
-#: arrays from this size on get memory of their own from the system, given back when freed
-MMAP_THRESHOLD_BYTES = 2**20
-
-
-def _return_freed_memory() -> None:
-    """A run reading in batches gives the memory of each freed batch and array back to the system.
-    Two allocators keep it otherwise (on the 10M-row file of benchmarks/scale.py, the resident
-    memory through the pass and the metrics went from 0.57-0.59 GiB to 0.51-0.55 GiB): glibc's malloc raises its mmap threshold to the size of the largest
-    array freed (up to 32 MB), so that later arrays below it come from a heap that is not
-    returned; Arrow's default mimalloc pool keeps the pages of decoded batches. glibc's
-    ``mallopt(M_MMAP_THRESHOLD)`` fixes the threshold (no Python library sets it), and Arrow's
-    jemalloc pool, where its build has one, returns pages at once (its decay is 0 in Arrow)."""
-    import ctypes
-    import platform
-
-    import pyarrow as pa
-
-    if platform.libc_ver()[0] == "glibc":
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None).mallopt(-3, MMAP_THRESHOLD_BYTES)  # -3 is M_MMAP_THRESHOLD (malloc.h)
-    with contextlib.suppress(NotImplementedError, AttributeError):  # a build of Arrow without jemalloc
-        pa.set_memory_pool(pa.jemalloc_memory_pool())
 
 
 def _ascending(rows: np.ndarray) -> bool:
