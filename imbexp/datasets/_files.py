@@ -337,8 +337,8 @@ class File:
         # bytes a row, 64 MB for the 4M valid and test rows of a 10M-row file)
         orders = [None if _ascending(rows) else np.argsort(rows, kind="stable") for rows, _ in parts]
         # the positions as the split made them (int32 below 2**31 rows): no int64 copy of 4M rows
-        wanted = [np.asarray(rows) if np.asarray(rows).dtype.kind == "i" else np.asarray(rows, dtype=np.int64)
-                  for rows, _ in parts]
+        wanted = [np.asarray(rows) for rows, _ in parts]
+        wanted = [rows if rows.dtype.kind == "i" else rows.astype(np.int64) for rows in wanted]
         wanted = [rows if order is None else rows[order] for rows, order in zip(wanted, orders, strict=True)]
         found = [np.empty(rows.size, dtype=np.float64) for rows in wanted]
         with _batches_of(self.file_path) as parquet:
