@@ -797,11 +797,13 @@ def _multiclass(labels: pd.Series, target: str, path: Any) -> tuple[np.ndarray, 
     classes, or ``None`` for two (or one): those stay binary, the minority being positive."""
     if labels.isna().any():
         return None  # _binarise names the missing labels
+    # the distinct values first: factorize's codes are int64, 0.8 GB for 100M rows, and a binary
+    # target (the common case) needs none of them
+    if len(dict.fromkeys(_label_key(value) for value in pd.unique(labels))) <= 2:
+        return None
     codes, uniques = pd.factorize(labels)  # once per distinct value, not per row
     keys = [_label_key(value) for value in uniques]
     classes = natural_order(list(dict.fromkeys(keys)))
-    if len(classes) <= 2:
-        return None
     position = {label: code for code, label in enumerate(classes)}
     y = np.array([position[key] for key in keys], dtype=np.int16)[codes]
     check_class_rows(classes, np.bincount(y, minlength=len(classes)), f"dataset.target={target!r} in {path}",
