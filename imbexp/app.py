@@ -32,6 +32,9 @@ def _app(cfg: DictConfig) -> Any:
         exit_with("the config selects the Optuna sweeper (a sweep preset), but this is a single run; "
                   "add -m (or give the preset as sweep=NAME on the command line) to sweep.")
     if not multirun or callbacks.open_grid() is not None:  # a sweeper's trials keep its own handling
+        stop = lifecycle.pending_stop()
+        if stop is not None:  # received during the grid's last job, its exception swallowed: no new job
+            raise stop
         lifecycle.install_stop_handlers()
     try:
         return _job(cfg, multirun)
@@ -164,6 +167,7 @@ def _close_grid(status: str) -> str | None:
 
 def main() -> None:
     """Console entry point."""
+    lifecycle.forget_stops()
     _check_environment(sys.argv[1:])
     sys.argv[1:] = _with_multirun(sys.argv[1:])
     try:
@@ -180,6 +184,9 @@ def main() -> None:
         _close_grid("FAILED")
         raise
     else:
+        stop = lifecycle.pending_stop()
+        if stop is not None:  # a stop whose exception a finalizer swallowed: the run ended, the exit says so
+            lifecycle.exit_stopped(stop, grid_parent=_close_grid("KILLED"))
         failure = callbacks.grid_failure()
         if failure:
             exit_with(failure, code=1)

@@ -24,7 +24,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -83,10 +83,84 @@ def install_stop_handlers() -> None:
             signal.signal(signum, _raise_stopped)
 
 
+#: the packages whose code a stop must not cut. An exception raised in SQLAlchemy between a
+#: write and its commit or rollback left this process holding SQLite's write lock: its own next
+#: write (the run's KILLED, the trial's FAIL) waited out the 20 s busy timeout and failed, and the
+#: run stayed RUNNING. Client libraries over HTTP are not listed: their retries can take minutes,
+#: too long to hold a stop.
+_UNCUTTABLE = ("sqlalchemy.", "alembic.")
+_held: list[bool] = []  # a stop is held already (a second Ctrl-C meanwhile changes nothing)
+
+
+def held_for_storage(frame: Any, act: Callable[[], None]) -> bool:
+    """Whether a stop handler interrupted database code (``frame`` or a caller of it is in
+    :data:`_UNCUTTABLE`'s code). If so, ``act`` (the handler's raise) runs instead as the
+    outermost such frame returns, so the stop comes out of the database call at its call site,
+    inside the caller's ``with`` and ``try`` (their commit or rollback runs), and the handler
+    returns.
+
+    Python runs a signal handler between any two bytecodes of the main thread and has no way to
+    hold one for a block (``pthread_sigmask`` holds the C signal, not Python's handler), so this
+    does what ``pdb`` does to stop at a frame's return: a trace function on that frame (its line
+    events off), and a no-op one for the thread while the call finishes (the call runs traced,
+    about 2x slower, for what it has left: milliseconds for MLflow's and Optuna's writes). Python
+    unsets the thread's tracer when a trace function raises, so a coverage tool or a debugger
+    stops tracing after a stop.
+    """
+    outermost = None
+    while frame is not None:
+        if frame.f_globals.get("__name__", "").startswith(_UNCUTTABLE):
+            outermost = frame
+        frame = frame.f_back
+    if outermost is None or outermost.f_back is None:
+        return False
+    if _held and sys.gettrace() is not None:
+        return True  # a stop is held already: one is enough
+    _held.clear()  # (or its tracer was taken away: hold this one)
+
+    def at_return(traced: Any, event: str, arg: Any) -> Any:
+        if event != "return":
+            return at_return
+        sys.settrace(None)
+        _held.clear()
+        act()  # raises the stop at the database call's call site
+        return None
+
+    _held.append(True)
+    outermost.f_trace_lines = False
+    outermost.f_trace = at_return
+    sys.settrace(lambda traced, event, arg: None)
+    return True
+
+
+#: the first stop signal received, kept: Python swallows an exception raised in a finalizer or a
+#: weakref callback ("Exception ignored in"), and the handler runs wherever the main thread is
+#: (SQLAlchemy's and MLflow's clean-ups included). The stop is then acted on at the next job's
+#: start or the command's end (:func:`pending_stop`), not lost with later signals ignored.
+_pending: list[int] = []
+
+
 def _raise_stopped(signum: int, frame: Any) -> None:
+    if not held_for_storage(frame, lambda: _stop(signum)):
+        _stop(signum)
+
+
+def _stop(signum: int) -> NoReturn:
     for other in STOP_SIGNALS:  # a second Ctrl-C must not cut the run's clean-up short
         signal.signal(other, signal.SIG_IGN)
+    _pending.append(signum)
     raise Stopped(signum)
+
+
+def forget_stops() -> None:
+    """A new command in this process (tests call :func:`imbexp.app.main` more than once)."""
+    _pending.clear()
+    _held.clear()
+
+
+def pending_stop() -> Stopped | None:
+    """The stop received whose exception nothing carried (a finalizer swallowed it), if any."""
+    return Stopped(_pending[0]) if _pending else None
 
 
 @dataclass

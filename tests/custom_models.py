@@ -32,3 +32,33 @@ class FitRecordingBoosting(HistGradientBoostingClassifier):
                                           "sample_weight": None if sample_weight is None else
                                           np.asarray(sample_weight, dtype=np.float64).copy()})
         return super().fit(X, y, sample_weight=sample_weight)
+
+
+class _SignalsWhenCollected:
+    """Sends this process SIGTERM from its finalizer and runs Python code after it, so the stop
+    handler runs inside the finalizer, where Python swallows what it raises ("Exception ignored
+    in"): a finalizer of SQLAlchemy's or MLflow's caught at that moment does the same."""
+
+    def __del__(self) -> None:
+        import os
+        import signal
+
+        os.kill(os.getpid(), signal.SIGTERM)
+        total = 0
+        for step in range(100_000):  # bytecode to run the handler on, still in the finalizer
+            total += step
+
+
+class StopInFinalizerLogistic(LogisticRegression):
+    """Logistic regression whose fit gets SIGTERM inside a finalizer (see above)."""
+
+    def fit(self, X, y, sample_weight=None):
+        _SignalsWhenCollected()  # collected at once: its finalizer runs here
+        return super().fit(X, y, sample_weight=sample_weight)
+
+
+def stop_in_a_finalizer_at_trial_1(cfg, trial) -> None:
+    """A custom search space (``hydra.sweeper.custom_search_space``) that gets SIGTERM inside a
+    finalizer while trial 1 is set up, and suggests nothing."""
+    if trial.number == 1:
+        _SignalsWhenCollected()

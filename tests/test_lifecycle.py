@@ -238,3 +238,78 @@ def test_sigterm_to_a_grid_ends_its_job_and_its_parent_killed(imbexp_home, mlflo
     # the second job never started
     children = mlflow_client.search_runs([job.info.experiment_id], f"tags.`{names.PARENT_RUN_TAG}` = '{parent_id}'")
     assert len(children) == 1
+
+
+def _with_test_modules(env: dict[str, str]) -> dict[str, str]:
+    """The environment with this folder importable (``custom_models``) in the command."""
+    return {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parent),
+                                                               env.get("PYTHONPATH")]))}
+
+
+@pytest.mark.slow
+def test_a_sigterm_swallowed_by_a_finalizer_still_stops_a_grid(imbexp_home, mlflow_client):
+    # Python ignores what a finalizer raises, the signal handler's Stopped included: the grid ran
+    # every job, exited 0, and a second SIGTERM was ignored. The stop is kept and acted on.
+    experiment = "grid-finalizer-sigterm"
+    result = subprocess.run(
+        [sys.executable, "-m", "imbexp", "-m", "strategy=none,downsample", "dataset=breast_cancer",
+         "model=logistic_regression", "model.estimator.estimator._target_=custom_models.StopInFinalizerLogistic",
+         "tracking.plots=false", "tracking.log_model=false", "metrics.bootstrap=0",
+         f"tracking.experiment={experiment}"],
+        cwd=imbexp_home, env=_with_test_modules(_env(imbexp_home)), capture_output=True, text=True, timeout=300)
+
+    assert result.returncode == 143, result.stderr[-3000:]
+    assert "Exception ignored in" in result.stderr  # Python's own line: the stop was swallowed there
+    found = mlflow_client.get_experiment_by_name(experiment)
+    runs = mlflow_client.search_runs([found.experiment_id])
+    [parent] = [run for run in runs if names.PARENT_RUN_TAG not in run.data.tags]
+    children = [run for run in runs if names.PARENT_RUN_TAG in run.data.tags]
+    assert len(children) == 1, "the second job must not start"
+    assert children[0].info.status == "FINISHED"  # the stop came inside its fit and was not seen there
+    assert parent.info.status == "KILLED"
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"imbexp: stopped by SIGTERM; run {children[0].info.run_id} had ended FINISHED; "
+        f"grid parent run {parent.info.run_id} marked KILLED")
+
+
+#: SIGTERM at random moments of an MLflow logging loop on SQLite, through the single run's stop
+#: handler; after each stop, whether another connection can write at once
+_STOPS_WHILE_LOGGING = """
+import os, random, signal, sqlite3, sys, threading
+from mlflow.tracking import MlflowClient
+from imbexp import lifecycle
+
+path, n = sys.argv[1], int(sys.argv[2])
+client = MlflowClient(f"sqlite:///{path}")
+experiment = client.create_experiment("stops")
+random.seed(0)
+for stop in range(n):
+    run = client.create_run(experiment).info.run_id
+    signal.signal(signal.SIGTERM, lifecycle._raise_stopped)  # the handler sets SIG_IGN once it stops
+    try:  # the signal can come before the timer's start() returns
+        threading.Timer(random.uniform(0.0, 0.05), os.kill, (os.getpid(), signal.SIGTERM)).start()
+        while True:
+            client.log_metric(run, "m", 1.0)
+            client.set_tag(run, "t", "x")
+    except lifecycle.Stopped:
+        pass
+    probe = sqlite3.connect(path, timeout=0.5)
+    try:
+        probe.execute("INSERT INTO tags (key, value, run_uuid) VALUES ('probe', 'p', ?)", (run,))
+        probe.commit()
+    except sqlite3.OperationalError as exc:
+        sys.exit(f"after stop {stop + 1}: {exc}")
+    finally:
+        probe.close()
+print(f"{n} stops")
+"""
+
+
+def test_a_stop_inside_a_database_call_leaves_no_lock_behind(tmp_path):
+    # The stop was raised inside SQLAlchemy between a write and its commit: the process kept
+    # SQLite's write lock, its own KILLED waited 20 s and failed, and the run stayed RUNNING
+    # (within 2 to 6 stops of this loop). The stop now waits for the database call to return.
+    result = subprocess.run([sys.executable, "-c", _STOPS_WHILE_LOGGING, str(tmp_path / "m.db"), "100"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "100 stops"

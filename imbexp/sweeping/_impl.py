@@ -45,7 +45,7 @@ import optuna
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-from imbexp import models, names, tracking
+from imbexp import lifecycle, models, names, tracking
 from imbexp import threads as threads_policy
 from imbexp.errors import ImbexpError
 from imbexp.sweeping import _budget, _mlflow, _pruning, _study, _summary
@@ -91,8 +91,29 @@ def _stop_signal(error: BaseException) -> int:
     return getattr(error, "signum", signal.SIGINT)
 
 
+#: the stop signals received since the sweep took them, first first. Python swallows an
+#: exception raised in a finalizer or a weakref callback (it prints "Exception ignored in" and goes
+#: on), and a signal handler runs wherever the main thread is, SQLAlchemy's and MLflow's clean-ups
+#: included: a SIGTERM landing there was lost and the sweep ran on. The loop raises a stop
+#: recorded here that no exception carried (:func:`_raise_pending`).
+_pending: list[int] = []
+
+
 def _raise_stopped(signum: int, frame: Any) -> None:
+    if not lifecycle.held_for_storage(frame, lambda: _stop(signum)):  # not inside a database call
+        _stop(signum)
+
+
+def _stop(signum: int) -> None:
+    _pending.append(signum)
     raise Stopped(signum)
+
+
+def _raise_pending() -> None:
+    """Raise the first stop signal received, if any: one whose exception a finalizer swallowed.
+    Only where the sweep's handlers are (the main thread; a sweep in a thread keeps Python's)."""
+    if _pending and threading.current_thread() is threading.main_thread():
+        raise Stopped(_pending[0])
 
 
 def _ignore_stop_signals() -> None:
@@ -150,8 +171,12 @@ def _interrupt_after():
         yield
         return
     received: list[int] = []
-    previous = {number: signal.signal(number, lambda number, frame: received.append(number))
-                for number in STOP_SIGNALS}
+
+    def hold(number: int, frame: Any) -> None:
+        received.append(number)
+        _pending.append(number)  # kept if the block ends in an error: the loop raises it then
+
+    previous = {number: signal.signal(number, hold) for number in STOP_SIGNALS}
     try:
         yield
     finally:
@@ -196,6 +221,7 @@ class OptunaSweep(ExperimentSteps):
         """Ctrl-C and SIGTERM raise :class:`Stopped` in the loop (signals reach the main thread
         only; a sweep run from a thread, as in tests, keeps Python's own handling)."""
         if threading.current_thread() is threading.main_thread():
+            _pending.clear()
             for number in STOP_SIGNALS:
                 signal.signal(number, _raise_stopped)
 
@@ -250,6 +276,7 @@ class OptunaSweep(ExperimentSteps):
             if progress:
                 progress.start()
             self._loop()
+            _raise_pending()  # a stop during the last trial that a finalizer swallowed
         except KeyboardInterrupt as stop:
             _ignore_stop_signals()
             stopped_by = _stop_signal(stop)
@@ -294,6 +321,7 @@ class OptunaSweep(ExperimentSteps):
     def _loop(self) -> None:
         allowed_failures = self.plan.settings.max_failure_rate * self.plan.n_trials
         while True:
+            _raise_pending()
             if self.plan.heartbeats:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

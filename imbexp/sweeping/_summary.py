@@ -283,9 +283,22 @@ class _Stopped(KeyboardInterrupt):
         self.signum = signum
 
 
+#: the stop received while comparing, kept: a finalizer swallows what the handler raises in it
+#: (see :data:`imbexp.sweeping._impl._pending`), and the later signals are ignored
+_received: list[int] = []
+
+
 def _raise_stopped(signum: int, frame: Any) -> None:
+    from imbexp import lifecycle
+
+    if not lifecycle.held_for_storage(frame, lambda: _stop(signum)):  # not inside a database call
+        _stop(signum)
+
+
+def _stop(signum: int) -> None:
     for number in (signal.SIGINT, signal.SIGTERM):  # the sweep's own clean-up must not be cut
         signal.signal(number, signal.SIG_IGN)
+    _received.append(signum)
     raise _Stopped(signum)
 
 
@@ -301,10 +314,13 @@ def compare_with_baselines(uri: str, parent_id: str) -> int | None:
     from imbexp.errors import ImbexpError
 
     main = threading.current_thread() is threading.main_thread()
+    _received.clear()
     previous = {number: signal.signal(number, _raise_stopped) for number in (signal.SIGINT, signal.SIGTERM)} \
         if main else {}
     try:
         compare.compare_children(uri, parent_id, run_one=tracking.run_as_sweep_job, what="sweep")
+        if _received:  # the stop's exception was swallowed by a finalizer
+            raise _Stopped(_received[0])
     except _Stopped as stop:
         print(f"\n[sweep] comparisons stopped by {signal.Signals(stop.signum).name}; the runs compared so far "
               "keep their deltas", flush=True)
