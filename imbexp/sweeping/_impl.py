@@ -216,6 +216,7 @@ class OptunaSweep(ExperimentSteps):
         self._stopped_while_waiting: int | None = None
         self.complete_at_start = 0
         self.stop_reason: str | None = None  # timeout or target: no more trials, a clean end
+        self.cores: int | None = None  # the cores this command's trials share (None: every core)
 
     def _take_stop_signals(self) -> None:
         """Ctrl-C and SIGTERM raise :class:`Stopped` in the loop (signals reach the main thread
@@ -258,8 +259,11 @@ class OptunaSweep(ExperimentSteps):
         if names.THREADS_ENV not in os.environ:
             # the cores idle now, split between the trials: cores other processes keep busy
             # would make every fit wait for them (imbexp.threads)
-            os.environ[names.THREADS_ENV] = str(_cores_each(processes, threads_policy.idle()))
+            self.cores = threads_policy.idle()
+            os.environ[names.THREADS_ENV] = str(_cores_each(processes, self.cores))
             os.environ[names.THREADS_BY_SWEEP_ENV] = "1"
+        else:  # a worker's share of the cores its leader found idle (the user's own threads are not split)
+            self.cores = models.threads() * processes if self.splits_threads else None
         self.started = time.monotonic()
         progress = None if self.is_worker else threading.Thread(target=self._report_progress, daemon=True)
         stopped_by: int | None = None
@@ -530,10 +534,13 @@ class OptunaSweep(ExperimentSteps):
         # read now, not the loop's list from before ask(): a trial that started since counts
         neighbours = _study.neighbours_on_host(self.plan.study.get_trials(deepcopy=False), self.session, host,
                                                names.TRIAL_WORKER_ATTR, names.TRIAL_SESSION_ATTR)
-        threads = _cores_each(max(1, self.plan.settings.processes) + len(neighbours))
+        # the cores found idle at the start, not every core: a sweep that started on a busy
+        # machine went to every core once a neighbour's trial ended
+        threads = _cores_each(max(1, self.plan.settings.processes) + len(neighbours), self.cores)
         if threads != models.threads():
-            print(f"[sweep] {len(neighbours)} other sweep process(es) running trials on {host}: "
-                  f"{threads} model thread(s) per trial", flush=True)
+            who = (f"{len(neighbours)} other sweep process(es) running trials on {host}" if neighbours
+                   else f"no other sweep process running trials on {host} any more")
+            print(f"[sweep] {who}: {threads} model thread(s) per trial", flush=True)
             os.environ[names.THREADS_ENV] = str(threads)
 
     def _check_values(self, result: Any) -> list[float]:
