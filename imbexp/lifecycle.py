@@ -140,16 +140,28 @@ def held_for_storage(frame: Any, act: Callable[[], None]) -> bool:
 _pending: list[int] = []
 
 
-def _raise_stopped(signum: int, frame: Any) -> None:
-    if not held_for_storage(frame, lambda: _stop(signum)):
-        _stop(signum)
+def stop_handler(received: list[int], exception: Callable[[int], BaseException], *,
+                 ignore_further: bool) -> Callable[[int, Any], None]:
+    """The handler of a stop signal that raises ``exception(signum)``: held out of database calls
+    (:func:`held_for_storage`), and kept in ``received`` for the code that checks for a stop a
+    finalizer swallowed. ``ignore_further``: later signals are ignored, so a second Ctrl-C does
+    not cut the clean-up of the first."""
+
+    def stop(signum: int) -> NoReturn:
+        if ignore_further:
+            for other in STOP_SIGNALS:
+                signal.signal(other, signal.SIG_IGN)
+        received.append(signum)
+        raise exception(signum)
+
+    def handler(signum: int, frame: Any) -> None:
+        if not held_for_storage(frame, lambda: stop(signum)):
+            stop(signum)
+
+    return handler
 
 
-def _stop(signum: int) -> NoReturn:
-    for other in STOP_SIGNALS:  # a second Ctrl-C must not cut the run's clean-up short
-        signal.signal(other, signal.SIG_IGN)
-    _pending.append(signum)
-    raise Stopped(signum)
+_raise_stopped = stop_handler(_pending, Stopped, ignore_further=True)
 
 
 def forget_stops() -> None:

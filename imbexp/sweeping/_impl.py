@@ -99,14 +99,8 @@ def _stop_signal(error: BaseException) -> int:
 _pending: list[int] = []
 
 
-def _raise_stopped(signum: int, frame: Any) -> None:
-    if not lifecycle.held_for_storage(frame, lambda: _stop(signum)):  # not inside a database call
-        _stop(signum)
-
-
-def _stop(signum: int) -> None:
-    _pending.append(signum)
-    raise Stopped(signum)
+#: a second stop raises again: the sweep's own clean-up ignores them (:func:`_ignore_stop_signals`)
+_raise_stopped = lifecycle.stop_handler(_pending, Stopped, ignore_further=False)
 
 
 def _raise_pending() -> None:

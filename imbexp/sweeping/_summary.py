@@ -17,7 +17,7 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from imbexp import names
+from imbexp import lifecycle, names
 from imbexp.config import Objective
 from imbexp.plots import LABELLED_LEFT, fixed_margins
 from imbexp.sweeping._constraints import describe_violations, is_feasible
@@ -288,18 +288,8 @@ class _Stopped(KeyboardInterrupt):
 _received: list[int] = []
 
 
-def _raise_stopped(signum: int, frame: Any) -> None:
-    from imbexp import lifecycle
-
-    if not lifecycle.held_for_storage(frame, lambda: _stop(signum)):  # not inside a database call
-        _stop(signum)
-
-
-def _stop(signum: int) -> None:
-    for number in (signal.SIGINT, signal.SIGTERM):  # the sweep's own clean-up must not be cut
-        signal.signal(number, signal.SIG_IGN)
-    _received.append(signum)
-    raise _Stopped(signum)
+#: the sweep's own clean-up after a stop while comparing must not be cut by a second one
+_raise_stopped = lifecycle.stop_handler(_received, _Stopped, ignore_further=True)
 
 
 def compare_with_baselines(uri: str, parent_id: str) -> int | None:
