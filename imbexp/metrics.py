@@ -182,7 +182,8 @@ def _plain_binary(y_true: np.ndarray, y_score: np.ndarray) -> bool:
     """0/1 labels with a positive and finite scores: what :func:`_curve_at_positives` is exact
     for; anything else goes to scikit-learn, which says what is wrong with it."""
     y = np.asarray(y_true)
-    return bool(np.any(y == 1) and np.all((y == 0) | (y == 1)) and np.isfinite(np.asarray(y_score, dtype=np.float64)).all())
+    finite = np.isfinite(np.asarray(y_score, dtype=np.float64)).all()
+    return bool(np.any(y == 1) and np.all((y == 0) | (y == 1)) and finite)
 
 
 def _curve_at_positives(y_true: np.ndarray, y_score: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -78,7 +78,8 @@ def test_delongs_components_are_the_midranks_of_sun_and_xu(truth, decimals) -> N
         both = rankdata(np.concatenate([x, z]))
         np.testing.assert_allclose(v10[i], (both[:x.size] - rankdata(x)) / z.size, rtol=0, atol=1e-15)
         np.testing.assert_allclose(v01[i], 1 - (both[x.size:] - rankdata(z)) / x.size, rtol=0, atol=1e-15)
-        assert aucs[i] == pytest.approx((both[:x.size].sum() - x.size * (x.size + 1) / 2) / (x.size * z.size), abs=1e-15)
+        mann_whitney = both[:x.size].sum() - x.size * (x.size + 1) / 2
+        assert aucs[i] == pytest.approx(mann_whitney / (x.size * z.size), abs=1e-15)
 
 
 def test_identical_scores_give_deltas_of_zero(truth) -> None:

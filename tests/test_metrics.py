@@ -159,7 +159,8 @@ def test_the_tuned_threshold_is_the_one_of_scikit_learns_whole_curve(rule: str, 
         else:
             b2 = options.get("beta", 1.0) ** 2
             with np.errstate(divide="ignore", invalid="ignore"):
-                gain = np.where(b2 * precision + recall > 0, (1 + b2) * precision * recall / (b2 * precision + recall), 0.0)
+                denominator = b2 * precision + recall
+                gain = np.where(denominator > 0, (1 + b2) * precision * recall / denominator, 0.0)
         expected = thresholds[np.flatnonzero(gain == gain.max())[-1]]
         assert M.tune_threshold(y, score, rule, **options) == expected, (case, n, int(y.sum()))
 
